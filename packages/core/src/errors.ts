@@ -1,0 +1,252 @@
+/**
+ * Every error Millrace throws derives from {@link MillraceError}. The brand is a registered symbol,
+ * so `MillraceError.isInstance` works even when two copies of this package are installed (where
+ * `instanceof` would not). Subclasses carry what went wrong as typed fields, not only as prose.
+ */
+const brand = Symbol.for('millrace.error');
+
+export type MillraceErrorCode =
+  | 'CONFIG_INVALID'
+  | 'NODE_FAILED'
+  | 'JOB_FAILED'
+  | 'TIMEOUT'
+  | 'PROTOCOL'
+  | 'VERSION_MISMATCH'
+  | 'AUTHENTICATION'
+  | 'STALE_GENERATION'
+  | 'REGISTRATION_REJECTED'
+  | 'CANCELLED'
+  | 'CODEC'
+  | 'CHANNEL_CLOSED'
+  | 'PEER_DIED'
+  | 'DEPENDENCY_MISSING';
+
+export interface MillraceErrorOptions {
+  cause?: unknown;
+}
+
+export class MillraceError extends Error {
+  readonly [brand] = true;
+  readonly code: MillraceErrorCode;
+
+  constructor(code: MillraceErrorCode, message: string, options: MillraceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MillraceError';
+    this.code = code;
+  }
+
+  static isInstance(value: unknown): value is MillraceError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+}
+
+/** One problem found while validating user input; `path` is dotted, e.g. `roles.worker.instances`. */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** A configuration was rejected before anything started. The message names every bad field. */
+export class ConfigError extends MillraceError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[], options: MillraceErrorOptions & { subject?: string } = {}) {
+    const subject = options.subject ?? 'config';
+    const lines = issues.map((issue) => `  ${subject}${issue.path ? `.${issue.path}` : ''}: ${issue.message}`);
+    super('CONFIG_INVALID', `Invalid ${subject}:\n${lines.join('\n')}`, options);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+
+  static override isInstance(value: unknown): value is ConfigError {
+    return MillraceError.isInstance(value) && value.code === 'CONFIG_INVALID';
+  }
+}
+
+/** What is known about one node's failure: enough to act on without reading logs. */
+export interface NodeFailure {
+  role: string;
+  index: number;
+  generation: number;
+  /** Process exit code, when the runner was a process that exited. */
+  exitCode?: number | undefined;
+  /** Signal that ended the runner process, e.g. `SIGKILL`. */
+  signal?: string | undefined;
+  /** Why the node is considered failed: `exited`, `heartbeat-missed`, `start-failed`, `error`. */
+  reason: 'exited' | 'heartbeat-missed' | 'start-failed' | 'error';
+  message: string;
+  /** The last lines the runner wrote to stderr (bounded). */
+  stderrTail?: string | undefined;
+}
+
+export function describeNodeFailure(failure: NodeFailure): string {
+  const how =
+    failure.signal !== undefined
+      ? `killed by ${failure.signal}`
+      : failure.exitCode !== undefined
+        ? `exit code ${failure.exitCode}`
+        : failure.reason;
+  const tail = failure.stderrTail?.trim() ? `\n    stderr:\n${indent(failure.stderrTail.trim(), 6)}` : '';
+  return `${failure.role}[${failure.index}] (generation ${failure.generation}) ${how}: ${failure.message}${tail}`;
+}
+
+function indent(text: string, spaces: number): string {
+  const pad = ' '.repeat(spaces);
+  return text
+    .split('\n')
+    .map((line) => pad + line)
+    .join('\n');
+}
+
+/** A single node (role instance) failed. */
+export class NodeFailureError extends MillraceError {
+  readonly failure: NodeFailure;
+
+  constructor(failure: NodeFailure, options: MillraceErrorOptions = {}) {
+    super('NODE_FAILED', `Node ${describeNodeFailure(failure)}`, options);
+    this.name = 'NodeFailureError';
+    this.failure = failure;
+  }
+
+  get role(): string {
+    return this.failure.role;
+  }
+  get index(): number {
+    return this.failure.index;
+  }
+  get exitCode(): number | undefined {
+    return this.failure.exitCode;
+  }
+  get stderrTail(): string | undefined {
+    return this.failure.stderrTail;
+  }
+}
+
+/** The job failed as a whole: restarts were exhausted, or the engine's policy said `fail`. */
+export class JobFailedError extends MillraceError {
+  readonly failures: readonly NodeFailure[];
+  readonly restarts: number;
+
+  constructor(summary: string, failures: readonly NodeFailure[], restarts: number, options: MillraceErrorOptions = {}) {
+    const detail = failures.length ? `\n${failures.map((f) => `  - ${describeNodeFailure(f)}`).join('\n')}` : '';
+    super('JOB_FAILED', `${summary}${detail}`, options);
+    this.name = 'JobFailedError';
+    this.failures = failures;
+    this.restarts = restarts;
+  }
+}
+
+/** A bounded wait ran out. `operation` says what was being waited for. */
+export class MillraceTimeoutError extends MillraceError {
+  readonly operation: string;
+  readonly timeoutMs: number;
+
+  constructor(operation: string, timeoutMs: number, detail?: string, options: MillraceErrorOptions = {}) {
+    super('TIMEOUT', `Timed out after ${timeoutMs} ms waiting for ${operation}${detail ? `: ${detail}` : ''}`, options);
+    this.name = 'MillraceTimeoutError';
+    this.operation = operation;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The peer spoke, but not in a way the protocol allows (malformed message, unexpected state). */
+export class ProtocolError extends MillraceError {
+  constructor(message: string, options: MillraceErrorOptions = {}) {
+    super('PROTOCOL', message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** Two sides speak different versions of a contract (engine specification, ring format, protocol). */
+export class VersionMismatchError extends MillraceError {
+  readonly subject: string;
+  readonly expected: string;
+  readonly actual: string;
+
+  constructor(subject: string, expected: string, actual: string, options: MillraceErrorOptions = {}) {
+    super('VERSION_MISMATCH', `${subject}: expected version ${expected}, got ${actual}`, options);
+    this.name = 'VersionMismatchError';
+    this.subject = subject;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** A call carried a wrong or missing job token. */
+export class AuthenticationError extends MillraceError {
+  constructor(message = 'The job token is missing or wrong', options: MillraceErrorOptions = {}) {
+    super('AUTHENTICATION', message, options);
+    this.name = 'AuthenticationError';
+  }
+}
+
+/** A node spoke from a generation the cluster has left behind; it must restart into `current`. */
+export class StaleGenerationError extends MillraceError {
+  readonly received: number;
+  readonly current: number;
+
+  constructor(received: number, current: number, options: MillraceErrorOptions = {}) {
+    super('STALE_GENERATION', `Generation ${received} is stale; the cluster is at generation ${current}`, options);
+    this.name = 'StaleGenerationError';
+    this.received = received;
+    this.current = current;
+  }
+}
+
+export type RegistrationRejection = 'unknown-role' | 'index-out-of-range' | 'duplicate' | 'not-accepting';
+
+/** The application manager refused a node's registration. */
+export class RegistrationError extends MillraceError {
+  readonly reason: RegistrationRejection;
+  readonly role: string;
+  readonly index: number;
+
+  constructor(reason: RegistrationRejection, role: string, index: number, message: string) {
+    super('REGISTRATION_REJECTED', message);
+    this.name = 'RegistrationError';
+    this.reason = reason;
+    this.role = role;
+    this.index = index;
+  }
+}
+
+/** The operation was cancelled (an AbortSignal fired, or the job was stopped). */
+export class CancelledError extends MillraceError {
+  constructor(message = 'Cancelled', options: MillraceErrorOptions = {}) {
+    super('CANCELLED', message, options);
+    this.name = 'CancelledError';
+  }
+}
+
+/** Bytes could not be encoded or decoded by the named codec. */
+export class CodecError extends MillraceError {
+  readonly codec: string;
+
+  constructor(codec: string, message: string, options: MillraceErrorOptions = {}) {
+    super('CODEC', `${codec} codec: ${message}`, options);
+    this.name = 'CodecError';
+    this.codec = codec;
+  }
+}
+
+/** The other side of a channel (ring, pipe, socket) died or vanished while we waited on it. */
+export class PeerDiedError extends MillraceError {
+  readonly pid?: number | undefined;
+
+  constructor(message: string, pid?: number, options: MillraceErrorOptions = {}) {
+    super('PEER_DIED', message, options);
+    this.name = 'PeerDiedError';
+    this.pid = pid;
+  }
+}
+
+/** An optional dependency (a Python module, an npm peer) is not installed; the message says how. */
+export class DependencyMissingError extends MillraceError {
+  readonly dependency: string;
+
+  constructor(dependency: string, message: string, options: MillraceErrorOptions = {}) {
+    super('DEPENDENCY_MISSING', message, options);
+    this.name = 'DependencyMissingError';
+    this.dependency = dependency;
+  }
+}

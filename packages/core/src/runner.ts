@@ -1,0 +1,86 @@
+import type { ClusterSpec } from './cluster.js';
+
+/** Structured logging for runners and engines; fields are merged into the log record. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Numbers a runner reports as it goes (loss, step, samples per second); the CLI shows them. */
+export interface MetricsReporter {
+  report(metrics: Readonly<Record<string, number>>): void;
+}
+
+/**
+ * Records arriving for this node from the pipeline (stream-mode roles). Records are encoded bytes;
+ * the role's codec decodes them. The iterator ends at end-of-stream.
+ */
+export interface InputChannel extends AsyncIterable<Uint8Array> {
+  /** Up to `maxRecords` records, waiting for at least one; `null` at end-of-stream. */
+  readBatch(maxRecords: number): Promise<Uint8Array[] | null>;
+}
+
+/** Records this node emits downstream. `write` resolves when the record is accepted (backpressure). */
+export interface OutputChannel {
+  write(record: Uint8Array): Promise<void>;
+  writeBatch(records: readonly Uint8Array[]): Promise<void>;
+  /** No more records will follow. */
+  end(): Promise<void>;
+}
+
+/** Everything a runner gets when it starts on a node. */
+export interface RunnerContext {
+  jobName: string;
+  role: string;
+  index: number;
+  /** The cluster generation this start belongs to; grows by one at every restart. */
+  generation: number;
+  /** How many times this node has been started before (0 for the first start). */
+  attempt: number;
+  clusterSpec: ClusterSpec;
+  /** Environment the engine built for this node (e.g. `TF_CONFIG`, `RANK`, `MASTER_ADDR`). */
+  environment: Readonly<Record<string, string>>;
+  /** Present for stream-mode roles (a role with an input stream). */
+  input?: InputChannel | undefined;
+  /** Present when the role's output is consumed downstream. */
+  output?: OutputChannel | undefined;
+  /** A directory that survives restarts of this job, for checkpoints. */
+  checkpointDirectory: string;
+  /** Sockets the agent reserved for this node's ports, by name, for runners that can adopt them. */
+  reservedPorts: Readonly<Record<string, number>>;
+  logger: Logger;
+  metrics: MetricsReporter;
+  /** Fires when the agent wants the runner to stop (job stop or a restart). */
+  signal: AbortSignal;
+}
+
+/** How a runner ended. A runner that resolves `failed` makes its node fail. */
+export type RunnerResult =
+  | { status: 'succeeded' }
+  | {
+      status: 'failed';
+      message: string;
+      exitCode?: number | undefined;
+      signal?: string | undefined;
+      stderrTail?: string | undefined;
+    }
+  | { status: 'stopped' };
+
+export interface RunnerHandle {
+  /** Settles when the runner ends; never rejects (a failure is a `failed` result). */
+  readonly result: Promise<RunnerResult>;
+  /** Asks the runner to stop and resolves once it has (implementations bound the wait). */
+  stop(reason: string): Promise<void>;
+}
+
+/**
+ * What engines and users implement: start work on a node. `start` may be async (a process to
+ * spawn); it rejects only when the runner could not be started at all.
+ */
+export interface Runner {
+  /** A short description for logs, e.g. `python train.py`. */
+  readonly description: string;
+  start(context: RunnerContext): RunnerHandle | Promise<RunnerHandle>;
+}
