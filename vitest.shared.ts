@@ -1,5 +1,8 @@
 import { basename } from 'node:path';
-import { defaultServerConditions, type UserWorkspaceConfig } from 'vitest/config';
+import type { UserWorkspaceConfig } from 'vitest/config';
+
+// Vite's default server conditions, with ours first.
+const conditions = ['millrace-source', 'module', 'node', 'development|production'];
 
 /**
  * Every workspace resolves `@millrace/*` imports to TypeScript sources (the `millrace-source`
@@ -7,7 +10,6 @@ import { defaultServerConditions, type UserWorkspaceConfig } from 'vitest/config
  * spawn still load the built `dist/`, which is why `npm test` builds first.
  */
 export function sharedProjectConfig(directory: string): UserWorkspaceConfig {
-  const conditions = ['millrace-source', ...defaultServerConditions];
   return {
     resolve: { conditions },
     ssr: { resolve: { conditions, externalConditions: ['millrace-source'] } },

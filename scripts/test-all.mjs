@@ -3,7 +3,7 @@
 // in test/) and the Python packages' unittest suites, then prints one plain summary line,
 // `N passed, N failed`, which CI reads. Extra arguments go to vitest (e.g. a file filter).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,7 +14,14 @@ const vitestJson = join(resultsDirectory, 'vitest-results.json');
 
 const vitest = spawnSync(
   'npx',
-  ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestJson}`, ...process.argv.slice(2)],
+  [
+    'vitest',
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${vitestJson}`,
+    ...process.argv.slice(2),
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 
@@ -50,7 +57,8 @@ for (const group of ['bridges', 'plugins']) {
     process.stdout.write(result.stderr ?? '');
     const output = `${result.stdout}\n${result.stderr}`;
     const ran = Number(/Ran (\d+) tests?/.exec(output)?.[1] ?? 0);
-    const failures = Number(/failures=(\d+)/.exec(output)?.[1] ?? 0) + Number(/errors=(\d+)/.exec(output)?.[1] ?? 0);
+    const failures =
+      Number(/failures=(\d+)/.exec(output)?.[1] ?? 0) + Number(/errors=(\d+)/.exec(output)?.[1] ?? 0);
     const skipped = Number(/skipped=(\d+)/.exec(output)?.[1] ?? 0);
     if (result.status !== 0 && failures === 0) failed += 1;
     failed += failures;

@@ -33,7 +33,12 @@ export function parseNodeKey(key: string): { role: string; index: number } {
 }
 
 /** `host:port` of a named port of a node in the spec, or undefined when absent. */
-export function nodeAddress(spec: ClusterSpec, role: string, index: number, port: string): string | undefined {
+export function nodeAddress(
+  spec: ClusterSpec,
+  role: string,
+  index: number,
+  port: string,
+): string | undefined {
   const node = spec.roles[role]?.[index];
   const value = node?.ports[port];
   return node && value !== undefined ? `${node.host}:${value}` : undefined;

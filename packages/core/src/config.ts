@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ConfigIssue, ConfigError } from './errors.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
 
 const positiveInteger = z.number().int().positive();
 const nonNegativeInteger = z.number().int().min(0);
@@ -71,7 +71,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       : `must be a positive integer (at least ${issue.minimum}), got a smaller number`;
   }
   if (issue.code === 'invalid_type') return `must be ${issue.expected}`;
-  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
   return issue.message;
 }
 
@@ -86,7 +87,11 @@ export function parseClusterConfig(input: unknown): ClusterConfig {
 }
 
 /** Validates arbitrary input against a zod schema, throwing a ConfigError named after `subject`. */
-export function parseWithSchema<S extends z.ZodType>(schema: S, input: unknown, subject: string): z.output<S> {
+export function parseWithSchema<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  subject: string,
+): z.output<S> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new ConfigError(toConfigIssues(parsed.error), { subject });
   return parsed.data;

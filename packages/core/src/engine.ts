@@ -1,6 +1,6 @@
 import type { ClusterSpec, NodeKey } from './cluster.js';
 import type { ClusterConfig } from './config.js';
-import { type ConfigIssue, ConfigError, type NodeFailure, VersionMismatchError } from './errors.js';
+import { ConfigError, type ConfigIssue, type NodeFailure, VersionMismatchError } from './errors.js';
 import type { Runner } from './runner.js';
 
 /** What a node failure means for the cluster. */
@@ -84,7 +84,8 @@ export function defineEngine<E extends EngineV1>(engine: E): E {
     );
   }
   const issues: ConfigIssue[] = [];
-  if (!/^[a-z][a-z0-9-]*$/.test(engine.name)) issues.push({ path: 'name', message: 'must be a lower-case identifier' });
+  if (!/^[a-z][a-z0-9-]*$/.test(engine.name))
+    issues.push({ path: 'name', message: 'must be a lower-case identifier' });
   if (engine.roles.length === 0) issues.push({ path: 'roles', message: 'an engine needs at least one role' });
   const seen = new Set<string>();
   for (const role of engine.roles) {
@@ -102,7 +103,10 @@ export function defineEngine<E extends EngineV1>(engine: E): E {
 export function validateConfigForEngine(engine: Engine, config: ClusterConfig): void {
   const issues: ConfigIssue[] = [];
   if (config.engine !== engine.name) {
-    issues.push({ path: 'engine', message: `is '${config.engine}' but the engine given is '${engine.name}'` });
+    issues.push({
+      path: 'engine',
+      message: `is '${config.engine}' but the engine given is '${engine.name}'`,
+    });
   }
   const known = new Set(engine.roles.map((role) => role.name));
   for (const role of Object.keys(config.roles)) {
@@ -154,9 +158,12 @@ export class EngineRegistry {
     defineEngine(engine);
     const existing = this.#engines.get(engine.name);
     if (existing && existing !== engine) {
-      throw new ConfigError([{ path: 'name', message: `an engine named '${engine.name}' is already registered` }], {
-        subject: 'engine',
-      });
+      throw new ConfigError(
+        [{ path: 'name', message: `an engine named '${engine.name}' is already registered` }],
+        {
+          subject: 'engine',
+        },
+      );
     }
     this.#engines.set(engine.name, engine);
     return this;

@@ -52,7 +52,9 @@ export class ConfigError extends MillraceError {
 
   constructor(issues: readonly ConfigIssue[], options: MillraceErrorOptions & { subject?: string } = {}) {
     const subject = options.subject ?? 'config';
-    const lines = issues.map((issue) => `  ${subject}${issue.path ? `.${issue.path}` : ''}: ${issue.message}`);
+    const lines = issues.map(
+      (issue) => `  ${subject}${issue.path ? `.${issue.path}` : ''}: ${issue.message}`,
+    );
     super('CONFIG_INVALID', `Invalid ${subject}:\n${lines.join('\n')}`, options);
     this.name = 'ConfigError';
     this.issues = issues;
@@ -127,8 +129,15 @@ export class JobFailedError extends MillraceError {
   readonly failures: readonly NodeFailure[];
   readonly restarts: number;
 
-  constructor(summary: string, failures: readonly NodeFailure[], restarts: number, options: MillraceErrorOptions = {}) {
-    const detail = failures.length ? `\n${failures.map((f) => `  - ${describeNodeFailure(f)}`).join('\n')}` : '';
+  constructor(
+    summary: string,
+    failures: readonly NodeFailure[],
+    restarts: number,
+    options: MillraceErrorOptions = {},
+  ) {
+    const detail = failures.length
+      ? `\n${failures.map((f) => `  - ${describeNodeFailure(f)}`).join('\n')}`
+      : '';
     super('JOB_FAILED', `${summary}${detail}`, options);
     this.name = 'JobFailedError';
     this.failures = failures;
@@ -142,7 +151,11 @@ export class MillraceTimeoutError extends MillraceError {
   readonly timeoutMs: number;
 
   constructor(operation: string, timeoutMs: number, detail?: string, options: MillraceErrorOptions = {}) {
-    super('TIMEOUT', `Timed out after ${timeoutMs} ms waiting for ${operation}${detail ? `: ${detail}` : ''}`, options);
+    super(
+      'TIMEOUT',
+      `Timed out after ${timeoutMs} ms waiting for ${operation}${detail ? `: ${detail}` : ''}`,
+      options,
+    );
     this.name = 'MillraceTimeoutError';
     this.operation = operation;
     this.timeoutMs = timeoutMs;
@@ -186,7 +199,11 @@ export class StaleGenerationError extends MillraceError {
   readonly current: number;
 
   constructor(received: number, current: number, options: MillraceErrorOptions = {}) {
-    super('STALE_GENERATION', `Generation ${received} is stale; the cluster is at generation ${current}`, options);
+    super(
+      'STALE_GENERATION',
+      `Generation ${received} is stale; the cluster is at generation ${current}`,
+      options,
+    );
     this.name = 'StaleGenerationError';
     this.received = received;
     this.current = current;

@@ -1,6 +1,6 @@
 import type { ClusterSpec } from './cluster.js';
-import type { ClusterState } from './state-machine.js';
 import type { MillraceError, NodeFailure } from './errors.js';
+import type { ClusterState } from './state-machine.js';
 
 /**
  * What an application manager reports as a job runs (noun-verb names). The CLI's progress view,
@@ -14,7 +14,12 @@ export type ClusterObservation =
   | { type: 'node-metrics'; role: string; index: number; metrics: Readonly<Record<string, number>> }
   | { type: 'node-finished'; role: string; index: number; generation: number }
   | { type: 'node-failed'; failure: NodeFailure }
-  | { type: 'generation-started'; generation: number; policy: 'restart-all' | 'restart-one'; restarting: string[] }
+  | {
+      type: 'generation-started';
+      generation: number;
+      policy: 'restart-all' | 'restart-one';
+      restarting: string[];
+    }
   | { type: 'job-finished'; outcome: JobOutcome };
 
 export interface JobOutcome {

@@ -1,4 +1,11 @@
-export { type NodeKey, type ClusterSpec, type NodeSpec, nodeAddress, nodeKey, parseNodeKey } from './cluster.js';
+export {
+  type ClusterSpec,
+  type NodeKey,
+  type NodeSpec,
+  nodeAddress,
+  nodeKey,
+  parseNodeKey,
+} from './cluster.js';
 export type { Codec } from './codec.js';
 export {
   type ClusterConfig,
@@ -14,17 +21,17 @@ export {
 } from './config.js';
 export {
   type ClusterView,
+  defineEngine,
   type Engine,
+  EngineRegistry,
   type EngineV1,
+  everyNodeRegistered,
   type FailurePolicy,
   type NodeEnvironmentInput,
   type NodeStatus,
   type NodeView,
-  type RoleDefinition,
-  defineEngine,
-  EngineRegistry,
-  everyNodeRegistered,
   nodeFinished,
+  type RoleDefinition,
   rolesFinished,
   servingRoles,
   validateConfigForEngine,
@@ -33,8 +40,8 @@ export {
   AuthenticationError,
   CancelledError,
   CodecError,
-  type ConfigIssue,
   ConfigError,
+  type ConfigIssue,
   DependencyMissingError,
   describeNodeFailure,
   JobFailedError,
@@ -45,8 +52,8 @@ export {
   NodeFailureError,
   PeerDiedError,
   ProtocolError,
-  type RegistrationRejection,
   RegistrationError,
+  type RegistrationRejection,
   StaleGenerationError,
   VersionMismatchError,
 } from './errors.js';
@@ -71,9 +78,9 @@ export {
   clusterStates,
   initialSnapshot,
   isTerminal,
-  reduce,
   type ReduceOptions,
-  terminalStates,
+  reduce,
   type TransitionResult,
+  terminalStates,
   transitionTable,
 } from './state-machine.js';

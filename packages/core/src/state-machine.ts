@@ -14,7 +14,13 @@
  */
 import { type NodeKey, nodeKey } from './cluster.js';
 import type { ClusterConfig } from './config.js';
-import { type ClusterView, type Engine, everyNodeRegistered, type FailurePolicy, type NodeView } from './engine.js';
+import {
+  type ClusterView,
+  type Engine,
+  everyNodeRegistered,
+  type FailurePolicy,
+  type NodeView,
+} from './engine.js';
 import type { NodeFailure } from './errors.js';
 
 export const clusterStates = [
@@ -41,33 +47,34 @@ export type ClusterEvent =
 export type ClusterEventType = ClusterEvent['type'];
 
 /** Which events each state accepts, and where they may lead. Anything else is rejected. */
-export const transitionTable: Readonly<Record<ClusterState, Partial<Record<ClusterEventType, readonly ClusterState[]>>>> =
-  {
-    initializing: {
-      'node-registered': ['registering'],
-      'node-failed': ['failing-over', 'failed'],
-      'stop-job': ['stopped'],
-    },
-    registering: {
-      'node-registered': ['registering'],
-      'cluster-complete': ['running'],
-      'node-finished': ['registering', 'finished'],
-      'node-failed': ['failing-over', 'failed'],
-      'stop-job': ['stopped'],
-    },
-    running: {
-      'node-finished': ['running', 'finished'],
-      'node-failed': ['failing-over', 'failed'],
-      'stop-job': ['stopped'],
-    },
-    'failing-over': {
-      'restart-cluster': ['registering'],
-      'stop-job': ['stopped'],
-    },
-    finished: {},
-    failed: {},
-    stopped: {},
-  };
+export const transitionTable: Readonly<
+  Record<ClusterState, Partial<Record<ClusterEventType, readonly ClusterState[]>>>
+> = {
+  initializing: {
+    'node-registered': ['registering'],
+    'node-failed': ['failing-over', 'failed'],
+    'stop-job': ['stopped'],
+  },
+  registering: {
+    'node-registered': ['registering'],
+    'cluster-complete': ['running'],
+    'node-finished': ['registering', 'finished'],
+    'node-failed': ['failing-over', 'failed'],
+    'stop-job': ['stopped'],
+  },
+  running: {
+    'node-finished': ['running', 'finished'],
+    'node-failed': ['failing-over', 'failed'],
+    'stop-job': ['stopped'],
+  },
+  'failing-over': {
+    'restart-cluster': ['registering'],
+    'stop-job': ['stopped'],
+  },
+  finished: {},
+  failed: {},
+  stopped: {},
+};
 
 export interface ClusterSnapshot extends ClusterView {
   state: ClusterState;
@@ -84,7 +91,13 @@ export type ClusterEffect =
   /** Every expected node registered: publish the cluster spec of this generation to all nodes. */
   | { type: 'publish-cluster-spec'; generation: number }
   /** Restart these nodes into `generation` after `delayMs` (then dispatch `restart-cluster`). */
-  | { type: 'schedule-restart'; policy: 'restart-all' | 'restart-one'; nodes: NodeKey[]; generation: number; delayMs: number }
+  | {
+      type: 'schedule-restart';
+      policy: 'restart-all' | 'restart-one';
+      nodes: NodeKey[];
+      generation: number;
+      delayMs: number;
+    }
   /** Stop these nodes' runners (serving roles when the job finished, everyone on stop or failure). */
   | { type: 'stop-nodes'; nodes: NodeKey[]; reason: string }
   | { type: 'job-succeeded' }
@@ -104,7 +117,15 @@ export function initialSnapshot(config: Pick<ClusterConfig, 'roles' | 'maxRestar
       nodes[nodeKey(role, index)] = { role, index, status: 'pending', generation: 0 };
     }
   }
-  return { state: 'initializing', generation: 0, restarts: 0, maxRestarts: config.maxRestarts, roles, nodes, failures: [] };
+  return {
+    state: 'initializing',
+    generation: 0,
+    restarts: 0,
+    maxRestarts: config.maxRestarts,
+    roles,
+    nodes,
+    failures: [],
+  };
 }
 
 export interface ReduceOptions {
@@ -118,13 +139,20 @@ export function isTerminal(state: ClusterState): boolean {
 }
 
 /** Pure transition: never mutates `snapshot`; rejects events the table does not allow. */
-export function reduce(snapshot: ClusterSnapshot, event: ClusterEvent, options: ReduceOptions): TransitionResult {
+export function reduce(
+  snapshot: ClusterSnapshot,
+  event: ClusterEvent,
+  options: ReduceOptions,
+): TransitionResult {
   const allowed = transitionTable[snapshot.state][event.type];
   if (!allowed) return reject(snapshot, `event '${event.type}' is not allowed in state '${snapshot.state}'`);
   const result = apply(snapshot, event, options);
   if (result.accepted && !allowed.includes(result.snapshot.state)) {
     // A bug in apply(); the table is the contract, so refuse rather than enter an illegal state.
-    return reject(snapshot, `internal: '${event.type}' from '${snapshot.state}' led to '${result.snapshot.state}'`);
+    return reject(
+      snapshot,
+      `internal: '${event.type}' from '${snapshot.state}' led to '${result.snapshot.state}'`,
+    );
   }
   return result;
 }
@@ -144,7 +172,10 @@ function apply(snapshot: ClusterSnapshot, event: ClusterEvent, options: ReduceOp
       const node = snapshot.nodes[key];
       if (!node) return reject(snapshot, `no node ${key} in this cluster`);
       if (event.generation !== snapshot.generation) {
-        return reject(snapshot, `registration for generation ${event.generation}, cluster is at ${snapshot.generation}`);
+        return reject(
+          snapshot,
+          `registration for generation ${event.generation}, cluster is at ${snapshot.generation}`,
+        );
       }
       if (node.status !== 'pending') return reject(snapshot, `node ${key} is already ${node.status}`);
       const nodes = withNode(snapshot, key, { ...node, status: 'registered', generation: event.generation });
@@ -167,7 +198,8 @@ function apply(snapshot: ClusterSnapshot, event: ClusterEvent, options: ReduceOp
       const key = nodeKey(event.role, event.index);
       const node = snapshot.nodes[key];
       if (!node) return reject(snapshot, `no node ${key} in this cluster`);
-      if (event.generation < snapshot.generation) return reject(snapshot, `stale generation ${event.generation}`);
+      if (event.generation < snapshot.generation)
+        return reject(snapshot, `stale generation ${event.generation}`);
       if (node.status !== 'running') return reject(snapshot, `node ${key} is ${node.status}, not running`);
       const next = { ...snapshot, nodes: withNode(snapshot, key, { ...node, status: 'finished' }) };
       if (!options.engine.isJobFinished(next)) return { accepted: true, snapshot: next, effects: [] };
@@ -176,7 +208,9 @@ function apply(snapshot: ClusterSnapshot, event: ClusterEvent, options: ReduceOp
         accepted: true,
         snapshot: { ...next, state: 'finished', outcome: 'the job finished' },
         effects: [
-          ...(stillRunning.length ? [{ type: 'stop-nodes' as const, nodes: stillRunning, reason: 'job finished' }] : []),
+          ...(stillRunning.length
+            ? [{ type: 'stop-nodes' as const, nodes: stillRunning, reason: 'job finished' }]
+            : []),
           { type: 'job-succeeded' },
         ],
       };
@@ -186,12 +220,17 @@ function apply(snapshot: ClusterSnapshot, event: ClusterEvent, options: ReduceOp
       const key = nodeKey(failure.role, failure.index);
       const node = snapshot.nodes[key];
       if (!node) return reject(snapshot, `no node ${key} in this cluster`);
-      if (failure.generation < snapshot.generation) return reject(snapshot, `stale generation ${failure.generation}`);
+      if (failure.generation < snapshot.generation)
+        return reject(snapshot, `stale generation ${failure.generation}`);
       if (node.status === 'finished' || node.status === 'failed') {
         return reject(snapshot, `node ${key} is already ${node.status}`);
       }
       const failures = [...snapshot.failures, failure];
-      const failedView = { ...snapshot, failures, nodes: withNode(snapshot, key, { ...node, status: 'failed' as const }) };
+      const failedView = {
+        ...snapshot,
+        failures,
+        nodes: withNode(snapshot, key, { ...node, status: 'failed' as const }),
+      };
       const policy = options.engine.failurePolicy(failure, failedView);
       if (policy === 'fail' || snapshot.restarts >= snapshot.maxRestarts) {
         const reason =
@@ -216,7 +255,10 @@ function apply(snapshot: ClusterSnapshot, event: ClusterEvent, options: ReduceOp
         // Survivors of a restart-one move into the new generation in place.
         if (!restarting.includes(otherKey)) nodes[otherKey] = { ...other, generation };
       }
-      const delayMs = Math.min(options.restartBackoff.maxMs, options.restartBackoff.initialMs * 2 ** snapshot.restarts);
+      const delayMs = Math.min(
+        options.restartBackoff.maxMs,
+        options.restartBackoff.initialMs * 2 ** snapshot.restarts,
+      );
       return {
         accepted: true,
         snapshot: {

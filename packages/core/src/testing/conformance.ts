@@ -10,8 +10,8 @@
  */
 import type { ClusterConfigInput } from '../config.js';
 import type { Engine } from '../engine.js';
-import type { ClusterObservation, JobOutcome } from '../events.js';
 import { MillraceError } from '../errors.js';
+import type { ClusterObservation, JobOutcome } from '../events.js';
 import type { Runner } from '../runner.js';
 
 /** How a scripted runner behaves. `fail-first-attempt` fails when its context's attempt is 0. */
@@ -29,7 +29,10 @@ export interface LaunchedCluster {
   /** Everything observed so far, in order. */
   readonly observations: readonly ClusterObservation[];
   /** Resolves with the first observation matching `predicate`, or rejects after `timeoutMs`. */
-  waitFor(predicate: (observation: ClusterObservation) => boolean, timeoutMs: number): Promise<ClusterObservation>;
+  waitFor(
+    predicate: (observation: ClusterObservation) => boolean,
+    timeoutMs: number,
+  ): Promise<ClusterObservation>;
   stop(reason: string): Promise<void>;
 }
 
@@ -65,7 +68,10 @@ function check(condition: unknown, message: string): asserts condition {
 function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConformanceFailure(`${what} did not happen within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new ConformanceFailure(`${what} did not happen within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -73,12 +79,15 @@ function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promis
 export function conformanceScenarios(target: ConformanceTarget): ConformanceScenario[] {
   const { engine } = target;
   const timeoutMs = target.timeoutMs ?? 30_000;
-  const serving = new Set(engine.roles.filter((role) => role.lifecycle === 'serves').map((role) => role.name));
+  const serving = new Set(
+    engine.roles.filter((role) => role.lifecycle === 'serves').map((role) => role.name),
+  );
   const finishing = Object.keys(target.roles).filter((role) => !serving.has(role));
   check(finishing.length > 0, `target.roles needs at least one role that finishes on its own`);
   // The node whose fate decides the job for every engine rule we know ("chief/worker 0 finished"
   // as much as "every worker finished"): the first instance of the first finishing role.
-  const keyRole = engine.roles.map((role) => role.name).find((name) => finishing.includes(name)) ?? finishing[0]!;
+  const keyRole =
+    engine.roles.map((role) => role.name).find((name) => finishing.includes(name)) ?? finishing[0]!;
 
   const config = (overrides: Partial<ClusterConfigInput> = {}): ClusterConfigInput => ({
     name: `conformance-${engine.name}`,
@@ -119,7 +128,10 @@ export function conformanceScenarios(target: ConformanceTarget): ConformanceScen
       check(ready.type === 'cluster-ready', 'expected a cluster-ready observation');
       for (const [role, instances] of Object.entries(target.roles)) {
         const nodes = ready.spec.roles[role] ?? [];
-        check(nodes.length === instances, `spec lists ${nodes.length} ${role} node(s), expected ${instances}`);
+        check(
+          nodes.length === instances,
+          `spec lists ${nodes.length} ${role} node(s), expected ${instances}`,
+        );
         const ports = engine.roles.find((r) => r.name === role)?.ports ?? [];
         nodes.forEach((node, index) => {
           check(node.index === index, `spec ${role} nodes are out of order at ${index}`);
@@ -138,7 +150,10 @@ export function conformanceScenarios(target: ConformanceTarget): ConformanceScen
         });
       }
       const outcome = await within(cluster.result, timeoutMs, 'the job to finish');
-      check(outcome.status === 'succeeded', `expected the job to succeed, got ${outcome.status}: ${outcome.reason}`);
+      check(
+        outcome.status === 'succeeded',
+        `expected the job to succeed, got ${outcome.status}: ${outcome.reason}`,
+      );
     }),
 
     scenario('finishes: runners that succeed end the job with success and no restarts', async () => {
@@ -154,7 +169,10 @@ export function conformanceScenarios(target: ConformanceTarget): ConformanceScen
         node.role === keyRole && node.index === 0 ? 'fail-first-attempt' : defaultBehaviour(node),
       );
       const outcome = await within(cluster.result, timeoutMs, 'the job to finish after a failover');
-      check(outcome.status === 'succeeded', `expected succeeded after failover, got ${outcome.status}: ${outcome.reason}`);
+      check(
+        outcome.status === 'succeeded',
+        `expected succeeded after failover, got ${outcome.status}: ${outcome.reason}`,
+      );
       check(outcome.restarts >= 1, `expected at least one restart, got ${outcome.restarts}`);
       check(outcome.generation >= 1, `expected the generation to grow, got ${outcome.generation}`);
       const failure = outcome.failures.find((f) => f.role === keyRole && f.index === 0);
@@ -173,7 +191,10 @@ export function conformanceScenarios(target: ConformanceTarget): ConformanceScen
       );
       const outcome = await within(cluster.result, timeoutMs, 'the job to fail');
       check(outcome.status === 'failed', `expected failed, got ${outcome.status}: ${outcome.reason}`);
-      check(outcome.restarts <= maxRestarts, `restarted ${outcome.restarts} times, maxRestarts is ${maxRestarts}`);
+      check(
+        outcome.restarts <= maxRestarts,
+        `restarted ${outcome.restarts} times, maxRestarts is ${maxRestarts}`,
+      );
       check(MillraceError.isInstance(outcome.error), 'a failed job must carry a MillraceError');
       check(
         outcome.error.message.includes(`${keyRole}[0]`),

@@ -1,4 +1,3 @@
-export { conformanceScenarios } from './conformance.js';
 export type {
   ClusterLauncher,
   ConformanceScenario,
@@ -7,3 +6,4 @@ export type {
   LaunchOptions,
   ScriptedBehaviour,
 } from './conformance.js';
+export { conformanceScenarios } from './conformance.js';

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseClusterConfig } from './config.js';
+import { defineEngine, type Engine, EngineRegistry, validateConfigForEngine } from './engine.js';
+import { ConfigError, MillraceError, VersionMismatchError } from './errors.js';
+
+const engine: Engine = defineEngine({
+  specificationVersion: 'v1',
+  name: 'tiny',
+  roles: [
+    { name: 'worker', description: 'does the work', lifecycle: 'finishes', required: true },
+    { name: 'ps', description: 'holds variables', lifecycle: 'serves' },
+  ],
+  isJobFinished: () => true,
+  failurePolicy: () => 'restart-all',
+  nodeEnvironment: ({ role, index }) => ({ TINY_TASK: `${role}/${index}` }),
+});
+
+describe('engines', () => {
+  it('rejects an engine written for an unknown specification version', () => {
+    expect(() => defineEngine({ ...engine, specificationVersion: 'v9' as 'v1' })).toThrow(
+      VersionMismatchError,
+    );
+  });
+
+  it('validates a config against the roles the engine knows and requires', () => {
+    const config = parseClusterConfig({
+      engine: 'tiny',
+      roles: { ps: { instances: 1 }, chief: { instances: 1 } },
+    });
+    let error: unknown;
+    try {
+      validateConfigForEngine(engine, config);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(ConfigError.isInstance(error)).toBe(true);
+    const message = (error as ConfigError).message;
+    expect(message).toContain("config.roles.chief: engine 'tiny' has no role 'chief'");
+    expect(message).toContain("config.roles.worker: engine 'tiny' requires this role");
+  });
+
+  it('registers explicitly and idempotently, and names the known engines on a miss', () => {
+    const registry = new EngineRegistry().register(engine).register(engine);
+    expect(registry.names()).toEqual(['tiny']);
+    expect(() => registry.register({ ...engine })).toThrow(/already registered/);
+    expect(() => registry.get('pytorch')).toThrow(/unknown engine 'pytorch'; registered engines: tiny/);
+  });
+
+  it('brands errors so isInstance works across package copies', () => {
+    const foreign = Object.assign(new Error('x'), { [Symbol.for('millrace.error')]: true, code: 'TIMEOUT' });
+    expect(MillraceError.isInstance(foreign)).toBe(true);
+    expect(MillraceError.isInstance(new Error('plain'))).toBe(false);
+  });
+});
