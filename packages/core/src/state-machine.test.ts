@@ -169,12 +169,10 @@ describe('state machine properties (random event sequences)', () => {
     fc
       .tuple(nodeArbitrary, generationArbitrary)
       .map(([[role, index], generation]) => ({ type: 'node-finished' as const, role, index, generation })),
-    fc
-      .tuple(nodeArbitrary, generationArbitrary)
-      .map(([[role, index], generation]) => ({
-        type: 'node-failed' as const,
-        failure: failure(role, index, generation),
-      })),
+    fc.tuple(nodeArbitrary, generationArbitrary).map(([[role, index], generation]) => ({
+      type: 'node-failed' as const,
+      failure: failure(role, index, generation),
+    })),
     fc.constant({ type: 'restart-cluster' as const }),
     fc.constant({ type: 'stop-job' as const, reason: 'property' }),
   );
