@@ -1,4 +1,13 @@
 export { createPytorchEngine, type PytorchEngine, pytorch } from './engine.js';
+export { loadOnnxModel, type OnnxModel, type OnnxModelOptions } from './onnx/onnx-model.js';
+export {
+  installHint as onnxRuntimeInstallHint,
+  loadOnnxRuntime,
+  type OnnxRuntime,
+  type OnnxRuntimeImporter,
+  type OnnxSession,
+  type OnnxTensor,
+} from './onnx/onnxruntime-loader.js';
 export {
   type PytorchBackend,
   type PytorchEngineSettings,
