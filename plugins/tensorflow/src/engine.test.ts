@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createTensorflowEngine, tensorflow } from './engine.js';
 
 function view(layout: Record<string, number>, finished: string[] = []): ClusterView {
-  const nodes: ClusterView['nodes'] = {};
+  const nodes: Record<`${string}:${number}`, ClusterView['nodes'][`${string}:${number}`]> = {};
   for (const [role, instances] of Object.entries(layout)) {
     for (let index = 0; index < instances; index++) {
       const status: NodeStatus = finished.includes(`${role}:${index}`) ? 'finished' : 'running';

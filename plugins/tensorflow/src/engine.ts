@@ -87,6 +87,7 @@ export function createTensorflowEngine(settings: TensorflowSettingsInput = {}): 
     nodeEnvironment: ({ role, index, clusterSpec, checkpointDirectory }) => ({
       TF_CONFIG: tfConfigJson(clusterSpec, role, index),
       MILLRACE_CHECKPOINT_DIR: checkpointDirectory,
+      MILLRACE_TF_TRAINING: resolved.training,
     }),
   });
 }

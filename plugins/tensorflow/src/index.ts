@@ -1,3 +1,4 @@
+export { type BackendName, useBackend, wasmBinaryDirectory } from './backend.js';
 export {
   createTensorflowEngine,
   type TensorflowEngine,
@@ -6,4 +7,26 @@ export {
   tensorflow,
   tensorflowSettingsSchema,
 } from './engine.js';
+export {
+  type CheckpointPointer,
+  checkpointPointerFile,
+  directoryLoader,
+  directorySaver,
+  latestCheckpoint,
+  loadLayersModelFrom,
+  ModelLoadError,
+  saveModelTo,
+  writeCheckpoint,
+} from './model-io.js';
+export { ParameterServer, type ParameterServerOptions } from './parameter-server.js';
+export { ParameterServerClient, type ParameterServerClientOptions } from './ps-client.js';
+export { shardVariables } from './sharding.js';
+export { tensorflowTrainer, trainingProcessPath } from './tensorflow-trainer.js';
 export { buildTfConfig, type TfConfig, tensorflowPortName, tfConfigJson } from './tf-config.js';
+export type { Batch, BatchContext, Example, TrainingModule } from './training-module.js';
+export { runTrainingNode, type TrainingNodeContext, type WorkerSummary } from './training-node.js';
+export {
+  type TrainingOptions,
+  type TrainingOptionsInput,
+  trainingOptionsSchema,
+} from './training-options.js';

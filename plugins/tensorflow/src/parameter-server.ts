@@ -1,0 +1,249 @@
+/**
+ * A parameter server: holds one shard of the model's trainable variables and applies the
+ * gradients workers push, with a TF.js optimizer.
+ *
+ * - async: each push is applied at once and answered with the fresh values.
+ * - sync: pushes for the current step are held until one gradient per active worker has
+ *   arrived (TensorFlow's SyncReplicasOptimizer); their mean is applied once and every held push
+ *   is answered. A gradient computed on older values is stale and dropped (answered with the
+ *   current values). A worker that leaves or disconnects stops counting, so nobody waits on it.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { ProtocolError } from '@millrace/core';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  encodeFrame,
+  type Frame,
+  float32Bytes,
+  float64,
+  MessageType,
+  readFloat32,
+  readFrames,
+} from './wire.js';
+
+export interface ParameterServerOptions {
+  /** Initial values of the shard's variables, in shard order. */
+  values: readonly Float32Array[];
+  shapes: readonly (readonly number[])[];
+  optimizer: tf.Optimizer;
+  mode: 'async' | 'sync';
+  /** Sync mode: gradients aggregated per step (normally the number of workers). */
+  replicas: number;
+  /** Global step to start from (the checkpoint's step after a restart). */
+  step: number;
+  /** Shapes of the whole model, compared with each worker's at HELLO. */
+  fingerprint: string;
+  /** Which shard this is, for messages. */
+  shard: number;
+}
+
+interface Connection {
+  socket: Socket;
+  worker: number;
+  active: boolean;
+}
+
+export class ParameterServer {
+  readonly #options: ParameterServerOptions;
+  readonly #variables: tf.Variable[];
+  readonly #sizes: number[];
+  readonly #totalSize: number;
+  readonly #connections = new Set<Connection>();
+  #server: Server | undefined;
+  #step: number;
+  /** Sync mode: the gradient sum and the pushes waiting for this step to complete. */
+  #pending: { connection: Connection; samples: number }[] = [];
+  #sum: Float32Array | undefined;
+  #applied = 0;
+  /** Workers that left (finished or disconnected); sync steps stop waiting for them. */
+  readonly #departed = new Set<number>();
+  #samples = 0;
+
+  constructor(options: ParameterServerOptions) {
+    this.#options = options;
+    this.#step = options.step;
+    this.#sizes = options.shapes.map((shape) => shape.reduce((product, dimension) => product * dimension, 1));
+    this.#totalSize = this.#sizes.reduce((sum, size) => sum + size, 0);
+    this.#variables = options.values.map((values, index) =>
+      tf.variable(
+        tf.tensor(values, [...options.shapes[index]!]),
+        true,
+        `millrace_ps${options.shard}_v${index}_${uniqueSuffix()}`,
+      ),
+    );
+  }
+
+  get step(): number {
+    return this.#step;
+  }
+
+  /** Gradient updates applied since start, and samples they covered. */
+  get stats(): { updates: number; samples: number } {
+    return { updates: this.#applied, samples: this.#samples };
+  }
+
+  /** Starts serving on `port` (0 for any) of `host`; resolves with the bound port. */
+  listen(port: number, host: string): Promise<number> {
+    const server = createServer((socket) => this.#accept(socket));
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        const address = server.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const connection of this.#connections) connection.socket.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    for (const variable of this.#variables) variable.dispose();
+  }
+
+  /** Current values, concatenated in shard order (a copy). */
+  values(): Float32Array {
+    const all = new Float32Array(this.#totalSize);
+    let offset = 0;
+    for (const variable of this.#variables) {
+      const data = variable.dataSync() as Float32Array;
+      all.set(data, offset);
+      offset += data.length;
+    }
+    return all;
+  }
+
+  #accept(socket: Socket): void {
+    socket.setNoDelay(true);
+    const connection: Connection = { socket, worker: -1, active: false };
+    this.#connections.add(connection);
+    const drop = () => {
+      if (!this.#connections.delete(connection)) return;
+      this.#leave(connection);
+    };
+    socket.on('close', drop);
+    socket.on('error', drop);
+    readFrames(
+      socket,
+      (frame) => {
+        try {
+          this.#handle(connection, frame);
+        } catch (error) {
+          socket.end(encodeFrame(MessageType.error, Buffer.from((error as Error).message)));
+        }
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  #handle(connection: Connection, frame: Frame): void {
+    switch (frame.type) {
+      case MessageType.hello: {
+        const hello = JSON.parse(frame.body.toString('utf8')) as { worker: number; fingerprint: string };
+        if (hello.fingerprint !== this.#options.fingerprint) {
+          throw new ProtocolError(
+            `worker ${hello.worker} has a different model than parameter server ${this.#options.shard}: ` +
+              `variables ${hello.fingerprint} vs ${this.#options.fingerprint}`,
+          );
+        }
+        connection.worker = hello.worker;
+        connection.active = true;
+        this.#departed.delete(hello.worker);
+        const welcome = { step: this.#step, variables: this.#variables.length };
+        connection.socket.write(encodeFrame(MessageType.welcome, Buffer.from(JSON.stringify(welcome))));
+        return;
+      }
+      case MessageType.pull:
+        this.#sendValues(connection);
+        return;
+      case MessageType.push:
+        this.#push(connection, frame.body);
+        return;
+      case MessageType.leave:
+        this.#leave(connection);
+        return;
+      default:
+        throw new ProtocolError(`unexpected message type ${frame.type} from worker ${connection.worker}`);
+    }
+  }
+
+  #push(connection: Connection, body: Buffer): void {
+    const baseStep = body.readDoubleLE(0);
+    const samples = body.readDoubleLE(8);
+    const gradients = readFloat32(body, 16);
+    if (gradients.length !== this.#totalSize) {
+      throw new ProtocolError(
+        `worker ${connection.worker} pushed ${gradients.length} gradient values; shard ${this.#options.shard} holds ${this.#totalSize}`,
+      );
+    }
+    if (this.#options.mode === 'async') {
+      this.#apply(gradients, samples);
+      this.#sendValues(connection);
+      return;
+    }
+    if (baseStep < this.#step) {
+      // Stale: computed on values older than the current step. Drop it; the worker catches up.
+      this.#sendValues(connection);
+      return;
+    }
+    if (!this.#sum) this.#sum = gradients;
+    else for (let i = 0; i < gradients.length; i++) this.#sum[i]! += gradients[i]!;
+    this.#pending.push({ connection, samples });
+    this.#releaseIfComplete();
+  }
+
+  #releaseIfComplete(): void {
+    if (this.#pending.length === 0) return;
+    // Wait for every replica, not only the connected ones: a worker that has not connected yet
+    // still owes this step its gradient. Only workers that left stop counting.
+    const needed = Math.max(1, this.#options.replicas - this.#departed.size);
+    if (this.#pending.length < needed) return;
+    const sum = this.#sum!;
+    const count = this.#pending.length;
+    for (let i = 0; i < sum.length; i++) sum[i]! /= count;
+    this.#apply(
+      sum,
+      this.#pending.reduce((total, push) => total + push.samples, 0),
+    );
+    const waiting = this.#pending;
+    this.#pending = [];
+    this.#sum = undefined;
+    for (const push of waiting) if (!push.connection.socket.destroyed) this.#sendValues(push.connection);
+  }
+
+  #leave(connection: Connection): void {
+    if (!connection.active) return;
+    connection.active = false;
+    this.#departed.add(connection.worker);
+    if (this.#options.mode === 'sync') this.#releaseIfComplete();
+  }
+
+  #apply(flat: Float32Array, samples: number): void {
+    tf.tidy(() => {
+      let offset = 0;
+      const named = this.#variables.map((variable, index) => {
+        const size = this.#sizes[index]!;
+        const tensor = tf.tensor(flat.subarray(offset, offset + size), variable.shape);
+        offset += size;
+        return { name: variable.name, tensor };
+      });
+      this.#options.optimizer.applyGradients(named);
+    });
+    this.#step += 1;
+    this.#applied += 1;
+    this.#samples += samples;
+  }
+
+  #sendValues(connection: Connection): void {
+    connection.socket.write(
+      encodeFrame(MessageType.values, float64(this.#step), float32Bytes(this.values())),
+    );
+  }
+}
+
+let counter = 0;
+function uniqueSuffix(): string {
+  counter += 1;
+  return `${process.pid}_${counter}`;
+}

@@ -1,0 +1,177 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { pack } from 'msgpackr';
+import { afterEach, describe, expect, it } from 'vitest';
+import '@tensorflow/tfjs-backend-cpu';
+import { examples } from './fixtures/clicks-model.mjs';
+import {
+  clicksModulePath,
+  type LocalNode,
+  localSpec,
+  memoryInput,
+  startNode,
+  temporaryDirectory,
+  waitUntil,
+} from './fixtures/local-nodes.js';
+import { latestCheckpoint, loadLayersModelFrom } from './model-io.js';
+import { tensorflowTrainer } from './tensorflow-trainer.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function trainer(moduleOptions: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+  return tensorflowTrainer({
+    module: clicksModulePath,
+    batchSize: 64,
+    learningRate: 0.02,
+    checkpointEverySteps: 20,
+    moduleOptions: { batchesPerWorker: 60, ...moduleOptions },
+    ...extra,
+  });
+}
+
+async function accuracyOf(directory: string): Promise<number> {
+  await tf.setBackend('cpu');
+  const checkpoint = await latestCheckpoint(directory);
+  expect(checkpoint).toBeDefined();
+  const model = await loadLayersModelFrom(checkpoint!.path);
+  const held = examples(424242, 2000);
+  const predictions = tf.tidy(() =>
+    (model.predict(tf.tensor2d(held.features, [held.count, 8])) as tf.Tensor).dataSync(),
+  );
+  let correct = 0;
+  for (let row = 0; row < held.count; row++)
+    if ((predictions[row]! > 0.5 ? 1 : 0) === held.labels[row]) correct++;
+  return correct / held.count;
+}
+
+async function cluster(layout: Record<string, number>, training: 'async' | 'sync', runner = trainer()) {
+  const directory = temporaryDirectory();
+  const spec = await localSpec(layout);
+  const nodes: LocalNode[] = [];
+  cleanups.push(async () => {
+    await Promise.all(nodes.map((node) => node.handle.stop('test over')));
+    directory.remove();
+  });
+  const start = async (role: string, index: number, attempt = 0) => {
+    const node = await startNode(runner, {
+      spec,
+      role,
+      index,
+      training,
+      attempt,
+      checkpointDirectory: directory.path,
+    });
+    nodes.push(node);
+    return node;
+  };
+  return { directory: directory.path, spec, nodes, start };
+}
+
+describe('parameter-server training', () => {
+  for (const training of ['async', 'sync'] as const) {
+    it(`converges in ${training} mode with 2 workers and 2 parameter servers`, async () => {
+      const { start, directory } = await cluster({ worker: 2, ps: 2 }, training);
+      await start('ps', 0);
+      await start('ps', 1);
+      const workers = [await start('worker', 0), await start('worker', 1)];
+      const results = await Promise.all(workers.map((worker) => worker.handle.result));
+      expect(results.map((result) => result.status)).toEqual(['succeeded', 'succeeded']);
+      // Both workers' gradients reached the parameter servers: 2 × 60 steps in async mode,
+      // 60 aggregated steps in sync mode.
+      const step = Math.max(
+        ...workers.flatMap((worker) => worker.metrics.map((metrics) => metrics.step ?? 0)),
+      );
+      expect(step).toBe(training === 'async' ? 120 : 60);
+      expect(await accuracyOf(directory)).toBeGreaterThan(0.85);
+    });
+  }
+
+  it('trains on records from the input channel (stream mode)', async () => {
+    const { spec, directory } = await cluster({ worker: 1, ps: 1 }, 'async');
+    const data = examples(99, 64 * 80);
+    const records = Array.from({ length: data.count }, (_, row) =>
+      pack({ features: Array.from(data.features.subarray(row * 8, row * 8 + 8)), label: data.labels[row] }),
+    );
+    const runner = trainer();
+    const ps = await startNode(runner, { spec, role: 'ps', index: 0, checkpointDirectory: directory });
+    const worker = await startNode(runner, {
+      spec,
+      role: 'worker',
+      index: 0,
+      checkpointDirectory: directory,
+      input: memoryInput(records),
+    });
+    cleanups.push(() => ps.handle.stop('test over'));
+    expect((await worker.handle.result).status).toBe('succeeded');
+    expect(await accuracyOf(directory)).toBeGreaterThan(0.85);
+  });
+
+  it('async: a killed worker restarts alone, pulls the current variables and training goes on', async () => {
+    const { start, nodes } = await cluster({ worker: 2, ps: 1 }, 'async', trainer({ batchesPerWorker: 150 }));
+    const ps = await start('ps', 0);
+    const survivor = await start('worker', 0);
+    const victim = await start('worker', 1);
+    await waitUntil(
+      () => victim.metrics.some((m) => (m.step ?? 0) > 20),
+      20_000,
+      'worker 1 to make progress',
+    );
+    const pid = victim.metrics.find((m) => m.pid)!.pid!;
+    process.kill(pid, 'SIGKILL');
+    const killed = await victim.handle.result;
+    expect(killed).toMatchObject({ status: 'failed', signal: 'SIGKILL' });
+    const stepAtKill = Math.max(
+      ...ps.metrics.map((m) => m.step ?? 0),
+      ...survivor.metrics.map((m) => m.step ?? 0),
+    );
+    // Only worker 1 restarts (what the engine's restart-one policy does); it resumes from the
+    // parameter server's current step, not from zero.
+    const restarted = await start('worker', 1, 1);
+    await waitUntil(
+      () => restarted.metrics.some((m) => m.step !== undefined),
+      20_000,
+      'the restarted worker',
+    );
+    expect(restarted.metrics[0]!.step).toBeGreaterThanOrEqual(stepAtKill);
+    const results = await Promise.all([survivor.handle.result, restarted.handle.result]);
+    expect(results.map((result) => result.status)).toEqual(['succeeded', 'succeeded']);
+    expect(nodes.filter((node) => node.role === 'ps')).toHaveLength(1);
+  });
+
+  it('a killed parameter server restarts from the last checkpoint', async () => {
+    const { start, directory } = await cluster(
+      { worker: 1, ps: 1 },
+      'async',
+      trainer({ batchesPerWorker: 400 }),
+    );
+    const ps = await start('ps', 0);
+    const worker = await start('worker', 0);
+    await waitUntil(() => existsCheckpoint(directory), 20_000, 'a first checkpoint');
+    process.kill(ps.metrics.find((m) => m.pid)!.pid!, 'SIGKILL');
+    expect(await ps.handle.result).toMatchObject({ status: 'failed', signal: 'SIGKILL' });
+    // The worker loses its parameter server and fails: the engine's restart-all.
+    expect((await worker.handle.result).status).toBe('failed');
+    const checkpoint = (await latestCheckpoint(directory))!;
+    const ps2 = await start('ps', 0, 1);
+    await waitUntil(() => ps2.metrics.some((m) => m.restored_step !== undefined), 20_000, 'the restarted ps');
+    expect(ps2.metrics.find((m) => m.restored_step !== undefined)!.restored_step).toBeGreaterThanOrEqual(
+      checkpoint.step,
+    );
+    expect(ps2.metrics.find((m) => m.restored_step !== undefined)!.restored_step).toBeGreaterThan(0);
+    const worker2 = await start('worker', 0, 1);
+    await waitUntil(() => worker2.metrics.some((m) => m.step !== undefined), 20_000, 'the restarted worker');
+    expect(worker2.metrics[0]!.step).toBeGreaterThanOrEqual(checkpoint.step);
+    await worker2.handle.stop('enough');
+  });
+});
+
+let checkpointSeen = false;
+function existsCheckpoint(directory: string): boolean {
+  if (checkpointSeen) return true;
+  void latestCheckpoint(directory).then((pointer) => {
+    checkpointSeen ||= pointer !== undefined;
+  });
+  return checkpointSeen;
+}

@@ -1,0 +1,25 @@
+/** Messages between a training process and the runner that started it (Node IPC, advanced serialization). */
+export type ChildMessage =
+  | { type: 'read'; maxRecords: number }
+  | { type: 'metrics'; metrics: Record<string, number> }
+  | {
+      type: 'log';
+      level: 'debug' | 'info' | 'warn' | 'error';
+      message: string;
+      fields?: Record<string, unknown>;
+    };
+
+export type ParentMessage = { type: 'records'; records: Uint8Array[] | null };
+
+/** Everything a training process needs, passed in `MILLRACE_TF_NODE`. */
+export interface TrainingProcessPayload {
+  role: string;
+  index: number;
+  clusterSpec: import('@millrace/core').ClusterSpec;
+  checkpointDirectory: string;
+  training: 'async' | 'sync';
+  hasInput: boolean;
+  options: import('./training-options.js').TrainingOptions;
+}
+
+export const payloadVariable = 'MILLRACE_TF_NODE';

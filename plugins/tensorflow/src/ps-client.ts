@@ -1,0 +1,206 @@
+/**
+ * The worker's side of the parameter-server protocol: one TCP connection per parameter server,
+ * one request in flight on each. A push goes to every shard at once and resolves when every shard
+ * answered with its fresh values, so one step costs one round trip.
+ */
+import { connect, type Socket } from 'node:net';
+import { CancelledError, MillraceTimeoutError, PeerDiedError, ProtocolError } from '@millrace/core';
+import {
+  encodeFrame,
+  type Frame,
+  float32Bytes,
+  float64,
+  MessageType,
+  readFloat32,
+  readFrames,
+} from './wire.js';
+
+export interface ShardValues {
+  step: number;
+  values: Float32Array;
+}
+
+class ShardConnection {
+  readonly #socket: Socket;
+  readonly address: string;
+  #waiting: { resolve: (frame: Frame) => void; reject: (error: Error) => void } | undefined;
+  #closedError: Error | undefined;
+
+  constructor(socket: Socket, address: string) {
+    this.#socket = socket;
+    this.address = address;
+    socket.setNoDelay(true);
+    readFrames(
+      socket,
+      (frame) => {
+        const waiting = this.#waiting;
+        this.#waiting = undefined;
+        if (!waiting) return;
+        if (frame.type === MessageType.error) {
+          waiting.reject(new ProtocolError(`parameter server ${address}: ${frame.body.toString('utf8')}`));
+        } else {
+          waiting.resolve(frame);
+        }
+      },
+      (error) => this.#fail(error),
+    );
+    socket.on('close', () =>
+      this.#fail(new PeerDiedError(`parameter server ${address} closed the connection`)),
+    );
+    socket.on('error', (error) =>
+      this.#fail(new PeerDiedError(`parameter server ${address}: ${error.message}`)),
+    );
+  }
+
+  #fail(error: Error): void {
+    this.#closedError ??= error;
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.reject(error);
+  }
+
+  request(frame: Buffer, expect: number): Promise<Frame> {
+    if (this.#closedError) return Promise.reject(this.#closedError);
+    if (this.#waiting) return Promise.reject(new ProtocolError('one request at a time per parameter server'));
+    return new Promise<Frame>((resolve, reject) => {
+      this.#waiting = {
+        resolve: (reply) =>
+          reply.type === expect
+            ? resolve(reply)
+            : reject(
+                new ProtocolError(
+                  `parameter server ${this.address} answered type ${reply.type}, expected ${expect}`,
+                ),
+              ),
+        reject,
+      };
+      this.#socket.write(frame);
+    });
+  }
+
+  send(frame: Buffer): void {
+    if (!this.#closedError) this.#socket.write(frame);
+  }
+
+  close(): void {
+    this.#socket.end();
+  }
+}
+
+function connectOnce(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Connects, retrying refused connections until `timeoutMs` (a parameter server may start later). */
+async function connectWithRetry(address: string, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
+  const [host, portText] = splitAddress(address);
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (signal?.aborted) throw new CancelledError(`stopped while connecting to parameter server ${address}`);
+    try {
+      return await connectOnce(host, Number(portText));
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new MillraceTimeoutError(
+    `parameter server ${address}`,
+    timeoutMs,
+    `last error: ${(lastError as Error | undefined)?.message ?? 'none'}`,
+  );
+}
+
+function splitAddress(address: string): [string, string] {
+  const at = address.lastIndexOf(':');
+  return [address.slice(0, at), address.slice(at + 1)];
+}
+
+export interface ParameterServerClientOptions {
+  /** `host:port` of each parameter server, by shard. */
+  addresses: readonly string[];
+  worker: number;
+  fingerprint: string;
+  connectTimeoutMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+export class ParameterServerClient {
+  readonly #shards: ShardConnection[];
+  readonly startStep: number;
+
+  private constructor(shards: ShardConnection[], startStep: number) {
+    this.#shards = shards;
+    this.startStep = startStep;
+  }
+
+  static async connect(options: ParameterServerClientOptions): Promise<ParameterServerClient> {
+    const shards: ShardConnection[] = [];
+    try {
+      for (const address of options.addresses) {
+        const socket = await connectWithRetry(address, options.connectTimeoutMs, options.signal);
+        shards.push(new ShardConnection(socket, address));
+      }
+      const hello = encodeFrame(
+        MessageType.hello,
+        Buffer.from(JSON.stringify({ worker: options.worker, fingerprint: options.fingerprint })),
+      );
+      const welcomes = await Promise.all(shards.map((shard) => shard.request(hello, MessageType.welcome)));
+      const first = JSON.parse(welcomes[0]!.body.toString('utf8')) as { step: number };
+      return new ParameterServerClient(shards, first.step);
+    } catch (error) {
+      for (const shard of shards) shard.close();
+      throw error;
+    }
+  }
+
+  /** Current values of every shard. */
+  async pull(): Promise<ShardValues[]> {
+    const pull = encodeFrame(MessageType.pull);
+    const replies = await Promise.all(this.#shards.map((shard) => shard.request(pull, MessageType.values)));
+    return replies.map(decodeValues);
+  }
+
+  /** Pushes each shard its gradients; resolves with each shard's values after applying them. */
+  async push(
+    gradients: readonly Float32Array[],
+    baseSteps: readonly number[],
+    samples: number,
+  ): Promise<ShardValues[]> {
+    const replies = await Promise.all(
+      this.#shards.map((shard, index) =>
+        shard.request(
+          encodeFrame(
+            MessageType.push,
+            float64(baseSteps[index]!),
+            float64(samples),
+            float32Bytes(gradients[index]!),
+          ),
+          MessageType.values,
+        ),
+      ),
+    );
+    return replies.map(decodeValues);
+  }
+
+  /** Tells every shard this worker pushes no more (sync mode stops waiting for it), then closes. */
+  leave(): void {
+    const leave = encodeFrame(MessageType.leave);
+    for (const shard of this.#shards) {
+      shard.send(leave);
+      shard.close();
+    }
+  }
+}
+
+function decodeValues(frame: Frame): ShardValues {
+  return { step: frame.body.readDoubleLE(0), values: readFloat32(frame.body, 8) };
+}

@@ -1,0 +1,137 @@
+/**
+ * The runner for TensorFlow.js parameter-server training. Every node (chief, worker, ps) runs in
+ * its own Node process hosting TF.js, so a crash or a `kill -9` takes down that node alone and
+ * the engine's failure policy decides what restarts. Input records reach the process on demand
+ * (it asks for a batch when it needs one), so memory stays bounded and backpressure reaches the
+ * pipeline.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  DependencyMissingError,
+  parseWithSchema,
+  type Runner,
+  type RunnerContext,
+  type RunnerHandle,
+  type RunnerResult,
+} from '@millrace/core';
+import {
+  type ChildMessage,
+  type ParentMessage,
+  payloadVariable,
+  type TrainingProcessPayload,
+} from './process-messages.js';
+import { type TrainingOptionsInput, trainingOptionsSchema } from './training-options.js';
+
+/** How long a stopped training process gets after SIGTERM before SIGKILL. */
+const stopGraceMs = 5_000;
+const stderrTailLines = 30;
+
+/** `dist/training-process.js` of this package; unit tests under src/ need the package built. */
+export function trainingProcessPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return join(here, '..', 'dist', 'training-process.js');
+}
+
+export function tensorflowTrainer(options: TrainingOptionsInput): Runner {
+  const resolved = parseWithSchema(trainingOptionsSchema, options, 'tensorflow training options');
+  return {
+    description: `tensorflow.js parameter-server training (${resolved.module})`,
+    start: (context) => startTrainingProcess(resolved, context),
+  };
+}
+
+function startTrainingProcess(
+  options: TrainingProcessPayload['options'],
+  context: RunnerContext,
+): RunnerHandle {
+  const entry = trainingProcessPath();
+  if (!existsSync(entry)) {
+    throw new DependencyMissingError(
+      '@millrace/plugin-tensorflow build',
+      `${entry} is missing; build the package first (npm run build -w @millrace/plugin-tensorflow)`,
+    );
+  }
+  const payload: TrainingProcessPayload = {
+    role: context.role,
+    index: context.index,
+    clusterSpec: context.clusterSpec,
+    checkpointDirectory: context.checkpointDirectory,
+    training: context.environment.MILLRACE_TF_TRAINING === 'sync' ? 'sync' : 'async',
+    hasInput: context.input !== undefined,
+    options,
+  };
+  const child = spawn(process.execPath, [entry], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    serialization: 'advanced',
+    env: { ...process.env, ...context.environment, [payloadVariable]: JSON.stringify(payload) },
+  });
+  const stderr: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr.push(...chunk.split('\n').filter(Boolean));
+    stderr.splice(0, Math.max(0, stderr.length - stderrTailLines));
+  });
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => context.logger.info(chunk.trimEnd()));
+  child.on('message', (message: ChildMessage) => handleMessage(child, message, context));
+
+  let stopping = false;
+  const result = new Promise<RunnerResult>((resolve) => {
+    child.once('error', (error) =>
+      resolve({ status: 'failed', message: `could not start: ${error.message}` }),
+    );
+    child.once('exit', (code, signal) => {
+      if (stopping) resolve({ status: 'stopped' });
+      else if (code === 0) resolve({ status: 'succeeded' });
+      else
+        resolve({
+          status: 'failed',
+          message: `${context.role}[${context.index}] training process ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`,
+          exitCode: code ?? undefined,
+          signal: signal ?? undefined,
+          stderrTail: stderr.join('\n'),
+        });
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    stopping = true;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), stopGraceMs);
+    await result;
+    clearTimeout(killer);
+  };
+  context.signal.addEventListener('abort', () => void stop(), { once: true });
+  return { result, stop: () => stop() };
+}
+
+function handleMessage(child: ChildProcess, message: ChildMessage, context: RunnerContext): void {
+  switch (message.type) {
+    case 'metrics':
+      context.metrics.report(message.metrics);
+      return;
+    case 'log':
+      context.logger[message.level](message.message, message.fields);
+      return;
+    case 'read': {
+      const input = context.input;
+      if (!input) {
+        reply(child, { type: 'records', records: null });
+        return;
+      }
+      input.readBatch(message.maxRecords).then(
+        (records) => reply(child, { type: 'records', records }),
+        (error: Error) => {
+          context.logger.error('input channel failed', { error: error.message });
+          child.kill('SIGTERM');
+        },
+      );
+      return;
+    }
+  }
+}
+
+function reply(child: ChildProcess, message: ParentMessage): void {
+  if (child.connected) child.send(message);
+}

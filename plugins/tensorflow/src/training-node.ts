@@ -1,0 +1,322 @@
+/**
+ * One node of TensorFlow.js parameter-server training, whatever process hosts it: a parameter
+ * server serves its shard until stopped; a chief or worker trains on its batches and finishes.
+ */
+import type { ClusterSpec, InputChannel, Logger, MetricsReporter } from '@millrace/core';
+import { ConfigError } from '@millrace/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { useBackend } from './backend.js';
+import { latestCheckpoint, loadLayersModelFrom, trainableValues, writeCheckpoint } from './model-io.js';
+import { ParameterServer } from './parameter-server.js';
+import { ParameterServerClient, type ShardValues } from './ps-client.js';
+import { shapeFingerprint, shardVariables } from './sharding.js';
+import { tensorflowPortName } from './tf-config.js';
+import {
+  type Batch,
+  batchesFromInput,
+  buildModel,
+  defaultDecodeExample,
+  importTrainingModule,
+  type TrainingModule,
+} from './training-module.js';
+import { createOptimizer, lossFunction, type TrainingOptions } from './training-options.js';
+
+export interface TrainingNodeContext {
+  role: string;
+  index: number;
+  clusterSpec: ClusterSpec;
+  checkpointDirectory: string;
+  /** `async` or `sync`; the engine sets `MILLRACE_TF_TRAINING` in the node's environment. */
+  training: 'async' | 'sync';
+  input?: InputChannel | undefined;
+  metrics: MetricsReporter;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/** What a finished worker did, for its logs and tests. */
+export interface WorkerSummary {
+  steps: number;
+  samples: number;
+  startStep: number;
+  lastStep: number;
+  lastLoss: number;
+}
+
+export async function runTrainingNode(
+  options: TrainingOptions,
+  context: TrainingNodeContext,
+): Promise<WorkerSummary | undefined> {
+  await useBackend(options.backend);
+  const module = await importTrainingModule(options.module);
+  const model = await buildModel(module, options.moduleOptions);
+  if (context.role === 'ps') {
+    await serveShard(options, context, model);
+    return undefined;
+  }
+  if (context.role === 'chief' || context.role === 'worker')
+    return trainWorker(options, context, model, module);
+  throw new ConfigError(
+    [{ path: `roles.${context.role}`, message: 'the TF.js trainer runs chief, worker and ps nodes only' }],
+    { subject: 'tensorflow training' },
+  );
+}
+
+function parameterServerAddresses(spec: ClusterSpec): string[] {
+  const nodes = spec.roles.ps ?? [];
+  if (nodes.length === 0) {
+    throw new ConfigError(
+      [{ path: 'roles.ps', message: 'parameter-server training needs at least one ps node' }],
+      {
+        subject: 'tensorflow training',
+      },
+    );
+  }
+  return nodes.map((node) => `${node.host}:${node.ports[tensorflowPortName]}`);
+}
+
+function computingNodes(spec: ClusterSpec): number {
+  return (spec.roles.chief?.length ?? 0) + (spec.roles.worker?.length ?? 0);
+}
+
+/** Chief first, then workers: the worker number used for partitions and logs. */
+function workerNumber(spec: ClusterSpec, role: string, index: number): number {
+  return role === 'chief' ? 0 : (spec.roles.chief?.length ?? 0) + index;
+}
+
+async function serveShard(
+  options: TrainingOptions,
+  context: TrainingNodeContext,
+  model: tfl.LayersModel,
+): Promise<void> {
+  const shapes = model.trainableWeights.map((weight) => weight.shape as number[]);
+  const shard = shardVariables(
+    shapes.map((shape) => ({ shape })),
+    context.clusterSpec.roles.ps?.length ?? 1,
+  )[context.index]!;
+  let values = trainableValues(model);
+  let step = 0;
+  const checkpoint = await latestCheckpoint(context.checkpointDirectory);
+  if (checkpoint) {
+    const restored = await loadLayersModelFrom(checkpoint.path);
+    if (shapeFingerprint(restored.trainableWeights) !== shapeFingerprint(model.trainableWeights)) {
+      throw new ConfigError(
+        [{ path: 'checkpointDirectory', message: `checkpoint ${checkpoint.path} holds a different model` }],
+        { subject: 'tensorflow training' },
+      );
+    }
+    values = trainableValues(restored);
+    step = checkpoint.step;
+    context.logger.info('parameter server restored from checkpoint', { path: checkpoint.path, step });
+  }
+  const server = new ParameterServer({
+    values: shard.map((index) => values[index]!),
+    shapes: shard.map((index) => shapes[index]!),
+    optimizer: createOptimizer(options.optimizer, options.learningRate),
+    mode: context.training,
+    replicas: computingNodes(context.clusterSpec),
+    step,
+    fingerprint: shapeFingerprint(model.trainableWeights),
+    shard: context.index,
+  });
+  const self = context.clusterSpec.roles.ps![context.index]!;
+  const port = await server.listen(self.ports[tensorflowPortName]!, self.host);
+  context.logger.info('parameter server listening', { port, variables: shard.length, step });
+  context.metrics.report({ step, restored_step: step, pid: process.pid });
+  let last = { time: Date.now(), samples: 0 };
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const { samples, updates } = server.stats;
+    const rate = ((samples - last.samples) * 1000) / Math.max(1, now - last.time);
+    last = { time: now, samples };
+    context.metrics.report({ step: server.step, updates, samples_per_second: rate });
+  }, 1000);
+  try {
+    await new Promise<void>((resolve) => {
+      if (context.signal.aborted) resolve();
+      context.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    clearInterval(timer);
+    await server.close();
+  }
+}
+
+async function trainWorker(
+  options: TrainingOptions,
+  context: TrainingNodeContext,
+  model: tfl.LayersModel,
+  module: TrainingModule,
+): Promise<WorkerSummary> {
+  const { clusterSpec: spec } = context;
+  const weights = model.trainableWeights;
+  const shapes = weights.map((weight) => weight.shape as number[]);
+  const shards = shardVariables(
+    shapes.map((shape) => ({ shape })),
+    spec.roles.ps?.length ?? 0,
+  );
+  const variables = weights.map((weight) => weight.read() as tf.Variable);
+  const loss = lossFunction(options.loss);
+  const featureShape = model.inputs[0]!.shape.slice(1) as number[];
+  const labelShape = model.outputs[0]!.shape.slice(1) as number[];
+  const featureSize = featureShape.reduce((a, b) => a * b, 1);
+  const labelSize = labelShape.reduce((a, b) => a * b, 1);
+  const worker = workerNumber(spec, context.role, context.index);
+  const saves = context.role === 'chief' || (!spec.roles.chief?.length && context.index === 0);
+
+  const client = await ParameterServerClient.connect({
+    addresses: parameterServerAddresses(spec),
+    worker,
+    fingerprint: shapeFingerprint(weights),
+    connectTimeoutMs: options.connectTimeoutMs,
+    signal: context.signal,
+  });
+  const assign = (replies: ShardValues[]) => {
+    replies.forEach((reply, shard) => {
+      let offset = 0;
+      for (const index of shards[shard]!) {
+        const size = variables[index]!.size;
+        variables[index]!.assign(tf.tensor(reply.values.subarray(offset, offset + size), shapes[index]));
+        offset += size;
+      }
+    });
+    return replies.map((reply) => reply.step);
+  };
+
+  let steps = assign(await client.pull());
+  const startStep = steps[0]!;
+  let lastCheckpointStep = startStep;
+  const batches = batchSource(module, options, context, worker, featureSize, labelSize);
+  const summary: WorkerSummary = {
+    steps: 0,
+    samples: 0,
+    startStep,
+    lastStep: startStep,
+    lastLoss: Number.NaN,
+  };
+  let window = { time: Date.now(), samples: 0 };
+  context.metrics.report({ step: startStep, pid: process.pid });
+  try {
+    let next = batches.next();
+    while (!context.signal.aborted) {
+      const current = await next;
+      if (current.done) break;
+      if (options.maxStepsPerWorker > 0 && summary.steps >= options.maxStepsPerWorker) break;
+      const batch = current.value;
+      const { gradients, lossValue } = computeGradients(
+        batch,
+        featureShape,
+        labelShape,
+        variables,
+        shards,
+        model,
+        loss,
+      );
+      next = batches.next(); // decode the next batch while the push is on the wire
+      steps = assign(await client.push(gradients, steps, batch.count));
+      summary.steps += 1;
+      summary.samples += batch.count;
+      summary.lastStep = steps[0]!;
+      summary.lastLoss = lossValue;
+      const now = Date.now();
+      if (now - window.time >= 500) {
+        const rate = ((summary.samples - window.samples) * 1000) / (now - window.time);
+        window = { time: now, samples: summary.samples };
+        context.metrics.report({
+          step: steps[0]!,
+          loss: lossValue,
+          samples_per_second: rate,
+          samples: summary.samples,
+        });
+      }
+      if (saves && steps[0]! - lastCheckpointStep >= options.checkpointEverySteps) {
+        await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
+        lastCheckpointStep = steps[0]!;
+      }
+    }
+    if (saves && !context.signal.aborted) {
+      steps = assign(await client.pull());
+      await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
+    }
+  } finally {
+    client.leave();
+    await batches.return?.(undefined);
+  }
+  context.metrics.report({ step: summary.lastStep, loss: summary.lastLoss, samples: summary.samples });
+  return summary;
+}
+
+function batchSource(
+  module: TrainingModule,
+  options: TrainingOptions,
+  context: TrainingNodeContext,
+  worker: number,
+  featureSize: number,
+  labelSize: number,
+): AsyncIterator<Batch> {
+  if (context.input) {
+    return batchesFromInput(
+      context.input,
+      module.decodeExample ?? defaultDecodeExample,
+      options.batchSize,
+      featureSize,
+      labelSize,
+    );
+  }
+  if (typeof module.trainingBatches !== 'function') {
+    throw new ConfigError(
+      [
+        {
+          path: 'module',
+          message: `${context.role}[${context.index}] has no input stream and the module exports no trainingBatches()`,
+        },
+      ],
+      { subject: 'tensorflow training options' },
+    );
+  }
+  const iterable = module.trainingBatches({
+    worker,
+    workers: computingNodes(context.clusterSpec),
+    batchSize: options.batchSize,
+    options: options.moduleOptions,
+  });
+  const asyncIterable = iterable as AsyncIterable<Batch>;
+  if (typeof asyncIterable[Symbol.asyncIterator] === 'function') return asyncIterable[Symbol.asyncIterator]();
+  const iterator = (iterable as Iterable<Batch>)[Symbol.iterator]();
+  return {
+    next: async () => iterator.next(),
+    return: async (value) => iterator.return?.(value) ?? { done: true, value },
+  };
+}
+
+function computeGradients(
+  batch: Batch,
+  featureShape: number[],
+  labelShape: number[],
+  variables: tf.Variable[],
+  shards: number[][],
+  model: tfl.LayersModel,
+  loss: (labels: tf.Tensor, predictions: tf.Tensor) => tf.Scalar,
+): { gradients: Float32Array[]; lossValue: number } {
+  return tf.tidy(() => {
+    const xs = tf.tensor(batch.features, [batch.count, ...featureShape]);
+    const ys = tf.tensor(batch.labels, [batch.count, ...labelShape]);
+    const { value, grads } = tf.variableGrads(
+      () => loss(ys, model.apply(xs, { training: true }) as tf.Tensor),
+      variables,
+    );
+    const flat = variables.map((variable) => grads[variable.name]!.dataSync() as Float32Array);
+    const gradients = shards.map((indices) => {
+      const size = indices.reduce((sum, index) => sum + flat[index]!.length, 0);
+      const shard = new Float32Array(size);
+      let offset = 0;
+      for (const index of indices) {
+        shard.set(flat[index]!, offset);
+        offset += flat[index]!.length;
+      }
+      return shard;
+    });
+    return { gradients, lossValue: value.dataSync()[0]! };
+  });
+}

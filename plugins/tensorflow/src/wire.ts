@@ -1,0 +1,101 @@
+/**
+ * The worker ↔ parameter-server protocol: length-prefixed binary frames over TCP.
+ *
+ * ```
+ * frame   := u32le length (of type + body) | u8 type | body
+ * HELLO   := utf8 JSON { worker, generation, fingerprint }        worker → ps
+ * WELCOME := utf8 JSON { step, variables }                        ps → worker
+ * PULL    := (empty)                                              worker → ps
+ * VALUES  := f64le step | f32le values of the shard, in order     ps → worker
+ * PUSH    := f64le baseStep | f64le samples | f32le gradients     worker → ps (answered by VALUES)
+ * LEAVE   := (empty)                                              worker → ps: no more pushes from me
+ * ERROR   := utf8 message                                         ps → worker
+ * ```
+ *
+ * One request is in flight per connection, so responses need no ids. Gradients and values travel
+ * as one frame per step for the whole shard: the exchange is batched, never per sample or per
+ * variable.
+ */
+import type { Socket } from 'node:net';
+import { ProtocolError } from '@millrace/core';
+
+export const MessageType = {
+  hello: 1,
+  welcome: 2,
+  pull: 3,
+  values: 4,
+  push: 5,
+  leave: 6,
+  error: 7,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+export interface Frame {
+  type: MessageType;
+  body: Buffer;
+}
+
+/** A frame larger than this is a protocol error, not an allocation. */
+const maxFrameBytes = 1 << 30;
+
+export function encodeFrame(type: MessageType, ...parts: readonly Uint8Array[]): Buffer {
+  const bodyLength = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  const frame = Buffer.allocUnsafe(5 + bodyLength);
+  frame.writeUInt32LE(1 + bodyLength, 0);
+  frame.writeUInt8(type, 4);
+  let offset = 5;
+  for (const part of parts) {
+    frame.set(part, offset);
+    offset += part.byteLength;
+  }
+  return frame;
+}
+
+export function float64(value: number): Uint8Array {
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeDoubleLE(value, 0);
+  return bytes;
+}
+
+export function float32Bytes(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/** Copies `length` float32s out of `body` at `offset` (frames are not 4-byte aligned). */
+export function readFloat32(body: Buffer, offset: number): Float32Array {
+  const bytes = body.subarray(offset);
+  if (bytes.byteLength % 4 !== 0) throw new ProtocolError(`float32 payload of ${bytes.byteLength} bytes`);
+  const values = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(values.buffer).set(bytes);
+  return values;
+}
+
+/** Splits a TCP byte stream into frames and hands each to `onFrame`. */
+export function readFrames(
+  socket: Socket,
+  onFrame: (frame: Frame) => void,
+  onError: (error: Error) => void,
+): void {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  socket.on('data', (chunk: Buffer) => {
+    pending.push(chunk);
+    pendingBytes += chunk.byteLength;
+    if (pendingBytes < 5) return;
+    let buffer = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    while (buffer.byteLength >= 4) {
+      const length = buffer.readUInt32LE(0);
+      if (length < 1 || length > maxFrameBytes) {
+        onError(new ProtocolError(`parameter-server frame of ${length} bytes is out of bounds`));
+        socket.destroy();
+        return;
+      }
+      if (buffer.byteLength < 4 + length) break;
+      const type = buffer.readUInt8(4) as MessageType;
+      onFrame({ type, body: buffer.subarray(5, 4 + length) });
+      buffer = buffer.subarray(4 + length);
+    }
+    pending = buffer.byteLength ? [buffer] : [];
+    pendingBytes = buffer.byteLength;
+  });
+}
