@@ -1,0 +1,766 @@
+/**
+ * The ApplicationManager (AM): one per ML cluster, a gRPC server implementing
+ * `millrace.v1.ApplicationManager`. It validates every call (job token, role, index, generation),
+ * feeds what the nodes report into core's `ClusterStateMachine`, and carries out the effects the
+ * machine returns: publish the cluster spec, schedule restarts with backoff, stop nodes, end the
+ * job. Silent nodes are declared dead after `heartbeat.missedLimit` missed intervals.
+ *
+ * Generations: the machine owns the cluster generation. The AM additionally remembers, per node,
+ * the generation that node must be in (`requiredGeneration`): nodes restarted by a failover must
+ * re-register into the new generation, while survivors of a restart-one keep running and may keep
+ * speaking their older generation. A call below a node's required generation is stale.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import {
+  type ClusterConfig,
+  type ClusterConfigInput,
+  type ClusterEffect,
+  type ClusterEvent,
+  type ClusterObservation,
+  type ClusterSpec,
+  ClusterStateMachine,
+  ConfigError,
+  describeNodeFailure,
+  type Engine,
+  type EngineRegistry,
+  isTerminal,
+  JobFailedError,
+  type JobOutcome,
+  type Logger,
+  type NodeFailure,
+  type NodeKey,
+  type NodeSpec,
+  nodeKey,
+  parseClusterConfig,
+  validateConfigForEngine,
+} from '@millrace/core';
+import {
+  ApplicationManagerService,
+  ErrorCode,
+  type GetJobStatusRequest,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type JobStatus,
+  NodeState,
+  protocolServiceError,
+  protocolVersion,
+  type RegisterNodeRequest,
+  type RegisterNodeResponse,
+  type ReportStatusRequest,
+  type ReportStatusResponse,
+  type StopJobRequest,
+  type StopJobResponse,
+  tokenMetadataKey,
+  type WatchClusterRequest,
+  type ClusterEvent as WireClusterEvent,
+} from '@millrace/protocol';
+import { silentLogger } from './logger.js';
+import { fromWireFailureReason, toWireClusterSpec, toWireFailure } from './protocol-mapping.js';
+
+export interface ApplicationManagerOptions {
+  /** The cluster config; validated (and defaults filled) before anything starts. */
+  config: ClusterConfigInput;
+  /** The engine to run. When absent, `config.engine` is looked up in `engines`. */
+  engine?: Engine | undefined;
+  engines?: EngineRegistry | undefined;
+  /** Port to bind; 0 (the default) picks a free one. The host is `config.host` (127.0.0.1). */
+  port?: number | undefined;
+  /** The job token every call must carry; a random one when absent. */
+  token?: string | undefined;
+  logger?: Logger | undefined;
+}
+
+export type ObservationListener = (observation: ClusterObservation) => void;
+
+interface NodeRecord {
+  role: string;
+  index: number;
+  /** The generation this node must be in; calls from below it are stale. */
+  requiredGeneration: number;
+  /** Where the node can be reached, from its latest registration. */
+  spec?: NodeSpec | undefined;
+  /** How many times the node registered (its next start's attempt number). */
+  registrations: number;
+  attempt: number;
+  lastSeen: number;
+  /** Generation in which the AM declared it dead (so a silent node is declared once). */
+  declaredDeadIn?: number | undefined;
+  metrics: Record<string, number>;
+  stream?: ServerWritableStream<WatchClusterRequest, WireClusterEvent> | undefined;
+}
+
+type Rejection = { code: ErrorCode; message: string; role?: string; index?: number };
+
+/** How many observations {@link ApplicationManager.observations} keeps (oldest dropped first). */
+const observationLimit = 10_000;
+
+export class ApplicationManager {
+  readonly config: ClusterConfig;
+  readonly engine: Engine;
+  readonly token: string;
+  /** `host:port` the AM listens on. */
+  readonly address: string;
+  /** Settles when the job ends (succeeded, failed or stopped); never rejects. */
+  readonly result: Promise<JobOutcome>;
+
+  readonly #server: Server;
+  readonly #machine: ClusterStateMachine;
+  readonly #nodes = new Map<NodeKey, NodeRecord>();
+  readonly #listeners = new Set<ObservationListener>();
+  readonly #observations: ClusterObservation[] = [];
+  readonly #logger: Logger;
+  #resolveResult!: (outcome: JobOutcome) => void;
+  #outcome: JobOutcome | undefined;
+  #currentSpec: ClusterSpec | undefined;
+  /** Registrations that arrived while failing over; answered once the restart begins. */
+  #heldRegistrations: (() => void)[] = [];
+  /** Node reports the machine refused while failing over (restart-one survivors); replayed after. */
+  #deferredEvents: ClusterEvent[] = [];
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #registrationTimer: NodeJS.Timeout | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  /** Validates the config, binds the server and starts accepting nodes. Rejects with a ConfigError. */
+  static async start(options: ApplicationManagerOptions): Promise<ApplicationManager> {
+    const config = parseClusterConfig(options.config);
+    const engine = options.engine ?? options.engines?.get(config.engine);
+    if (!engine) {
+      throw new ConfigError([{ path: 'engine', message: `no engine given for '${config.engine}'` }]);
+    }
+    validateConfigForEngine(engine, config);
+    const server = new Server();
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(
+        `${config.host}:${options.port ?? 0}`,
+        ServerCredentials.createInsecure(),
+        (error, bound) =>
+          error
+            ? reject(
+                new ConfigError([
+                  { path: 'host', message: `cannot listen on ${config.host}: ${error.message}` },
+                ]),
+              )
+            : resolve(bound),
+      );
+    });
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    return new ApplicationManager({
+      config,
+      engine,
+      server,
+      address: `${host}:${port}`,
+      token: options.token ?? randomBytes(16).toString('hex'),
+      logger: options.logger ?? silentLogger,
+    });
+  }
+
+  private constructor(parts: {
+    config: ClusterConfig;
+    engine: Engine;
+    server: Server;
+    address: string;
+    token: string;
+    logger: Logger;
+  }) {
+    this.config = parts.config;
+    this.engine = parts.engine;
+    this.#server = parts.server;
+    this.address = parts.address;
+    this.token = parts.token;
+    this.#logger = parts.logger;
+    this.#machine = new ClusterStateMachine(this.config, this.engine);
+    this.result = new Promise((resolve) => {
+      this.#resolveResult = resolve;
+    });
+    for (const [role, { instances }] of Object.entries(this.config.roles)) {
+      for (let index = 0; index < instances; index++) {
+        this.#nodes.set(nodeKey(role, index), {
+          role,
+          index,
+          requiredGeneration: 0,
+          registrations: 0,
+          attempt: 0,
+          lastSeen: 0,
+          metrics: {},
+        });
+      }
+    }
+    this.#server.addService(ApplicationManagerService, {
+      registerNode: this.#guarded(this.#registerNode),
+      watchCluster: (call: ServerWritableStream<WatchClusterRequest, WireClusterEvent>) =>
+        this.#watchCluster(call),
+      heartbeat: this.#guarded(this.#heartbeat),
+      reportStatus: this.#guarded(this.#reportStatus),
+      getJobStatus: this.#guarded(this.#getJobStatus),
+      stopJob: this.#guarded(this.#stopJob),
+    });
+    const { intervalMs } = this.config.heartbeat;
+    this.#heartbeatTimer = setInterval(
+      () => this.#checkHeartbeats(),
+      Math.max(10, Math.floor(intervalMs / 4)),
+    );
+    this.#armRegistrationTimer();
+  }
+
+  /** Everything observed so far, oldest first (the latest {@link observationLimit}). */
+  get observations(): readonly ClusterObservation[] {
+    return this.#observations;
+  }
+
+  /** The state machine's current snapshot. */
+  get snapshot() {
+    return this.#machine.snapshot;
+  }
+
+  /** Calls `listener` with every observation from now on; returns the unsubscribe function. */
+  onObservation(listener: ObservationListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The job and its nodes as `GetJobStatus` reports them. */
+  status(): JobStatus {
+    const snapshot = this.#machine.snapshot;
+    const now = Date.now();
+    return {
+      jobName: this.config.name,
+      engine: this.engine.name,
+      state: snapshot.state,
+      generation: snapshot.generation,
+      restarts: snapshot.restarts,
+      maxRestarts: snapshot.maxRestarts,
+      outcome: snapshot.outcome ?? '',
+      failures: snapshot.failures.map(toWireFailure),
+      nodes: [...this.#nodes.entries()].map(([key, record]) => ({
+        role: record.role,
+        index: record.index,
+        status: snapshot.nodes[key]?.status ?? 'pending',
+        generation: snapshot.nodes[key]?.generation ?? 0,
+        host: record.spec?.host ?? '',
+        ports: { ...record.spec?.ports },
+        pid: record.spec?.pid ?? 0,
+        attempt: record.attempt,
+        lastHeartbeatAgeMs: record.lastSeen ? now - record.lastSeen : 0,
+        metrics: { ...record.metrics },
+      })),
+    };
+  }
+
+  /** Stops the job (every runner is asked to stop) and resolves with the outcome. Idempotent. */
+  async stop(reason = 'stopped by request'): Promise<JobOutcome> {
+    this.#dispatch({ type: 'stop-job', reason });
+    return this.result;
+  }
+
+  /**
+   * Records a node failure seen outside the protocol (an in-process launcher whose agent crashed).
+   * Ignored when the job already ended.
+   */
+  reportNodeFailure(failure: Omit<NodeFailure, 'generation'>): void {
+    const accepted = this.#dispatch({
+      type: 'node-failed',
+      failure: { ...failure, generation: this.#machine.snapshot.generation },
+    });
+    if (!accepted && this.#machine.snapshot.state === 'failing-over') {
+      this.#deferredEvents.push({ type: 'node-failed', failure: { ...failure, generation: -1 } });
+    }
+  }
+
+  /** Stops the job if it is still running, then shuts the server down. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (!this.#outcome) await this.stop('application manager closed');
+    this.#closed = true;
+    this.#clearTimers();
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, 1_000);
+      this.#server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+
+  // ── RPC handlers ────────────────────────────────────────────────────────────
+
+  #guarded<Request, Response>(
+    handler: (request: Request) => Response | Rejection | Promise<Response | Rejection>,
+  ): (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => void {
+    return (call, callback) => {
+      if (!this.#authorized(call.metadata.get(tokenMetadataKey)[0])) {
+        callback(this.#error({ code: ErrorCode.ERROR_CODE_AUTHENTICATION, message: tokenMessage }));
+        return;
+      }
+      Promise.resolve()
+        .then(() => handler.call(this, call.request))
+        .then(
+          (response) => {
+            if (isRejection(response)) callback(this.#error(response));
+            else callback(null, response);
+          },
+          (error: unknown) => {
+            this.#logger.error('handler failed', { error: String(error) });
+            callback(
+              this.#error({
+                code: ErrorCode.ERROR_CODE_UNSPECIFIED,
+                message: `internal error: ${String(error)}`,
+              }),
+            );
+          },
+        );
+    };
+  }
+
+  #authorized(token: unknown): boolean {
+    if (typeof token !== 'string') return false;
+    const given = Buffer.from(token);
+    const expected = Buffer.from(this.token);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  #error(rejection: Rejection) {
+    return protocolServiceError({
+      code: rejection.code,
+      message: rejection.message,
+      currentGeneration: this.#machine.snapshot.generation,
+      role: rejection.role ?? '',
+      index: rejection.index ?? 0,
+    });
+  }
+
+  /** Looks up the node a call names and checks its generation. */
+  #nodeFor(role: string, index: number, generation: number): NodeRecord | Rejection {
+    const record = this.#nodes.get(nodeKey(role, index));
+    if (!record || record.registrations === 0) {
+      return {
+        code: ErrorCode.ERROR_CODE_UNKNOWN_NODE,
+        message: `${role}[${index}] has not registered; call RegisterNode first`,
+        role,
+        index,
+      };
+    }
+    if (generation < record.requiredGeneration) return this.#stale(record, generation);
+    return record;
+  }
+
+  #stale(record: NodeRecord, generation: number): Rejection {
+    return {
+      code: ErrorCode.ERROR_CODE_STALE_GENERATION,
+      message: `${record.role}[${record.index}] spoke from generation ${generation}, but it must be in generation ${record.requiredGeneration} (the cluster is at ${this.#machine.snapshot.generation}); stop the runner and register again`,
+      role: record.role,
+      index: record.index,
+    };
+  }
+
+  #registerNode(
+    request: RegisterNodeRequest,
+  ): RegisterNodeResponse | Rejection | Promise<RegisterNodeResponse | Rejection> {
+    const { role, index } = request;
+    const at = { role, index };
+    if (request.protocolVersion !== protocolVersion) {
+      return {
+        code: ErrorCode.ERROR_CODE_VERSION_MISMATCH,
+        message: `this AM speaks ${protocolVersion}, the node sent '${request.protocolVersion}'`,
+        ...at,
+      };
+    }
+    if (this.#outcome) {
+      return {
+        code: ErrorCode.ERROR_CODE_JOB_ENDED,
+        message: `the job already ended: ${this.#outcome.reason}`,
+        ...at,
+      };
+    }
+    const instances = this.config.roles[role]?.instances;
+    if (instances === undefined) {
+      return {
+        code: ErrorCode.ERROR_CODE_REGISTRATION_UNKNOWN_ROLE,
+        message: `the cluster has no role '${role}' (roles: ${Object.keys(this.config.roles).join(', ')})`,
+        ...at,
+      };
+    }
+    if (index >= instances) {
+      return {
+        code: ErrorCode.ERROR_CODE_REGISTRATION_INDEX_OUT_OF_RANGE,
+        message: `${role}[${index}] is out of range: role '${role}' has ${instances} instance(s), indexes 0 to ${instances - 1}`,
+        ...at,
+      };
+    }
+    const record = this.#nodes.get(nodeKey(role, index))!;
+    if (request.generation < record.requiredGeneration) return this.#stale(record, request.generation);
+    const snapshot = this.#machine.snapshot;
+    if (request.generation > snapshot.generation) {
+      return {
+        code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+        message: `generation ${request.generation} does not exist yet; the cluster is at ${snapshot.generation}`,
+        ...at,
+      };
+    }
+    if (snapshot.state === 'failing-over') {
+      // The restart backoff is running; answer once the new generation opens.
+      return new Promise((resolve) => {
+        this.#heldRegistrations.push(() => resolve(this.#registerNode(request)));
+      });
+    }
+    if (snapshot.nodes[nodeKey(role, index)]?.status !== 'pending') {
+      return {
+        code: ErrorCode.ERROR_CODE_REGISTRATION_DUPLICATE,
+        message: `${role}[${index}] is already registered in generation ${snapshot.generation}`,
+        ...at,
+      };
+    }
+    record.spec = {
+      role,
+      index,
+      host: request.host,
+      ports: { ...request.ports },
+      pid: request.pid || undefined,
+    };
+    record.attempt = record.registrations;
+    record.registrations += 1;
+    record.lastSeen = Date.now();
+    record.declaredDeadIn = undefined;
+    const generation = snapshot.generation;
+    this.#observe({ type: 'node-registered', role, index, generation });
+    if (!this.#dispatch({ type: 'node-registered', role, index, generation })) {
+      return {
+        code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+        message: `registration of ${role}[${index}] refused`,
+        ...at,
+      };
+    }
+    return {
+      generation,
+      attempt: record.attempt,
+      jobName: this.config.name,
+      engine: this.engine.name,
+      heartbeatIntervalMs: this.config.heartbeat.intervalMs,
+      missedHeartbeatLimit: this.config.heartbeat.missedLimit,
+      stopGracePeriodMs: this.config.stopGracePeriodMs,
+    };
+  }
+
+  #watchCluster(call: ServerWritableStream<WatchClusterRequest, WireClusterEvent>): void {
+    const fail = (rejection: Rejection) => call.emit('error', this.#error(rejection));
+    if (!this.#authorized(call.metadata.get(tokenMetadataKey)[0])) {
+      fail({ code: ErrorCode.ERROR_CODE_AUTHENTICATION, message: tokenMessage });
+      return;
+    }
+    const { role, index, generation } = call.request;
+    const found = this.#nodeFor(role, index, generation);
+    if (isRejection(found)) {
+      fail(found);
+      return;
+    }
+    if (found.stream && found.stream !== call) found.stream.end();
+    found.stream = call;
+    call.on('cancelled', () => {
+      if (found.stream === call) found.stream = undefined;
+    });
+    // Replay what the node may have missed while it was opening the stream.
+    if (this.#outcome) {
+      call.write({ stop: { reason: this.#outcome.reason } });
+      call.end();
+    } else if (found.requiredGeneration > generation) {
+      call.write({
+        restart: { generation: found.requiredGeneration, reason: 'the cluster restarted', delayMs: 0 },
+      });
+    } else if (this.#currentSpec && this.#currentSpec.generation >= generation) {
+      call.write({ specReady: { spec: toWireClusterSpec(this.#currentSpec) } });
+    }
+  }
+
+  #heartbeat(request: HeartbeatRequest): HeartbeatResponse | Rejection {
+    const record = this.#nodeFor(request.role, request.index, request.generation);
+    if (isRejection(record)) return record;
+    record.lastSeen = Date.now();
+    return { generation: this.#machine.snapshot.generation };
+  }
+
+  #reportStatus(request: ReportStatusRequest): ReportStatusResponse | Rejection {
+    const record = this.#nodeFor(request.role, request.index, request.generation);
+    if (isRejection(record)) return record;
+    record.lastSeen = Date.now();
+    const { role, index } = request;
+    const generation = this.#machine.snapshot.generation;
+    if (Object.keys(request.metrics).length) {
+      Object.assign(record.metrics, request.metrics);
+      this.#observe({ type: 'node-metrics', role, index, metrics: { ...request.metrics } });
+    }
+    switch (request.state) {
+      case NodeState.NODE_STATE_RUNNING:
+        if (!Object.keys(request.metrics).length) {
+          this.#observe({ type: 'node-started', role, index, generation, attempt: request.attempt });
+        }
+        break;
+      case NodeState.NODE_STATE_SUCCEEDED:
+        this.#nodeEvent({ type: 'node-finished', role, index, generation });
+        break;
+      case NodeState.NODE_STATE_FAILED:
+        this.#nodeEvent({
+          type: 'node-failed',
+          failure: {
+            role,
+            index,
+            generation,
+            reason: fromWireFailureReason(request.reason),
+            exitCode: request.exitCode,
+            signal: request.signal || undefined,
+            message: request.message || 'the runner failed',
+            stderrTail: request.stderrTail || undefined,
+          },
+        });
+        break;
+      default:
+        break;
+    }
+    return { generation };
+  }
+
+  #getJobStatus(_request: GetJobStatusRequest): JobStatus {
+    return this.status();
+  }
+
+  #stopJob(request: StopJobRequest): StopJobResponse {
+    this.#dispatch({ type: 'stop-job', reason: request.reason || 'stopped by request' });
+    return { state: this.#machine.snapshot.state };
+  }
+
+  // ── the state machine and its effects ───────────────────────────────────────
+
+  /** A report from a node: dispatched now, or after the failover in progress when refused now. */
+  #nodeEvent(event: ClusterEvent): void {
+    if (this.#dispatch(event)) return;
+    if (this.#machine.snapshot.state === 'failing-over') this.#deferredEvents.push(event);
+  }
+
+  #dispatch(event: ClusterEvent): boolean {
+    const before = this.#machine.snapshot;
+    const result = this.#machine.dispatch(event);
+    if (!result.accepted) {
+      this.#logger.debug(`event ${event.type} refused: ${result.reason}`);
+      return false;
+    }
+    if (event.type === 'node-failed') this.#observe({ type: 'node-failed', failure: event.failure });
+    if (event.type === 'node-finished') {
+      this.#observe({
+        type: 'node-finished',
+        role: event.role,
+        index: event.index,
+        generation: event.generation,
+      });
+    }
+    if (result.snapshot.state !== before.state) {
+      this.#observe({
+        type: 'state-changed',
+        state: result.snapshot.state,
+        generation: result.snapshot.generation,
+      });
+    }
+    for (const effect of result.effects) this.#apply(effect);
+    return true;
+  }
+
+  #apply(effect: ClusterEffect): void {
+    switch (effect.type) {
+      case 'publish-cluster-spec':
+        this.#publishSpec(effect.generation);
+        break;
+      case 'schedule-restart':
+        this.#scheduleRestart(effect);
+        break;
+      case 'stop-nodes':
+        for (const key of effect.nodes)
+          this.#nodes.get(key)?.stream?.write({ stop: { reason: effect.reason } });
+        break;
+      case 'job-succeeded':
+        this.#finish('succeeded', 'the job finished');
+        break;
+      case 'job-failed':
+        this.#finish('failed', effect.reason);
+        break;
+      case 'job-stopped':
+        this.#finish('stopped', effect.reason);
+        break;
+    }
+  }
+
+  #publishSpec(generation: number): void {
+    clearTimeout(this.#registrationTimer);
+    const roles: Record<string, NodeSpec[]> = {};
+    for (const record of this.#nodes.values()) {
+      const nodes = roles[record.role] ?? [];
+      roles[record.role] = nodes;
+      nodes[record.index] = record.spec ?? { role: record.role, index: record.index, host: '', ports: {} };
+    }
+    const spec: ClusterSpec = { jobName: this.config.name, generation, roles };
+    this.#currentSpec = spec;
+    this.#observe({ type: 'cluster-ready', spec });
+    const message = { specReady: { spec: toWireClusterSpec(spec) } };
+    for (const record of this.#nodes.values()) record.stream?.write(message);
+  }
+
+  #scheduleRestart(effect: Extract<ClusterEffect, { type: 'schedule-restart' }>): void {
+    this.#currentSpec = undefined;
+    clearTimeout(this.#registrationTimer);
+    const lastFailure = this.#machine.snapshot.failures.at(-1);
+    const reason = lastFailure ? describeNodeFailure(lastFailure).split('\n')[0]! : 'the cluster restarts';
+    for (const key of effect.nodes) {
+      const record = this.#nodes.get(key)!;
+      record.requiredGeneration = effect.generation;
+      record.stream?.write({ restart: { generation: effect.generation, reason, delayMs: effect.delayMs } });
+    }
+    this.#observe({
+      type: 'generation-started',
+      generation: effect.generation,
+      policy: effect.policy,
+      restarting: effect.nodes,
+    });
+    this.#restartTimer = setTimeout(() => {
+      this.#dispatch({ type: 'restart-cluster' });
+      this.#armRegistrationTimer();
+      const held = this.#heldRegistrations;
+      this.#heldRegistrations = [];
+      for (const answer of held) answer();
+      const deferred = this.#deferredEvents;
+      this.#deferredEvents = [];
+      const generation = this.#machine.snapshot.generation;
+      for (const event of deferred) this.#nodeEvent(restamp(event, generation));
+    }, effect.delayMs);
+  }
+
+  #finish(status: JobOutcome['status'], reason: string): void {
+    if (this.#outcome) return;
+    const snapshot = this.#machine.snapshot;
+    const outcome: JobOutcome = {
+      status,
+      generation: snapshot.generation,
+      restarts: snapshot.restarts,
+      failures: snapshot.failures,
+      reason,
+      error:
+        status === 'failed'
+          ? new JobFailedError(
+              `Job '${this.config.name}' failed: ${reason}`,
+              snapshot.failures,
+              snapshot.restarts,
+            )
+          : undefined,
+    };
+    this.#outcome = outcome;
+    this.#clearTimers();
+    for (const record of this.#nodes.values()) {
+      record.stream?.write({ stop: { reason } });
+      record.stream?.end();
+      record.stream = undefined;
+    }
+    const held = this.#heldRegistrations;
+    this.#heldRegistrations = [];
+    for (const answer of held) answer();
+    this.#observe({ type: 'job-finished', outcome });
+    this.#resolveResult(outcome);
+  }
+
+  #checkHeartbeats(): void {
+    const snapshot = this.#machine.snapshot;
+    if (isTerminal(snapshot.state)) return;
+    const { intervalMs, missedLimit } = this.config.heartbeat;
+    const limitMs = intervalMs * missedLimit;
+    const now = Date.now();
+    for (const [key, record] of this.#nodes) {
+      const status = snapshot.nodes[key]?.status;
+      if (status !== 'registered' && status !== 'running') continue;
+      if (record.declaredDeadIn === snapshot.generation || now - record.lastSeen <= limitMs) continue;
+      record.declaredDeadIn = snapshot.generation;
+      this.#nodeEvent({
+        type: 'node-failed',
+        failure: {
+          role: record.role,
+          index: record.index,
+          generation: snapshot.generation,
+          reason: 'heartbeat-missed',
+          message: `no heartbeat for ${now - record.lastSeen} ms (limit ${missedLimit} × ${intervalMs} ms); the node is declared dead`,
+        },
+      });
+    }
+  }
+
+  #armRegistrationTimer(): void {
+    clearTimeout(this.#registrationTimer);
+    const generation = this.#machine.snapshot.generation;
+    const timeoutMs = this.config.registrationTimeoutMs;
+    this.#registrationTimer = setTimeout(() => {
+      const snapshot = this.#machine.snapshot;
+      if (
+        snapshot.generation !== generation ||
+        (snapshot.state !== 'initializing' && snapshot.state !== 'registering')
+      ) {
+        return;
+      }
+      const missing = Object.values(snapshot.nodes).filter((node) => node.status === 'pending');
+      const first = missing[0];
+      if (!first) return;
+      const names = missing.map((node) => `${node.role}[${node.index}]`).join(', ');
+      this.#dispatch({
+        type: 'node-failed',
+        failure: {
+          role: first.role,
+          index: first.index,
+          generation,
+          reason: 'error',
+          message: `did not register within ${timeoutMs} ms (registrationTimeoutMs); still missing: ${names}`,
+        },
+      });
+    }, timeoutMs);
+  }
+
+  #clearTimers(): void {
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#registrationTimer);
+    clearTimeout(this.#restartTimer);
+  }
+
+  #observe(observation: ClusterObservation): void {
+    this.#observations.push(observation);
+    if (this.#observations.length > observationLimit) this.#observations.shift();
+    for (const listener of this.#listeners) {
+      try {
+        listener(observation);
+      } catch (error) {
+        this.#logger.error('an observation listener threw', { error: String(error) });
+      }
+    }
+  }
+}
+
+const tokenMessage = `the job token is missing or wrong: send it in the '${tokenMetadataKey}' metadata`;
+
+const rejectionKeys = new Set(['code', 'message', 'role', 'index']);
+
+/** Rejections are the only handler results made of nothing but these keys. */
+function isRejection(value: unknown): value is Rejection {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Rejection).code === 'number' &&
+    Object.keys(value).every((key) => rejectionKeys.has(key))
+  );
+}
+
+/** A deferred node report moves into the generation the cluster reached meanwhile. */
+function restamp(event: ClusterEvent, generation: number): ClusterEvent {
+  if (event.type === 'node-failed') return { ...event, failure: { ...event.failure, generation } };
+  if (event.type === 'node-finished') return { ...event, generation };
+  return event;
+}

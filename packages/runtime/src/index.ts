@@ -1,0 +1,44 @@
+export {
+  ApplicationManagerConnection,
+  type ApplicationManagerConnectionOptions,
+  type ClusterWatch,
+} from './am-client.js';
+export {
+  ApplicationManager,
+  type ApplicationManagerOptions,
+  type ObservationListener,
+} from './application-manager.js';
+export { createGenericEngine, type GenericEngineOptions, genericEngine } from './generic-engine.js';
+export { type LocalCluster, type LocalClusterOptions, launchLocalCluster } from './local-cluster.js';
+export {
+  type ConsoleLoggerOptions,
+  childLogger,
+  createConsoleLogger,
+  type LogLevel,
+  silentLogger,
+} from './logger.js';
+export {
+  NodeAgent,
+  type NodeAgentEvent,
+  type NodeAgentOptions,
+  type NodeAgentOutcome,
+} from './node-agent.js';
+export {
+  millraceEnvironment,
+  type ProcessOutput,
+  type ProcessRunnerOptions,
+  parseMetricsLine,
+  processRunner,
+} from './process-runner.js';
+export {
+  type ProcessExit,
+  type SupervisedProcess,
+  type SuperviseProcessOptions,
+  superviseProcess,
+} from './process-supervisor.js';
+export {
+  fromWireClusterSpec,
+  fromWireFailure,
+  toMillraceError,
+  toWireClusterSpec,
+} from './protocol-mapping.js';

@@ -1,0 +1,476 @@
+/**
+ * The NodeAgent: one per role instance. It reserves its engine role's ports, registers with the
+ * AM, waits (bounded) for the cluster spec, starts the runner with the context the engine asks
+ * for, heartbeats, reports how the runner ended, and obeys the AM: `restart` stops the runner and
+ * registers again into the new generation, `stop` stops it and leaves.
+ *
+ * Everything that can happen to the agent (stream events, stale-generation verdicts, the runner
+ * ending, a lost AM, a local stop) arrives in one mailbox, so the lifecycle below reads in order.
+ * Input and output channels belong to the caller and persist across attempts.
+ */
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type ClusterSpec,
+  ConfigError,
+  type Engine,
+  type InputChannel,
+  type Logger,
+  type MillraceError,
+  MillraceError as MillraceErrorClass,
+  MillraceTimeoutError,
+  type NodeFailure,
+  type OutputChannel,
+  ProtocolError,
+  RegistrationError,
+  type Runner,
+  type RunnerContext,
+  type RunnerHandle,
+  type RunnerResult,
+  StaleGenerationError,
+} from '@millrace/core';
+import { type ClusterEvent, NodeState, protocolVersion, type RegisterNodeResponse } from '@millrace/protocol';
+import { ApplicationManagerConnection, type ClusterWatch } from './am-client.js';
+import { childLogger, createConsoleLogger } from './logger.js';
+import { Mailbox } from './mailbox.js';
+import { type PortReservation, reservePorts } from './port-reservation.js';
+import { fromWireClusterSpec, toWireFailureReason } from './protocol-mapping.js';
+
+export interface NodeAgentOptions {
+  /** `host:port` of the application manager. */
+  address: string;
+  token: string;
+  role: string;
+  index: number;
+  /** The engine the cluster runs: it names the role's ports and builds the runner's environment. */
+  engine: Engine;
+  runner: Runner;
+  /** Host this node advertises to the others. Default 127.0.0.1. */
+  host?: string | undefined;
+  /** Records for a stream-mode role; persists across attempts. */
+  input?: InputChannel | undefined;
+  /** Where the runner's records go; persists across attempts. */
+  output?: OutputChannel | undefined;
+  /** Survives restarts; default `<tmpdir>/millrace/<job name>`. */
+  checkpointDirectory?: string | undefined;
+  logger?: Logger | undefined;
+  /** How long to wait for the cluster spec after registering. Default 120 000 ms. */
+  specTimeoutMs?: number | undefined;
+  /** How long the AM may be unreachable before the agent gives up. Default 10 000 ms. */
+  connectionLostMs?: number | undefined;
+  /** The generation to register into first. Default 0 (a stale one is corrected by the AM). */
+  generation?: number | undefined;
+  /** Called with each step of the node's life, for progress displays. */
+  onEvent?: ((event: NodeAgentEvent) => void) | undefined;
+}
+
+export type NodeAgentEvent =
+  | { type: 'registered'; generation: number; attempt: number }
+  | { type: 'spec-received'; spec: ClusterSpec }
+  | { type: 'runner-started'; generation: number; attempt: number }
+  | { type: 'runner-ended'; result: RunnerResult }
+  | { type: 'restarting'; generation: number; reason: string }
+  | { type: 'leaving'; reason: string };
+
+export interface NodeAgentOutcome {
+  /** Why the agent left (the AM's stop reason, or a local stop). */
+  reason: string;
+  /** How the runner's last attempt ended; undefined when it never started. */
+  lastResult?: RunnerResult | undefined;
+  generation: number;
+  /** How many times the runner was started. */
+  starts: number;
+}
+
+type AgentSignal =
+  | { type: 'spec'; spec: ClusterSpec }
+  | { type: 'restart'; generation: number; reason: string }
+  | { type: 'stop'; reason: string }
+  | { type: 'lost'; error: MillraceError }
+  | { type: 'runner-ended'; result: RunnerResult; start: number };
+
+export class NodeAgent {
+  readonly role: string;
+  readonly index: number;
+  readonly #options: NodeAgentOptions;
+  readonly #logger: Logger;
+  readonly #mailbox = new Mailbox<AgentSignal>();
+  readonly #connection: ApplicationManagerConnection;
+  /** The generation of the node's current registration (what heartbeats carry). */
+  #generation = -1;
+  /** The generation the agent is moving into; restarts to it or below are already handled. */
+  #targetGeneration: number;
+  #attempt = 0;
+  #starts = 0;
+  #watch: ClusterWatch | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #lastContact = Date.now();
+  #pendingMetrics: Record<string, number> = {};
+  #metricsTimer: NodeJS.Timeout | undefined;
+  #running: Promise<NodeAgentOutcome> | undefined;
+  #leaving = false;
+
+  constructor(options: NodeAgentOptions) {
+    this.#options = options;
+    this.role = options.role;
+    this.index = options.index;
+    this.#targetGeneration = options.generation ?? 0;
+    this.#logger = childLogger(options.logger ?? createConsoleLogger(), `${options.role}[${options.index}]`);
+    this.#connection = new ApplicationManagerConnection({ address: options.address, token: options.token });
+  }
+
+  /** Runs the node until the AM stops it; rejects when it cannot take part (refused, AM lost). */
+  run(): Promise<NodeAgentOutcome> {
+    this.#running ??= this.#lifecycle().finally(() => this.#shutdown());
+    return this.#running;
+  }
+
+  /** Stops the runner and leaves, without stopping the job (the AM will see the node go silent). */
+  async stop(reason = 'stopped locally'): Promise<void> {
+    this.#mailbox.push({ type: 'stop', reason });
+    await this.#running?.catch(() => {});
+  }
+
+  async #lifecycle(): Promise<NodeAgentOutcome> {
+    let generation = this.#targetGeneration;
+    let lastResult: RunnerResult | undefined;
+    const portNames = this.#options.engine.roles.find((role) => role.name === this.role)?.ports ?? [];
+    const host = this.#options.host ?? '127.0.0.1';
+    for (;;) {
+      const reservation = await reservePorts(host, portNames);
+      let registration: RegisterNodeResponse;
+      let spec: ClusterSpec;
+      try {
+        registration = await this.#register(generation, reservation);
+        generation = registration.generation;
+        this.#emit({ type: 'registered', generation, attempt: registration.attempt });
+        this.#openWatch();
+        this.#startHeartbeats(registration.heartbeatIntervalMs);
+        const first = await this.#waitForSpec();
+        if (first.type === 'restart') {
+          generation = first.generation;
+          continue;
+        }
+        if (first.type === 'stop') return this.#leave(first.reason, lastResult, generation);
+        if (first.type === 'lost') throw first.error;
+        if (first.type !== 'spec') continue;
+        spec = first.spec;
+      } finally {
+        // Released right before the runner starts, so it can bind the published ports itself.
+        await reservation.release();
+      }
+      this.#emit({ type: 'spec-received', spec });
+
+      const start = ++this.#starts;
+      const controller = new AbortController();
+      const handle = await this.#startRunner(spec, reservation.ports, controller.signal);
+      if (handle) {
+        this.#emit({ type: 'runner-started', generation, attempt: this.#attempt });
+        await this.#report(NodeState.NODE_STATE_RUNNING);
+        void handle.result.then((result) => this.#mailbox.push({ type: 'runner-ended', result, start }));
+      } else {
+        lastResult = { status: 'failed', message: 'the runner could not start' };
+      }
+      let runnerLive = handle !== undefined;
+      const stopRunner = async (reason: string) => {
+        controller.abort(new Error(reason));
+        if (runnerLive && handle) await handle.stop(reason);
+        runnerLive = false;
+      };
+
+      for (;;) {
+        const signal = await this.#mailbox.next();
+        if (!signal) continue;
+        if (signal.type === 'runner-ended') {
+          if (signal.start !== start) continue;
+          runnerLive = false;
+          lastResult = signal.result;
+          this.#emit({ type: 'runner-ended', result: signal.result });
+          await this.#reportResult(signal.result);
+        } else if (signal.type === 'spec') {
+          // Another node restarted alone: adopt the new generation, keep running.
+          generation = Math.max(generation, signal.spec.generation);
+          this.#generation = generation;
+          this.#targetGeneration = Math.max(this.#targetGeneration, generation);
+        } else if (signal.type === 'restart') {
+          this.#emit({ type: 'restarting', generation: signal.generation, reason: signal.reason });
+          await stopRunner(`restart into generation ${signal.generation}: ${signal.reason}`);
+          generation = signal.generation;
+          break;
+        } else if (signal.type === 'stop') {
+          const wasLive = runnerLive;
+          await stopRunner(signal.reason);
+          if (wasLive) await this.#report(NodeState.NODE_STATE_STOPPED);
+          return this.#leave(signal.reason, lastResult ?? { status: 'stopped' }, generation);
+        } else {
+          await stopRunner('lost the application manager');
+          throw signal.error;
+        }
+      }
+    }
+  }
+
+  #leave(reason: string, lastResult: RunnerResult | undefined, generation: number): NodeAgentOutcome {
+    this.#emit({ type: 'leaving', reason });
+    return { reason, lastResult, generation, starts: this.#starts };
+  }
+
+  async #register(generation: number, reservation: PortReservation): Promise<RegisterNodeResponse> {
+    let wanted = generation;
+    const deadline = Date.now() + (this.#options.connectionLostMs ?? 10_000);
+    for (;;) {
+      try {
+        const response = await this.#connection.registerNode({
+          protocolVersion,
+          role: this.role,
+          index: this.index,
+          host: this.#options.host ?? '127.0.0.1',
+          ports: { ...reservation.ports },
+          pid: process.pid,
+          generation: wanted,
+        });
+        if (response.engine !== this.#options.engine.name) {
+          throw new ConfigError([
+            {
+              path: 'engine',
+              message: `the application manager runs engine '${response.engine}' but this node was given '${this.#options.engine.name}'`,
+            },
+          ]);
+        }
+        this.#generation = response.generation;
+        this.#targetGeneration = Math.max(this.#targetGeneration, response.generation);
+        this.#attempt = response.attempt;
+        this.#lastContact = Date.now();
+        return response;
+      } catch (error) {
+        if (
+          error instanceof StaleGenerationError ||
+          (MillraceErrorClass.isInstance(error) && error.code === 'STALE_GENERATION')
+        ) {
+          wanted = (error as StaleGenerationError).current;
+          continue;
+        }
+        const retryable =
+          (RegistrationError.isInstance(error) && (error as RegistrationError).reason === 'not-accepting') ||
+          error instanceof ProtocolError;
+        if (!retryable || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  async #waitForSpec(): Promise<AgentSignal> {
+    const timeoutMs = this.#options.specTimeoutMs ?? 120_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const signal = await this.#mailbox.next(Math.max(0, deadline - Date.now()));
+      if (!signal) {
+        throw new MillraceTimeoutError(
+          'the cluster spec',
+          timeoutMs,
+          `${this.role}[${this.index}] registered but the cluster never became complete (are all nodes started?)`,
+        );
+      }
+      if (signal.type !== 'runner-ended') return signal;
+    }
+  }
+
+  async #startRunner(
+    spec: ClusterSpec,
+    reservedPorts: Readonly<Record<string, number>>,
+    signal: AbortSignal,
+  ): Promise<RunnerHandle | undefined> {
+    const checkpointDirectory = this.#options.checkpointDirectory ?? join(tmpdir(), 'millrace', spec.jobName);
+    try {
+      mkdirSync(checkpointDirectory, { recursive: true });
+      const environment = this.#options.engine.nodeEnvironment({
+        role: this.role,
+        index: this.index,
+        attempt: this.#attempt,
+        clusterSpec: spec,
+        checkpointDirectory,
+      });
+      const context: RunnerContext = {
+        jobName: spec.jobName,
+        role: this.role,
+        index: this.index,
+        generation: this.#generation,
+        attempt: this.#attempt,
+        clusterSpec: spec,
+        environment,
+        input: this.#options.input,
+        output: this.#options.output,
+        checkpointDirectory,
+        reservedPorts,
+        logger: this.#logger,
+        metrics: { report: (metrics) => this.#queueMetrics(metrics) },
+        signal,
+      };
+      return await this.#options.runner.start(context);
+    } catch (error) {
+      const message = `could not start runner '${this.#options.runner.description}': ${(error as Error)?.message ?? String(error)}`;
+      this.#logger.error(message);
+      const result: RunnerResult = { status: 'failed', message };
+      this.#emit({ type: 'runner-ended', result });
+      await this.#reportResult(result, 'start-failed');
+      return undefined;
+    }
+  }
+
+  async #reportResult(result: RunnerResult, reason: NodeFailure['reason'] = 'exited'): Promise<void> {
+    await this.#flushMetrics();
+    if (result.status === 'succeeded') await this.#report(NodeState.NODE_STATE_SUCCEEDED);
+    else if (result.status === 'stopped') await this.#report(NodeState.NODE_STATE_STOPPED);
+    else {
+      const exited = result.exitCode !== undefined || result.signal !== undefined;
+      await this.#report(NodeState.NODE_STATE_FAILED, {
+        reason: toWireFailureReason(exited ? reason : reason === 'start-failed' ? reason : 'error'),
+        exitCode: result.exitCode,
+        signal: result.signal ?? '',
+        message: result.message,
+        stderrTail: result.stderrTail ?? '',
+      });
+    }
+  }
+
+  async #report(
+    state: NodeState,
+    extra: Partial<{
+      reason: ReturnType<typeof toWireFailureReason>;
+      exitCode: number | undefined;
+      signal: string;
+      message: string;
+      stderrTail: string;
+      metrics: Record<string, number>;
+    }> = {},
+  ): Promise<void> {
+    try {
+      await this.#connection.reportStatus({
+        role: this.role,
+        index: this.index,
+        generation: this.#generation,
+        state,
+        attempt: this.#attempt,
+        reason: extra.reason ?? 0,
+        exitCode: extra.exitCode,
+        signal: extra.signal ?? '',
+        message: extra.message ?? '',
+        stderrTail: extra.stderrTail ?? '',
+        metrics: extra.metrics ?? {},
+      });
+      this.#lastContact = Date.now();
+    } catch (error) {
+      this.#handleCallError(error, 'report');
+    }
+  }
+
+  #queueMetrics(metrics: Readonly<Record<string, number>>): void {
+    Object.assign(this.#pendingMetrics, metrics);
+    // Coalesce bursts: a runner reporting every step must not flood the AM.
+    this.#metricsTimer ??= setTimeout(() => void this.#flushMetrics(), 100);
+  }
+
+  async #flushMetrics(): Promise<void> {
+    clearTimeout(this.#metricsTimer);
+    this.#metricsTimer = undefined;
+    const metrics = this.#pendingMetrics;
+    if (!Object.keys(metrics).length) return;
+    this.#pendingMetrics = {};
+    await this.#report(NodeState.NODE_STATE_RUNNING, { metrics });
+  }
+
+  #openWatch(): void {
+    this.#watch?.cancel();
+    const generation = this.#generation;
+    this.#watch = this.#connection.watchCluster(
+      { role: this.role, index: this.index, generation },
+      {
+        onEvent: (event) => this.#onClusterEvent(event),
+        onEnd: (error) => {
+          if (this.#leaving) return;
+          if (error) this.#handleCallError(error, 'watch');
+          // The AM ends streams only after sending stop; anything else is a dropped connection:
+          // reopen while the heartbeats decide whether the AM is really gone.
+          setTimeout(() => {
+            if (!this.#leaving && this.#generation === generation) this.#openWatch();
+          }, 200).unref();
+        },
+      },
+    );
+  }
+
+  #onClusterEvent(event: ClusterEvent): void {
+    if (event.specReady?.spec) {
+      const spec = fromWireClusterSpec(event.specReady.spec);
+      if (spec.generation >= this.#generation) this.#mailbox.push({ type: 'spec', spec });
+    } else if (event.restart) {
+      this.#restartInto(event.restart.generation, event.restart.reason);
+    } else if (event.stop) {
+      this.#mailbox.push({ type: 'stop', reason: event.stop.reason });
+    }
+  }
+
+  #restartInto(generation: number, reason: string): void {
+    if (generation <= this.#targetGeneration) return;
+    this.#targetGeneration = generation;
+    this.#mailbox.push({ type: 'restart', generation, reason });
+  }
+
+  #startHeartbeats(intervalMs: number): void {
+    if (this.#heartbeatTimer) return;
+    const lostAfter = this.#options.connectionLostMs ?? 10_000;
+    const beat = async () => {
+      try {
+        await this.#connection.heartbeat({
+          role: this.role,
+          index: this.index,
+          generation: this.#generation,
+        });
+        this.#lastContact = Date.now();
+      } catch (error) {
+        this.#handleCallError(error, 'heartbeat');
+        if (Date.now() - this.#lastContact > lostAfter && !this.#leaving) {
+          this.#mailbox.push({
+            type: 'lost',
+            error: new MillraceTimeoutError(
+              'the application manager',
+              lostAfter,
+              `no answer from ${this.#options.address}: ${(error as Error).message}`,
+            ),
+          });
+        }
+      }
+    };
+    this.#heartbeatTimer = setInterval(() => void beat(), intervalMs);
+  }
+
+  #handleCallError(error: unknown, what: string): void {
+    if (error instanceof StaleGenerationError) {
+      this.#restartInto(error.current, `the cluster moved to generation ${error.current}`);
+      return;
+    }
+    if (MillraceErrorClass.isInstance(error) && error.code === 'AUTHENTICATION') {
+      this.#mailbox.push({ type: 'lost', error });
+      return;
+    }
+    this.#logger.debug(`${what} failed: ${(error as Error).message}`);
+  }
+
+  #emit(event: NodeAgentEvent): void {
+    this.#logger.debug(event.type, { ...event, spec: undefined });
+    try {
+      this.#options.onEvent?.(event);
+    } catch (error) {
+      this.#logger.error(`onEvent threw: ${String(error)}`);
+    }
+  }
+
+  #shutdown(): void {
+    this.#leaving = true;
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#metricsTimer);
+    this.#watch?.cancel();
+    this.#connection.close();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * A {@link Runner} that runs a command as a child process under {@link superviseProcess}.
+ *
+ * The child gets `process.env`, then the engine's node environment (`TF_CONFIG`, `RANK`...), then
+ * the Millrace variables below, then `options.env`:
+ *   MILLRACE_JOB_NAME, MILLRACE_ROLE, MILLRACE_INDEX, MILLRACE_GENERATION, MILLRACE_ATTEMPT,
+ *   MILLRACE_CHECKPOINT_DIR, MILLRACE_CLUSTER_SPEC (JSON), MILLRACE_PORT_<NAME> per reserved port.
+ *
+ * A stdout line of the form `millrace:metrics {"loss":0.25,"step":10}` is not forwarded; its
+ * numbers go to the context's metrics reporter (and so to the AM and the CLI).
+ */
+import type { Runner, RunnerContext, RunnerHandle, RunnerResult } from '@millrace/core';
+import { superviseProcess } from './process-supervisor.js';
+
+export type ProcessOutput =
+  /** Write to this process's stdout/stderr, each line prefixed with `role[index] `. */
+  | 'inherit'
+  /** Send lines to the context's logger (stdout at info, stderr at warn). */
+  | 'logger'
+  /** Drop them (the stderr tail is still kept for failure reports). */
+  | 'ignore'
+  | ((line: string, stream: 'stdout' | 'stderr', context: RunnerContext) => void);
+
+export interface ProcessRunnerOptions {
+  command: string;
+  args?: readonly string[] | undefined;
+  /** Extra environment, applied last. */
+  env?: Readonly<Record<string, string>> | undefined;
+  cwd?: string | undefined;
+  /** Between SIGTERM and SIGKILL when the runner is stopped. Default 5000 ms. */
+  gracePeriodMs?: number | undefined;
+  /** Lines of stderr kept for the failure report. Default 40. */
+  stderrTailLines?: number | undefined;
+  /** Where output lines go. Default `inherit`. */
+  output?: ProcessOutput | undefined;
+}
+
+const metricsPrefix = 'millrace:metrics ';
+
+/** The environment Millrace gives every runner process (without `process.env`). */
+export function millraceEnvironment(context: RunnerContext): Record<string, string> {
+  const environment: Record<string, string> = {
+    ...context.environment,
+    MILLRACE_JOB_NAME: context.jobName,
+    MILLRACE_ROLE: context.role,
+    MILLRACE_INDEX: String(context.index),
+    MILLRACE_GENERATION: String(context.generation),
+    MILLRACE_ATTEMPT: String(context.attempt),
+    MILLRACE_CHECKPOINT_DIR: context.checkpointDirectory,
+    MILLRACE_CLUSTER_SPEC: JSON.stringify(context.clusterSpec),
+  };
+  for (const [name, port] of Object.entries(context.reservedPorts)) {
+    environment[`MILLRACE_PORT_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = String(port);
+  }
+  return environment;
+}
+
+/** Parses a `millrace:metrics {...}` line; undefined when the line is not one. */
+export function parseMetricsLine(line: string): Record<string, number> | undefined {
+  if (!line.startsWith(metricsPrefix)) return undefined;
+  try {
+    const value: unknown = JSON.parse(line.slice(metricsPrefix.length));
+    if (typeof value !== 'object' || value === null) return undefined;
+    const metrics: Record<string, number> = {};
+    for (const [name, number] of Object.entries(value))
+      if (typeof number === 'number') metrics[name] = number;
+    return metrics;
+  } catch {
+    return undefined;
+  }
+}
+
+function lineSink(
+  output: ProcessOutput,
+  stream: 'stdout' | 'stderr',
+  context: RunnerContext,
+): (line: string) => void {
+  if (typeof output === 'function') return (line) => output(line, stream, context);
+  if (output === 'ignore') return () => {};
+  if (output === 'logger') {
+    return stream === 'stdout' ? (line) => context.logger.info(line) : (line) => context.logger.warn(line);
+  }
+  const prefix = `${context.role}[${context.index}] `;
+  const target = stream === 'stdout' ? process.stdout : process.stderr;
+  return (line) => target.write(`${prefix}${line}\n`);
+}
+
+export function processRunner(
+  options: ProcessRunnerOptions | ((context: RunnerContext) => ProcessRunnerOptions),
+): Runner {
+  const description =
+    typeof options === 'function'
+      ? 'process (command chosen per node)'
+      : [options.command, ...(options.args ?? [])].join(' ');
+  return {
+    description,
+    async start(context): Promise<RunnerHandle> {
+      const resolved = typeof options === 'function' ? options(context) : options;
+      const output = resolved.output ?? 'inherit';
+      const commandLine = shorten([resolved.command, ...(resolved.args ?? [])].join(' '));
+      const stdout = lineSink(output, 'stdout', context);
+      const processHandle = superviseProcess({
+        command: resolved.command,
+        args: resolved.args,
+        cwd: resolved.cwd,
+        env: { ...process.env, ...millraceEnvironment(context), ...resolved.env },
+        gracePeriodMs: resolved.gracePeriodMs,
+        stderrTailLines: resolved.stderrTailLines,
+        onStdoutLine: (line) => {
+          const metrics = parseMetricsLine(line);
+          if (metrics) context.metrics.report(metrics);
+          else stdout(line);
+        },
+        onStderrLine: lineSink(output, 'stderr', context),
+        signal: context.signal,
+      });
+      await processHandle.started; // rejects with the reason when the command cannot start
+      const result = processHandle.exit.then((exit): RunnerResult => {
+        if (exit.exitCode === 0) return { status: 'succeeded' };
+        if (exit.stopped) return { status: 'stopped' };
+        const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+        return {
+          status: 'failed',
+          message: `'${commandLine}' ${how}`,
+          exitCode: exit.exitCode ?? undefined,
+          signal: exit.signal ?? undefined,
+          stderrTail: exit.stderrTail,
+        };
+      });
+      return {
+        result,
+        stop: async () => {
+          await processHandle.stop();
+        },
+      };
+    },
+  };
+}
+
+function shorten(text: string): string {
+  const oneLine = text.replace(/\s+/g, ' ');
+  return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine;
+}

@@ -1,0 +1,208 @@
+/**
+ * Runs one child process the way Millrace needs every runner process run: in its own process group
+ * (so a stop ends the whole tree the runner spawned, never leaving orphans), with its output read
+ * line by line, a bounded tail of stderr kept for failure reports, and a stop that sends SIGTERM to
+ * the group and SIGKILL after a grace period. A command that cannot be spawned (missing
+ * executable, bad cwd) rejects `started` with the reason instead of hanging.
+ *
+ * General on purpose: `@millrace/bridge-python` reuses it for CPython hosts (extra stdio fds for
+ * its control pipes), engines for their launchers.
+ */
+import { type ChildProcess, type IOType, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable, Stream } from 'node:stream';
+
+export interface SuperviseProcessOptions {
+  command: string;
+  args?: readonly string[] | undefined;
+  /** The child's whole environment (not merged with `process.env`; callers merge when they want). */
+  env?: NodeJS.ProcessEnv | undefined;
+  cwd?: string | undefined;
+  /** Extra stdio entries after stdin/stdout/stderr (fd 3, 4, ...), e.g. `['pipe', 'pipe']`. */
+  extraStdio?: readonly (IOType | 'ipc' | Stream | number | null | undefined)[] | undefined;
+  /** stdin of the child; `ignore` unless asked. */
+  stdin?: 'pipe' | 'ignore' | 'inherit' | undefined;
+  /** Called for each line the child writes to stdout. Default: dropped. */
+  onStdoutLine?: ((line: string) => void) | undefined;
+  /** Called for each line the child writes to stderr (the tail is kept either way). */
+  onStderrLine?: ((line: string) => void) | undefined;
+  /** How many stderr lines to keep for {@link SupervisedProcess.stderrTail}. Default 40. */
+  stderrTailLines?: number | undefined;
+  /** Between SIGTERM and SIGKILL in {@link SupervisedProcess.stop}. Default 5000 ms. */
+  gracePeriodMs?: number | undefined;
+  /** Aborting it stops the process (same as `stop`). */
+  signal?: AbortSignal | undefined;
+}
+
+export interface ProcessExit {
+  /** The exit code, or null when a signal ended the process or it never started. */
+  exitCode: number | null;
+  /** The signal that ended the process, e.g. `SIGKILL`. */
+  signal: NodeJS.Signals | null;
+  /** Set when the process could not be started at all. */
+  spawnError?: Error | undefined;
+  /** True when the exit followed a `stop()` (or the abort signal). */
+  stopped: boolean;
+  /** The last lines of stderr. */
+  stderrTail: string;
+}
+
+export interface SupervisedProcess {
+  readonly child: ChildProcess;
+  /** Resolves once the process is running; rejects with the reason when it could not start. */
+  readonly started: Promise<number>;
+  /** Settles when the process is gone and its output drained; never rejects. */
+  readonly exit: Promise<ProcessExit>;
+  /** SIGTERM to the group, SIGKILL after the grace period; resolves with the exit. */
+  stop(gracePeriodMs?: number): Promise<ProcessExit>;
+  /** Sends a signal to the whole process group. */
+  kill(signal: NodeJS.Signals): void;
+  /** The last lines of stderr so far. */
+  stderrTail(): string;
+}
+
+/** Process groups still alive; killed synchronously if this process exits first. */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+  });
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+class LineTail {
+  readonly #lines: string[] = [];
+  constructor(readonly limit: number) {}
+  push(line: string): void {
+    this.#lines.push(line);
+    if (this.#lines.length > this.limit) this.#lines.shift();
+  }
+  toString(): string {
+    return this.#lines.join('\n');
+  }
+}
+
+function forwardLines(stream: Readable | null, onLine: (line: string) => void): Promise<void> {
+  if (!stream) return Promise.resolve();
+  return new Promise((resolve) => {
+    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+    lines.on('line', onLine);
+    lines.on('close', resolve);
+    stream.on('error', () => resolve());
+  });
+}
+
+export function superviseProcess(options: SuperviseProcessOptions): SupervisedProcess {
+  installExitHook();
+  const tail = new LineTail(options.stderrTailLines ?? 40);
+  const defaultGrace = options.gracePeriodMs ?? 5_000;
+  let stopRequested = false;
+  let exited = false;
+
+  const child = spawn(options.command, [...(options.args ?? [])], {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    detached: true, // its own process group: signals reach every descendant
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', ...(options.extraStdio ?? [])],
+  });
+
+  const started = new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => {
+      if (child.pid !== undefined) liveGroups.add(child.pid);
+      resolve(child.pid ?? 0);
+    });
+    child.once('error', (error) => {
+      if (child.pid === undefined) reject(describeSpawnError(options, error));
+    });
+  });
+  started.catch(() => {}); // observed through `exit` as well
+
+  const stdoutDone = forwardLines(child.stdout, (line) => options.onStdoutLine?.(line));
+  const stderrDone = forwardLines(child.stderr, (line) => {
+    tail.push(line);
+    options.onStderrLine?.(line);
+  });
+
+  const exit = new Promise<ProcessExit>((resolve) => {
+    let spawnError: Error | undefined;
+    child.once('error', (error) => {
+      if (child.pid === undefined) {
+        spawnError = describeSpawnError(options, error);
+        exited = true;
+        resolve({
+          exitCode: null,
+          signal: null,
+          spawnError,
+          stopped: stopRequested,
+          stderrTail: tail.toString(),
+        });
+      }
+    });
+    child.once('exit', (exitCode, signal) => {
+      exited = true;
+      if (child.pid !== undefined) {
+        // Descendants the runner left behind in its group go with it.
+        killGroup(child.pid, 'SIGKILL');
+        liveGroups.delete(child.pid);
+      }
+      // Output may still be buffered in the pipes; a bounded wait keeps a grandchild that holds
+      // them open from delaying the exit forever.
+      const drained = Promise.all([stdoutDone, stderrDone]);
+      const bound = new Promise((done) => setTimeout(done, 200).unref());
+      void Promise.race([drained, bound]).then(() =>
+        resolve({ exitCode, signal, stopped: stopRequested, stderrTail: tail.toString() }),
+      );
+    });
+  });
+
+  const stop = async (gracePeriodMs = defaultGrace): Promise<ProcessExit> => {
+    stopRequested = true;
+    if (!exited && child.pid !== undefined) {
+      killGroup(child.pid, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), gracePeriodMs);
+      timer.unref();
+      void exit.finally(() => clearTimeout(timer));
+    }
+    return exit;
+  };
+
+  if (options.signal) {
+    if (options.signal.aborted) void stop();
+    else options.signal.addEventListener('abort', () => void stop(), { once: true });
+  }
+
+  return {
+    child,
+    started,
+    exit,
+    stop,
+    kill: (signal) => {
+      if (!exited && child.pid !== undefined) killGroup(child.pid, signal);
+    },
+    stderrTail: () => tail.toString(),
+  };
+}
+
+function describeSpawnError(options: SuperviseProcessOptions, error: NodeJS.ErrnoException): Error {
+  const what = `could not start '${options.command}'`;
+  if (error.code === 'ENOENT') {
+    return new Error(
+      `${what}: executable not found${options.cwd ? ` (or cwd '${options.cwd}' does not exist)` : ''}; check the command and PATH`,
+      { cause: error },
+    );
+  }
+  if (error.code === 'EACCES')
+    return new Error(`${what}: permission denied (is it executable?)`, { cause: error });
+  return new Error(`${what}: ${error.message}`, { cause: error });
+}
