@@ -1,0 +1,83 @@
+/**
+ * Ring-specific errors. They extend core's classes, so `MillraceError.isInstance` and the error
+ * codes work as everywhere else; the native layer reports a string code that `toRingError` maps.
+ */
+import {
+  ConfigError,
+  MillraceError,
+  MillraceTimeoutError,
+  PeerDiedError,
+  ProtocolError,
+} from '@millrace/core';
+
+// core's index does not export its MillraceErrorOptions type; this is the same shape.
+type MillraceErrorOptions = { cause?: unknown };
+
+/** The channel is closed: by this side (`local`) or by the peer (`peer`). */
+export class ChannelClosedError extends MillraceError {
+  readonly by: 'local' | 'peer';
+
+  constructor(by: 'local' | 'peer', message: string, options: MillraceErrorOptions = {}) {
+    super('CHANNEL_CLOSED', message, options);
+    this.name = 'ChannelClosedError';
+    this.by = by;
+  }
+}
+
+/** A record is larger than the ring can ever hold (RING.md §3: records are rejected, not fragmented). */
+export class RecordTooLargeError extends ProtocolError {
+  readonly recordBytes: number;
+  readonly maxRecordBytes: number;
+
+  constructor(recordBytes: number, maxRecordBytes: number, path: string) {
+    super(
+      `A record of ${recordBytes} bytes does not fit ring ${path}, whose largest record is ${maxRecordBytes} bytes ` +
+        `(capacity - 8). Create the ring with a larger capacityBytes (a power of two at least ${recordBytes + 8}).`,
+    );
+    this.name = 'RecordTooLargeError';
+    this.recordBytes = recordBytes;
+    this.maxRecordBytes = maxRecordBytes;
+  }
+}
+
+interface NativeError {
+  code?: string;
+  message: string;
+}
+
+/** Maps an error thrown or rejected by the addon to a Millrace error; others pass through. */
+export function toRingError(
+  error: unknown,
+  context: { path: string; operation: string; timeoutMs?: number },
+): unknown {
+  if (!(error instanceof Error) || MillraceError.isInstance(error)) return error;
+  const native = error as NativeError;
+  switch (native.code) {
+    case 'PEER_DIED': {
+      const pid = /pid (\d+)/.exec(native.message)?.[1];
+      return new PeerDiedError(native.message, pid === undefined ? undefined : Number(pid), { cause: error });
+    }
+    case 'PEER_CLOSED':
+      return new ChannelClosedError('peer', native.message, { cause: error });
+    case 'CLOSED':
+      return new ChannelClosedError('local', native.message, { cause: error });
+    case 'TIMEOUT':
+      return new MillraceTimeoutError(context.operation, context.timeoutMs ?? -1, native.message, {
+        cause: error,
+      });
+    case 'CORRUPT':
+    case 'BAD_HEADER':
+    case 'ALREADY_ATTACHED':
+    case 'WRONG_SIDE':
+    case 'BUSY':
+    case 'TOO_BIG':
+      return new ProtocolError(native.message, { cause: error });
+    case 'NOT_FOUND':
+      return new ConfigError([{ path: 'path', message: `${native.message} (create it with createRing())` }], {
+        subject: 'ring',
+        cause: error,
+      });
+    default:
+      return error;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Loads the ring addon (`build/Release/millrace_ring.node`, built by this package's `build`
+ * script). Follows the native-loader convention: anything other than "not built" is rethrown as
+ * is, and the final error says how to build. There is no JavaScript fallback for the ring (it
+ * would not be shared memory), so there is no switch to turn the addon off.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { DependencyMissingError } from '@millrace/core';
+
+/** The raw binding; `ring-writer.ts` and `ring-reader.ts` wrap it. Internal. */
+export interface NativeRingHandle {
+  info(): { capacity: number; maxPayload: number; codec: string; creatorPid: number };
+  stats(): {
+    writePosition: number;
+    readPosition: number;
+    writerState: number;
+    readerState: number;
+    writerPid: number;
+    readerPid: number;
+  };
+  tryWriteBatch(records: readonly Uint8Array[], start: number): number;
+  tryWriteEnd(): boolean;
+  waitWritable(timeoutMs: number): Promise<void>;
+  tryReadBatch(maxRecords: number, maxBytes: number): [ArrayBuffer, Uint32Array] | null | undefined;
+  waitReadable(timeoutMs: number): Promise<void>;
+  close(): void;
+}
+
+export interface NativeRingBinding {
+  createRingFile(path: string, capacityBytes: number, codec: string, creatorPid: number): void;
+  RingHandle: new (path: string, role: 'writer' | 'reader', attachTimeoutMs: number) => NativeRingHandle;
+  formatVersion: number;
+  headerSize: number;
+}
+
+/** The package root: both `src/native-binding.ts` and the bundled `dist/index.js` sit one level below. */
+export const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+
+let binding: NativeRingBinding | undefined;
+
+export function loadNativeRing(): NativeRingBinding {
+  if (binding) return binding;
+  const require = createRequire(import.meta.url);
+  const nodeGypBuild = require('node-gyp-build') as (directory: string) => unknown;
+  try {
+    binding = nodeGypBuild(packageRoot) as NativeRingBinding;
+    return binding;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!/No native build was found/i.test(message)) throw error;
+    throw new DependencyMissingError(
+      'millrace_ring.node',
+      `The shared-memory ring addon is not built (looked in ${packageRoot}build/Release).\n` +
+        `  Build it with: npm run build -w @millrace/bridge-shm\n` +
+        `  (needs g++ and make; node-gyp reads Node's headers from npm_config_nodedir=/usr, no download)`,
+      { cause: error },
+    );
+  }
+}
