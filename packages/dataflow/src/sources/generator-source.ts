@@ -1,0 +1,48 @@
+/**
+ * A generated stream for tests and demos: `create(index)` for index 0, 1, 2 … (up to `count`, or
+ * forever), optionally limited to `ratePerSecond`. With parallelism p, subtask s makes the
+ * indices s, s + p, s + 2p … and gets 1/p of the rate.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SourceFactory } from '../operator.js';
+
+export interface GeneratorOptions {
+  /** How many records in total; omit for an unbounded stream (runs until cancelled). */
+  count?: number;
+  /** Upper bound on records per second over all subtasks; omit for as fast as downstream takes. */
+  ratePerSecond?: number;
+}
+
+export function generatorSource<T>(
+  create: (index: number) => T,
+  options: GeneratorOptions,
+  batchSize: number,
+): SourceFactory<T> {
+  const count = options.count ?? Number.POSITIVE_INFINITY;
+  return ({ subtaskIndex, parallelism }) => ({
+    async run({ output, signal }) {
+      const rate = options.ratePerSecond === undefined ? undefined : options.ratePerSecond / parallelism;
+      const started = performance.now();
+      let emitted = 0;
+      let index = subtaskIndex;
+      while (index < count && !signal.aborted) {
+        let allowed = batchSize;
+        if (rate !== undefined) {
+          const due = Math.floor(((performance.now() - started) / 1000) * rate) + 1 - emitted;
+          if (due <= 0) {
+            const wait = Math.max(1, ((emitted + 1) / rate) * 1000 - (performance.now() - started));
+            await sleep(wait, undefined, { signal }).catch(() => {});
+            continue;
+          }
+          allowed = Math.min(batchSize, due);
+        }
+        for (let n = 0; n < allowed && index < count; n++) {
+          output.emit(create(index));
+          index += parallelism;
+          emitted += 1;
+        }
+        await output.flush();
+      }
+    },
+  });
+}

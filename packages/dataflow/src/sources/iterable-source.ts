@@ -1,0 +1,139 @@
+/**
+ * Sources over iterables and async iterables (arrays, generators, Node streams, a Kafka consumer).
+ * Records are read a batch at a time; each full batch is flushed downstream (awaiting room, so a
+ * slow pipeline slows the reads). Async sources also flush whatever they hold after `lingerMs`
+ * without a full batch, so sparse streams are not held back. Cancelling the job stops reading
+ * and calls the iterator's `return()`, which closes files and streams behind it.
+ */
+import { CancelledError } from '@millrace/core';
+import type { SourceFactory, SubtaskContext } from '../operator.js';
+
+export type IterableInput<T> = Iterable<T> | AsyncIterable<T>;
+
+/** An iterable, or a function returning a fresh one (needed for restarts). */
+export type IterableSourceInput<T> = IterableInput<T> | (() => IterableInput<T>);
+
+export interface IterableSourceSettings {
+  batchSize: number;
+  lingerMs: number;
+}
+
+const returnTimeoutMs = 1_000;
+
+export function iterableSource<T>(
+  input: IterableSourceInput<T>,
+  settings: IterableSourceSettings,
+): SourceFactory<T> {
+  return () => ({
+    async run(context) {
+      const iterable = typeof input === 'function' ? input() : input;
+      if (Symbol.asyncIterator in iterable) await readAsync(iterable as AsyncIterable<T>, context, settings);
+      else await readSync(iterable as Iterable<T>, context, settings.batchSize);
+    },
+  });
+}
+
+/** True when iterating `input` twice would not give the same records (a generator object, a stream). */
+export function isOneShot(input: IterableSourceInput<unknown>): boolean {
+  if (typeof input === 'function') return false;
+  if (Array.isArray(input) || typeof input === 'string' || input instanceof Set || input instanceof Map)
+    return false;
+  const asIterator = input as { [Symbol.iterator]?: () => unknown; [Symbol.asyncIterator]?: () => unknown };
+  if (typeof asIterator[Symbol.iterator] === 'function') return asIterator[Symbol.iterator]!() === input;
+  return typeof asIterator[Symbol.asyncIterator] === 'function';
+}
+
+async function readSync<T>(
+  iterable: Iterable<T>,
+  context: SubtaskContext<T>,
+  batchSize: number,
+): Promise<void> {
+  const { output, signal } = context;
+  if (Array.isArray(iterable)) {
+    for (let start = 0; start < iterable.length && !signal.aborted; start += batchSize) {
+      const end = Math.min(iterable.length, start + batchSize);
+      for (let i = start; i < end; i++) output.emit(iterable[i]);
+      await output.flush();
+    }
+    return;
+  }
+  const iterator = iterable[Symbol.iterator]();
+  let done = false;
+  try {
+    while (!done && !signal.aborted) {
+      for (let n = 0; n < batchSize; n++) {
+        const next = iterator.next();
+        if (next.done) {
+          done = true;
+          break;
+        }
+        output.emit(next.value);
+      }
+      await output.flush();
+    }
+  } finally {
+    if (!done) iterator.return?.();
+  }
+}
+
+async function readAsync<T>(
+  iterable: AsyncIterable<T>,
+  context: SubtaskContext<T>,
+  settings: IterableSourceSettings,
+): Promise<void> {
+  const { output, signal } = context;
+  const iterator = iterable[Symbol.asyncIterator]();
+  let aborted!: (error: unknown) => void;
+  const abortion = new Promise<never>((_, reject) => {
+    aborted = reject;
+  });
+  abortion.catch(() => {});
+  const onAbort = () => aborted(signal.reason ?? new CancelledError());
+  signal.addEventListener('abort', onAbort, { once: true });
+  let buffered = 0;
+  let linger: NodeJS.Timeout | undefined;
+  let done = false;
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), abortion]);
+      if (next.done) {
+        done = true;
+        break;
+      }
+      output.emit(next.value);
+      buffered += 1;
+      if (buffered >= settings.batchSize) {
+        buffered = 0;
+        clearTimeout(linger);
+        linger = undefined;
+        await Promise.race([output.flush(), abortion]);
+      } else if (linger === undefined) {
+        linger = setTimeout(() => {
+          linger = undefined;
+          buffered = 0;
+          output.flush().catch(() => {});
+        }, settings.lingerMs);
+      }
+    }
+  } finally {
+    clearTimeout(linger);
+    signal.removeEventListener('abort', onAbort);
+    if (!done) await closeIterator(iterator);
+  }
+}
+
+/** Calls `return()` but does not wait forever on an iterator stuck inside its own `await`. */
+async function closeIterator(iterator: AsyncIterator<unknown>): Promise<void> {
+  if (typeof iterator.return !== 'function') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.resolve(iterator.return()).catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, returnTimeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
