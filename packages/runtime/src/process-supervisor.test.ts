@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { superviseProcess } from './process-supervisor.js';
+import { processesWithMarker } from './test-support/node-script-runner.js';
+
+const marker = `millrace-supervisor-test-${randomUUID()}`;
+
+afterEach(() => {
+  expect(processesWithMarker(marker)).toEqual([]);
+});
+
+describe('superviseProcess', () => {
+  it('rejects the start of a missing executable with the reason instead of hanging', async () => {
+    const supervised = superviseProcess({ command: '/nonexistent/millrace-runner', args: [marker] });
+    await expect(supervised.started).rejects.toThrow(
+      /could not start '\/nonexistent\/millrace-runner': executable not found/,
+    );
+    const exit = await supervised.exit;
+    expect(exit.spawnError?.message).toMatch(/executable not found/);
+    expect(exit.exitCode).toBeNull();
+  });
+
+  it('forwards output line by line and keeps a bounded stderr tail', async () => {
+    const lines: string[] = [];
+    const supervised = superviseProcess({
+      command: process.execPath,
+      args: [
+        '-e',
+        'for (let i = 0; i < 10; i++) console.error("err " + i); console.log("out a\\nout b"); process.exit(4)',
+        marker,
+      ],
+      onStdoutLine: (line) => lines.push(line),
+      stderrTailLines: 3,
+    });
+    await supervised.started;
+    const exit = await supervised.exit;
+    expect(exit.exitCode).toBe(4);
+    expect(lines).toEqual(['out a', 'out b']);
+    expect(exit.stderrTail).toBe('err 7\nerr 8\nerr 9');
+  });
+
+  it('stops the whole process group, grandchildren included', async () => {
+    const script = `
+      const { spawn } = require('node:child_process');
+      spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', process.argv[1]], { stdio: 'ignore' });
+      console.log('ready');
+      setInterval(() => {}, 1000);`;
+    let ready!: () => void;
+    const readySeen = new Promise<void>((resolve) => {
+      ready = resolve;
+    });
+    const supervised = superviseProcess({
+      command: process.execPath,
+      args: ['-e', script, marker],
+      onStdoutLine: (line) => line === 'ready' && ready(),
+    });
+    await readySeen;
+    await waitUntil(() => processesWithMarker(marker).length === 2);
+    const exit = await supervised.stop(2_000);
+    expect(exit.stopped).toBe(true);
+    expect(exit.signal).toBe('SIGTERM');
+    await waitUntil(() => processesWithMarker(marker).length === 0);
+  });
+
+  it('sends SIGKILL when the process ignores SIGTERM past the grace period', async () => {
+    let ready!: () => void;
+    const readySeen = new Promise<void>((resolve) => {
+      ready = resolve;
+    });
+    const supervised = superviseProcess({
+      command: process.execPath,
+      args: [
+        '-e',
+        'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)',
+        marker,
+      ],
+      onStdoutLine: () => ready(),
+    });
+    await readySeen;
+    const exit = await supervised.stop(100);
+    expect(exit.signal).toBe('SIGKILL');
+  });
+
+  it('stops when its abort signal fires', async () => {
+    const controller = new AbortController();
+    const supervised = superviseProcess({
+      command: process.execPath,
+      args: ['-e', 'setInterval(() => {}, 1000)', marker],
+      signal: controller.signal,
+    });
+    await supervised.started;
+    controller.abort();
+    const exit = await supervised.exit;
+    expect(exit.stopped).toBe(true);
+  });
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
