@@ -21,10 +21,21 @@ export function wasmBinaryDirectory(): string {
 
 /**
  * Activates `preferred` (wasm by default), falling back to cpu when wasm cannot start. Resolves
- * with the backend actually in use. `PROD` mode skips debug checks and the tfjs-node advert.
+ * with the backend actually in use. The backend is global to the process (TF.js has one engine),
+ * so calls are serialised: concurrent subtasks opening at once must not race the wasm start-up.
+ * `PROD` mode skips debug checks and the tfjs-node advert.
  */
-export async function useBackend(preferred: BackendName = 'wasm'): Promise<BackendName> {
+export function useBackend(preferred: BackendName = 'wasm'): Promise<BackendName> {
+  const next = switching.then(() => activate(preferred));
+  switching = next.catch(() => undefined);
+  return next;
+}
+
+let switching: Promise<unknown> = Promise.resolve();
+
+async function activate(preferred: BackendName): Promise<BackendName> {
   tf.env().set('PROD', true);
+  if (tf.getBackend() === preferred) return preferred;
   if (preferred === 'wasm') {
     if (!wasmPathsSet) {
       setWasmPaths(wasmBinaryDirectory());

@@ -18,7 +18,13 @@ export {
   saveModelTo,
   writeCheckpoint,
 } from './model-io.js';
+export { ModelPredictor, type PredictorOptions } from './model-predictor.js';
 export { ParameterServer, type ParameterServerOptions } from './parameter-server.js';
+export {
+  type PredictionOptions,
+  type PredictionResult,
+  predictWithTensorflow,
+} from './prediction-operator.js';
 export { ParameterServerClient, type ParameterServerClientOptions } from './ps-client.js';
 export { shardVariables } from './sharding.js';
 export { tensorflowTrainer, trainingProcessPath } from './tensorflow-trainer.js';

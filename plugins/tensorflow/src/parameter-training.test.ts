@@ -1,4 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
+
+// PROD skips debug checks and the tfjs-node advert, as the library does in useBackend().
+tf.env().set('PROD', true);
+
 import { pack } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
