@@ -15,7 +15,10 @@ import { ConfigError } from '@millrace/core';
 
 const brand = Symbol.for('millrace.function-reference');
 
-export interface FunctionReference<F extends (...args: never[]) => unknown = (...args: never[]) => unknown> {
+// biome-ignore lint/suspicious/noExplicitAny: an unannotated reference fits any operator.
+type AnyFunction = (...args: any[]) => any;
+
+export interface FunctionReference<F extends AnyFunction = AnyFunction> {
   readonly [brand]: true;
   /** A `file:` URL or any specifier `import()` accepts from the dataflow package. */
   readonly module: string;
@@ -24,7 +27,7 @@ export interface FunctionReference<F extends (...args: never[]) => unknown = (..
   readonly type?: F;
 }
 
-export function functionReference<F extends (...args: never[]) => unknown>(
+export function functionReference<F extends AnyFunction = AnyFunction>(
   module: string | URL,
   exportName: string,
 ): FunctionReference<F> {
