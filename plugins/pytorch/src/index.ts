@@ -1,6 +1,11 @@
 export { createPytorchEngine, type PytorchEngine, pytorch } from './engine.js';
 export { loadOnnxModel, type OnnxModel, type OnnxModelOptions } from './onnx/onnx-model.js';
 export {
+  type OnnxPredictionOptions,
+  type OnnxPredictionResult,
+  predictWithOnnx,
+} from './onnx/onnx-prediction-operator.js';
+export {
   installHint as onnxRuntimeInstallHint,
   loadOnnxRuntime,
   type OnnxRuntime,
@@ -8,6 +13,7 @@ export {
   type OnnxSession,
   type OnnxTensor,
 } from './onnx/onnxruntime-loader.js';
+export { pytorchPythonDirectory } from './python-directory.js';
 export {
   type PytorchBackend,
   type PytorchEngineSettings,
