@@ -75,7 +75,9 @@ class OnnxPredictionOperator<I, O> implements StreamOperator<I, O> {
     for (let start = 0; start < batch.length; start += this.maxBatchSize) {
       const records = batch.slice(start, start + this.maxBatchSize);
       const predictions = await model.predictBatch(records.map((record) => this.options.features(record)));
-      records.forEach((record, row) => context.output.emit(result(record, predictions[row]!)));
+      records.forEach((record, row) => {
+        context.output.emit(result(record, predictions[row]!));
+      });
       context.count('predicted', records.length);
     }
   }
