@@ -163,7 +163,9 @@ class RingHandle : public Napi::ObjectWrap<RingHandle> {
       } else {
         mr_reader_init(&reader_, base_);
       }
-      delivery_ = WaitDelivery::New(env, "millrace-ring-wait", 0, 1, this);
+      // The finalizer tells us when Node tears the delivery function down (environment exit):
+      // after that it must not be released again.
+      delivery_ = WaitDelivery::New(env, "millrace-ring-wait", 0, 1, this, DeliveryFinalized, this);
       delivery_.Unref(env);
       waiter_ = std::thread([this]() { WaiterLoop(); });
     } catch (const std::exception &exception) {
@@ -172,6 +174,8 @@ class RingHandle : public Napi::ObjectWrap<RingHandle> {
   }
 
   ~RingHandle() override { Shutdown(false); }
+
+  static void DeliveryFinalized(Napi::Env, RingHandle *, RingHandle *ring) { ring->delivery_alive_ = false; }
 
   void Deliver(Napi::Env env, int status) {
     // close() already rejected the wait and released the delivery function.
@@ -439,6 +443,8 @@ class RingHandle : public Napi::ObjectWrap<RingHandle> {
       }
       mr_wait_options options = {timeout_ms, attach_timeout_ms_, &cancel_};
       int status = mr_wait(base_, is_writer_, position, need, &options);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;  // shutting down: nobody is waiting for this result any more
       delivery_.NonBlockingCall(new int(status));
     }
   }
@@ -455,7 +461,7 @@ class RingHandle : public Napi::ObjectWrap<RingHandle> {
       }
       condition_.notify_one();
       waiter_.join();
-      delivery_.Release();
+      if (delivery_alive_) delivery_.Release();
     }
     if (!closed_) {
       closed_ = true;
@@ -500,6 +506,7 @@ class RingHandle : public Napi::ObjectWrap<RingHandle> {
   mr_reader reader_{};
 
   WaitDelivery delivery_;
+  bool delivery_alive_ = true;
   std::unique_ptr<Napi::Promise::Deferred> deferred_;
   bool waiting_ = false;
   std::thread waiter_;
