@@ -21,6 +21,12 @@ requires_torch = unittest.skipUnless(HAVE_TORCH, "torch is missing: sudo apt-get
 
 PYTHON_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# millrace_torch builds on the `millrace` package of @millrace/bridge-python (the runner host puts
+# both on PYTHONPATH); the test runner only adds this package's directory, so add the sibling here.
+BRIDGE_PYTHON = os.path.join(PYTHON_ROOT, "..", "..", "..", "bridges", "python", "python")
+if os.path.isdir(BRIDGE_PYTHON) and BRIDGE_PYTHON not in sys.path:
+    sys.path.append(os.path.abspath(BRIDGE_PYTHON))
+
 
 def free_port():
     with socket.socket() as probe:
