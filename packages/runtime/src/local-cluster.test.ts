@@ -3,7 +3,7 @@ import { conformanceScenarios } from '@millrace/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGenericEngine } from './generic-engine.js';
 import { launchLocalCluster } from './local-cluster.js';
-import { processesWithMarker, scriptedRunner } from './test-support/node-script-runner.js';
+import { processesWithMarker, scriptedRunner } from './testing/index.js';
 
 const marker = `millrace-test-${randomUUID()}`;
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { superviseProcess } from './process-supervisor.js';
-import { processesWithMarker } from './test-support/node-script-runner.js';
+import { processesWithMarker } from './testing/index.js';
 
 const marker = `millrace-supervisor-test-${randomUUID()}`;
 

@@ -1,0 +1,187 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { processesWithMarker } from '@millrace/runtime/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+// These tests run the built command (`dist/bin.js`), as a user would; `npm test` builds first.
+const bin = join(import.meta.dirname, '..', 'dist', 'bin.js');
+const fixture = join(import.meta.dirname, 'test-fixtures', 'cluster-job.mjs');
+const marker = `millrace-cli-test-${randomUUID()}`;
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  expect(processesWithMarker(marker)).toEqual([]);
+});
+
+function start(args: string[]) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr!.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  return {
+    child,
+    exited,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    firstLine: () =>
+      new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const newline = stdout.indexOf('\n');
+          if (newline >= 0) resolve(stdout.slice(0, newline));
+        };
+        child.stdout!.on('data', check);
+        child.on('close', () => reject(new Error(`exited before printing a line: ${stderr}`)));
+        check();
+      }),
+  };
+}
+
+async function run(args: string[]) {
+  const process = start(args);
+  const code = await process.exited;
+  return { code, stdout: process.stdout(), stderr: process.stderr() };
+}
+
+describe('millrace am / node / status / stop', () => {
+  it('forms a cluster by hand: am prints address and token, two nodes run, everyone exits 0', async () => {
+    const am = start(['am', '--roles', 'worker=2']);
+    const { address, token } = JSON.parse(await am.firstLine()) as { address: string; token: string };
+    expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+
+    const status = await run(['status', '--am', address, '--token', token, '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      state: 'initializing',
+      nodes: [{ status: 'pending' }, { status: 'pending' }],
+    });
+
+    const script = 'if (!process.env.MILLRACE_CLUSTER_SPEC.includes("worker")) process.exit(9)';
+    const nodes = [0, 1].map((index) =>
+      start([
+        'node',
+        '--am',
+        address,
+        '--token',
+        token,
+        '--role',
+        'worker',
+        '--index',
+        String(index),
+        '--',
+        process.execPath,
+        '-e',
+        script,
+        marker,
+      ]),
+    );
+    expect(await Promise.all(nodes.map((node) => node.exited))).toEqual([0, 0]);
+    expect(await am.exited).toBe(0);
+    expect(am.stderr()).toMatch(/cluster ready: worker×2/);
+    expect(am.stderr()).toMatch(/job succeeded/);
+  });
+
+  it('refuses a wrong token and stops the job with `millrace stop`', async () => {
+    const am = start(['am', '--roles', 'worker=1']);
+    const { address, token } = JSON.parse(await am.firstLine()) as { address: string; token: string };
+    const refused = await run(['status', '--am', address, '--token', 'wrong']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/job token is missing or wrong/);
+    const node = start([
+      'node',
+      '--am',
+      address,
+      '--token',
+      'wrong',
+      '--role',
+      'worker',
+      '--index',
+      '0',
+      '--',
+      'true',
+    ]);
+    expect(await node.exited).toBe(1);
+    expect(node.stderr()).toMatch(/token/);
+
+    const stopped = await run(['stop', '--am', address, '--token', token]);
+    expect(stopped).toMatchObject({ code: 0, stdout: 'job stopped\n' });
+    expect(await am.exited).toBe(0);
+  });
+
+  it('rejects invalid input before anything starts, naming the field', async () => {
+    const zero = await run(['am', '--roles', 'worker=0']);
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toMatch(/config\.roles\.worker\.instances/);
+    const engine = await run(['am', '--roles', 'worker=1', '--engine', 'nope']);
+    expect(engine.stderr).toMatch(/unknown engine 'nope'; registered engines: generic/);
+    const missing = await run(['status']);
+    expect(missing.stderr).toMatch(/options\.am: is required/);
+  });
+});
+
+describe('millrace run', () => {
+  it('runs a job module and reports JSON events; exit 0 on success', async () => {
+    const result = await run(['run', '--json', fixture, '2', 'succeed', marker]);
+    expect(result.code).toBe(0);
+    const events = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(events.some((e) => e.type === 'log' && e.message === 'running 2 workers')).toBe(true);
+    expect(
+      events.some((e) => e.type === 'cluster-observation' && e.observation.type === 'cluster-ready'),
+    ).toBe(true);
+    expect(
+      events.some((e) => e.observation?.type === 'node-metrics' && e.observation.metrics.loss === 0.5),
+    ).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'run-finished', status: 'succeeded' });
+  });
+
+  it('prints plain lines off a TTY and exits 1 naming the failed node', async () => {
+    const result = await run(['run', fixture, '2', 'fail', marker]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/\[cli-test\] cluster ready: worker×2/);
+    expect(result.stdout).toMatch(/run failed/);
+    expect(result.stdout).toMatch(/worker\[0\].*exit code 5/);
+    expect(result.stdout).toMatch(/worker 0 cannot go on/);
+  });
+
+  it('cancels cleanly on SIGINT with exit code 130 and no runner left behind', async () => {
+    const job = start(['run', '--json', fixture, '2', 'hang', marker]);
+    await new Promise<void>((resolve) => {
+      job.child.stdout!.on('data', () => {
+        if (job.stdout().includes('"node-metrics"')) resolve();
+      });
+    });
+    job.child.kill('SIGINT');
+    expect(await job.exited).toBe(130);
+    expect(job.stdout()).toMatch(/"status":"cancelled"/);
+  });
+
+  it('loads a TypeScript job whose default export is a function, passing the job arguments', async () => {
+    const result = await run([
+      'run',
+      join(import.meta.dirname, 'test-fixtures', 'default-export-job.ts'),
+      'hello',
+      '--loud',
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/typescript job says HELLO --LOUD/);
+  });
+
+  it('explains a path that does not exist', async () => {
+    const result = await run(['run', 'no/such/job.ts']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/run failed/);
+    expect(result.stdout).toMatch(/'no\/such\/job\.ts' does not exist/);
+  });
+});

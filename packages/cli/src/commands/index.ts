@@ -1,0 +1,15 @@
+import type { CliCommand } from '../command.js';
+import { amCommand } from './am.js';
+import { nodeCommand } from './node.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+import { stopCommand } from './stop.js';
+
+/** Every `millrace` command, in help order. A new command is one file and one entry here. */
+export const commands: readonly CliCommand[] = [
+  runCommand,
+  amCommand,
+  nodeCommand,
+  statusCommand,
+  stopCommand,
+];

@@ -1,0 +1,68 @@
+import { createConsoleLogger, NodeAgent, processRunner } from '@millrace/runtime';
+import type { Command } from 'commander';
+import type { CliCommand, CliIo } from '../command.js';
+import { type ConnectionFlags, resolveConnection, withConnectionOptions } from '../connection-options.js';
+import { engineByName } from '../engines.js';
+import { parseInteger } from '../roles.js';
+
+interface NodeFlags extends ConnectionFlags {
+  role: string;
+  index: number;
+  engine: string;
+  host: string;
+  checkpointDir?: string;
+  grace?: number;
+}
+
+/**
+ * `millrace node --am ADDR --token T --role worker --index 0 -- python train.py`: a standalone node
+ * agent whose runner is the command after `--`. Exits 0 when its last run succeeded (or it was
+ * stopped cleanly), 1 when it failed or could not take part.
+ */
+export const nodeCommand: CliCommand = {
+  name: 'node',
+  register(program: Command, io: CliIo) {
+    withConnectionOptions(program.command('node'))
+      .description('run a standalone node agent; the runner is the command after --')
+      .requiredOption('--role <role>', 'role of this node, e.g. worker')
+      .requiredOption('--index <index>', 'index of this node within its role', parseInteger('index'))
+      .option('--engine <name>', 'engine name (must match the AM)', 'generic')
+      .option('--host <host>', 'host this node advertises', '127.0.0.1')
+      .option('--checkpoint-dir <directory>', 'checkpoint directory that survives restarts')
+      .option('--grace <ms>', 'between SIGTERM and SIGKILL when the runner is stopped', parseInteger('grace'))
+      .argument('<command...>', 'the runner command and its arguments')
+      .action(async (command: string[], flags: NodeFlags) => {
+        const { address, token } = resolveConnection(flags);
+        const [executable, ...args] = command;
+        const agent = new NodeAgent({
+          address,
+          token,
+          role: flags.role,
+          index: flags.index,
+          engine: engineByName(flags.engine, { roles: [flags.role] }),
+          host: flags.host,
+          checkpointDirectory: flags.checkpointDir,
+          runner: processRunner({ command: executable!, args, gracePeriodMs: flags.grace }),
+          logger: createConsoleLogger({ write: (line) => io.stderr.write(`${line}\n`), level: 'info' }),
+          onEvent: (event) => {
+            if (event.type === 'restarting')
+              io.stderr.write(`[node] restarting into generation ${event.generation}\n`);
+            if (event.type === 'runner-ended' && event.result.status === 'failed') {
+              io.stderr.write(`[node] runner failed: ${event.result.message}\n`);
+            }
+          },
+        });
+        const onSignal = () => void agent.stop('the node agent was interrupted');
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          const outcome = await agent.run();
+          io.stderr.write(`[node] leaving: ${outcome.reason}\n`);
+          io.setExitCode(outcome.lastResult?.status === 'failed' ? 1 : 0);
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      });
+  },
+};

@@ -1,0 +1,103 @@
+import { CancelledError, MillraceError } from '@millrace/core';
+import type { Command } from 'commander';
+import type { CliCommand, CliIo } from '../command.js';
+import { loadJobModule } from '../job-loader.js';
+import { jsonReporter, liveReporter, plainReporter } from '../run/reporters.js';
+import type { RunEvent, RunReporter } from '../run/run-events.js';
+import { trackTarget } from '../run/tracking.js';
+
+/** After Ctrl-C, how long the job gets to wind down before the CLI exits anyway. */
+const cancelBoundMs = 15_000;
+
+/**
+ * `millrace run <job-file-or-directory> [job arguments]`: runs a job module here, with live
+ * progress on a TTY, plain lines otherwise, JSON events with `--json`. Exit code 0 only when the
+ * job succeeded; 1 when it failed; 130 when cancelled (Ctrl-C cancels cleanly, twice forces).
+ */
+export const runCommand: CliCommand = {
+  name: 'run',
+  register(program: Command, io: CliIo) {
+    program
+      .command('run')
+      .description('run a job module (a .ts/.js file or a package directory) with live progress')
+      .argument('<job>', 'job file or directory')
+      .argument('[args...]', 'arguments passed to the job')
+      .option('--json', 'print machine-readable events, one JSON object a line')
+      .passThroughOptions()
+      .allowUnknownOption()
+      .action(async (path: string, args: string[], flags: { json?: boolean }) => {
+        const reporter: RunReporter = flags.json
+          ? jsonReporter(io.stdout)
+          : io.stdout.isTTY
+            ? liveReporter(io.stdout)
+            : plainReporter(io.stdout);
+        const exitCode = await runJob({ path, args, reporter });
+        io.setExitCode(exitCode);
+      });
+  },
+};
+
+export async function runJob(options: {
+  path: string;
+  args: string[];
+  reporter: RunReporter;
+}): Promise<number> {
+  const { reporter } = options;
+  const emit = (event: RunEvent) => reporter.event(event);
+  const started = Date.now();
+  const controller = new AbortController();
+  const untrack: (() => void)[] = [];
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts += 1;
+    if (interrupts > 1) {
+      reporter.close();
+      process.exit(130);
+    }
+    emit({ type: 'log', message: 'cancelling the job (Ctrl-C again to force)…' });
+    controller.abort(new CancelledError('interrupted (Ctrl-C)'));
+    setTimeout(() => {
+      emit({ type: 'log', message: `the job did not stop within ${cancelBoundMs} ms; exiting` });
+      reporter.close();
+      process.exit(130);
+    }, cancelBoundMs).unref();
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
+  let status: 'succeeded' | 'failed' | 'cancelled' = 'succeeded';
+  let failure: Error | undefined;
+  try {
+    const { module } = await loadJobModule(options.path);
+    await module.run({
+      args: options.args,
+      signal: controller.signal,
+      track: (target: unknown) => {
+        untrack.push(trackTarget(target, emit));
+      },
+      log: (message: string) => emit({ type: 'log', message }),
+    } as Parameters<typeof module.run>[0]);
+    if (controller.signal.aborted) status = 'cancelled';
+  } catch (error) {
+    failure = error instanceof Error ? error : new Error(String(error));
+    const cancelled = MillraceError.isInstance(error) && error.code === 'CANCELLED';
+    status = controller.signal.aborted || cancelled ? 'cancelled' : 'failed';
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
+    for (const stop of untrack) stop();
+  }
+  emit({
+    type: 'run-finished',
+    status,
+    durationMs: Date.now() - started,
+    error: failure
+      ? {
+          name: failure.name,
+          code: MillraceError.isInstance(failure) ? failure.code : undefined,
+          message: MillraceError.isInstance(failure) ? failure.message : (failure.stack ?? failure.message),
+        }
+      : undefined,
+  });
+  reporter.close();
+  return status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
+}

@@ -1,0 +1,15 @@
+/**
+ * The engines the CLI knows by name. `generic` is built in (its roles come from the command line);
+ * engine packages register theirs by adding one entry to {@link builtInEngines}.
+ */
+import { type Engine, EngineRegistry } from '@millrace/core';
+import { createGenericEngine, type GenericEngineOptions } from '@millrace/runtime';
+
+export const builtInEngines: readonly Engine[] = [];
+
+/** The engine registered under `name`; a ConfigError listing the known engines otherwise. */
+export function engineByName(name: string, generic: GenericEngineOptions = {}): Engine {
+  const registry = new EngineRegistry().register(createGenericEngine(generic));
+  for (const engine of builtInEngines) registry.register(engine);
+  return registry.get(name);
+}

@@ -1,0 +1,107 @@
+/**
+ * The live picture of every tracked cluster, folded from cluster observations: its state,
+ * generation and restarts, and per node its status, attempt and latest metrics.
+ */
+import type { ClusterObservation } from '@millrace/core';
+
+export interface NodeLine {
+  role: string;
+  index: number;
+  status: string;
+  attempt: number;
+  metrics: Record<string, number>;
+}
+
+export interface ClusterLine {
+  name: string;
+  state: string;
+  generation: number;
+  restarts: number;
+  nodes: Map<string, NodeLine>;
+}
+
+export class ClusterBoard {
+  readonly clusters = new Map<string, ClusterLine>();
+
+  apply(cluster: string, observation: ClusterObservation): void {
+    let line = this.clusters.get(cluster);
+    if (!line) {
+      line = { name: cluster, state: 'initializing', generation: 0, restarts: 0, nodes: new Map() };
+      this.clusters.set(cluster, line);
+    }
+    const node = (role: string, index: number): NodeLine => {
+      const key = `${role}[${index}]`;
+      let found = line.nodes.get(key);
+      if (!found) {
+        found = { role, index, status: 'pending', attempt: 0, metrics: {} };
+        line.nodes.set(key, found);
+      }
+      return found;
+    };
+    switch (observation.type) {
+      case 'state-changed':
+        line.state = observation.state;
+        line.generation = observation.generation;
+        break;
+      case 'node-registered':
+        node(observation.role, observation.index).status = 'registered';
+        break;
+      case 'cluster-ready':
+        for (const nodes of Object.values(observation.spec.roles))
+          for (const spec of nodes) node(spec.role, spec.index);
+        break;
+      case 'node-started': {
+        const started = node(observation.role, observation.index);
+        started.status = 'running';
+        started.attempt = observation.attempt;
+        break;
+      }
+      case 'node-metrics':
+        Object.assign(node(observation.role, observation.index).metrics, observation.metrics);
+        break;
+      case 'node-finished':
+        node(observation.role, observation.index).status = 'finished';
+        break;
+      case 'node-failed':
+        node(observation.failure.role, observation.failure.index).status = 'failed';
+        break;
+      case 'generation-started':
+        line.restarts += 1;
+        line.generation = observation.generation;
+        for (const key of observation.restarting) {
+          const at = key.lastIndexOf(':');
+          node(key.slice(0, at), Number(key.slice(at + 1))).status = 'restarting';
+        }
+        break;
+      case 'job-finished':
+        line.state = observation.outcome.status;
+        break;
+    }
+  }
+
+  /** Text lines for a terminal, one header per cluster and one line per node. */
+  render(): string[] {
+    const lines: string[] = [];
+    for (const cluster of this.clusters.values()) {
+      lines.push(
+        `cluster ${cluster.name}: ${cluster.state} · generation ${cluster.generation} · restarts ${cluster.restarts}`,
+      );
+      const nodes = [...cluster.nodes.values()].sort(
+        (a, b) => a.role.localeCompare(b.role) || a.index - b.index,
+      );
+      for (const node of nodes) {
+        const metrics = Object.entries(node.metrics)
+          .map(([name, value]) => `${name}=${formatNumber(value)}`)
+          .join(' ');
+        lines.push(
+          `  ${`${node.role}[${node.index}]`.padEnd(12)} ${node.status.padEnd(10)} attempt ${node.attempt}${metrics ? `  ${metrics}` : ''}`,
+        );
+      }
+    }
+    return lines;
+  }
+}
+
+function formatNumber(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+}

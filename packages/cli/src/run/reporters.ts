@@ -1,0 +1,115 @@
+/**
+ * The three ways `millrace run` reports: `--json` (one JSON event a line), plain lines (not a
+ * TTY: CI logs, pipes), and a live view that redraws in place on a TTY.
+ */
+import { describeObservation, observationToJson } from '../observation-text.js';
+import { ClusterBoard } from './cluster-board.js';
+import type { RunEvent, RunReporter } from './run-events.js';
+
+type Output = NodeJS.WritableStream & { columns?: number };
+
+export function jsonReporter(output: Output): RunReporter {
+  return {
+    event(event) {
+      const value =
+        event.type === 'cluster-observation'
+          ? { ...event, observation: observationToJson(event.observation) }
+          : event;
+      output.write(`${JSON.stringify(value)}\n`);
+    },
+    close() {},
+  };
+}
+
+/** The line a human reads for an event; undefined for events shown only in the live view. */
+export function describeRunEvent(event: RunEvent): string | undefined {
+  switch (event.type) {
+    case 'log':
+      return event.message;
+    case 'cluster-observation': {
+      const text = describeObservation(event.observation);
+      return text && `[${event.cluster}] ${text}`;
+    }
+    case 'operator-metrics':
+      return undefined;
+    case 'job-started':
+      return `[${event.job}] started (attempt ${event.attempt})`;
+    case 'job-restarting':
+      return `[${event.job}] restarting in ${event.delayMs} ms (attempt ${event.attempt}): ${event.reason}`;
+    case 'job-finished':
+      return `[${event.job}] ${event.status}${event.error ? `: ${event.error}` : ''}`;
+    case 'run-finished':
+      return `run ${event.status} in ${(event.durationMs / 1000).toFixed(1)} s${event.error ? `\n${event.error.message}` : ''}`;
+  }
+}
+
+export function plainReporter(output: Output): RunReporter {
+  const lastMetrics = new Map<string, number>();
+  return {
+    event(event) {
+      const line = describeRunEvent(event);
+      if (line) output.write(`${line}\n`);
+      // Metrics as a line at most every 2 s per node, so logs stay readable.
+      if (event.type === 'cluster-observation' && event.observation.type === 'node-metrics') {
+        const { role, index, metrics } = event.observation;
+        const key = `${event.cluster}/${role}[${index}]`;
+        const now = Date.now();
+        if (now - (lastMetrics.get(key) ?? 0) >= 2_000) {
+          lastMetrics.set(key, now);
+          const text = Object.entries(metrics)
+            .map(([name, value]) => `${name}=${value}`)
+            .join(' ');
+          output.write(`[${event.cluster}] ${role}[${index}] ${text}\n`);
+        }
+      }
+    },
+    close() {},
+  };
+}
+
+/** Log lines scroll above a block that redraws in place every 200 ms. */
+export function liveReporter(output: Output): RunReporter {
+  const board = new ClusterBoard();
+  let operators: string[] = [];
+  let drawn = 0;
+  let dirty = true;
+  const clear = () => {
+    if (drawn > 0) output.write(`\x1b[${drawn}A\x1b[0J`);
+    drawn = 0;
+  };
+  const draw = () => {
+    if (!dirty) return;
+    dirty = false;
+    clear();
+    const width = output.columns ?? 100;
+    const lines = [...board.render(), ...operators].map((line) => line.slice(0, width - 1));
+    if (lines.length) output.write(`${lines.join('\n')}\n`);
+    drawn = lines.length;
+  };
+  const timer = setInterval(draw, 200);
+  timer.unref();
+  return {
+    event(event) {
+      if (event.type === 'cluster-observation') board.apply(event.cluster, event.observation);
+      if (event.type === 'operator-metrics') {
+        operators = event.operators.map(
+          (operator) =>
+            `  ${operator.operator.padEnd(20)} ×${operator.parallelism}  in ${operator.recordsIn}  out ${operator.recordsOut}`,
+        );
+        if (operators.length) operators.unshift(`job ${event.job}:`);
+      }
+      dirty = true;
+      const line = describeRunEvent(event);
+      if (line) {
+        clear();
+        output.write(`${line}\n`);
+        dirty = true;
+      }
+    },
+    close() {
+      clearInterval(timer);
+      dirty = true;
+      draw();
+    },
+  };
+}

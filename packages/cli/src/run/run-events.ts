@@ -1,0 +1,23 @@
+import type { ClusterObservation } from '@millrace/core';
+import type { OperatorMetrics } from '@millrace/dataflow';
+
+/** What `millrace run` reports, in every output mode (`--json` prints these as they are). */
+export type RunEvent =
+  | { type: 'log'; message: string }
+  | { type: 'cluster-observation'; cluster: string; observation: ClusterObservation }
+  | { type: 'operator-metrics'; job: string; operators: readonly OperatorMetrics[] }
+  | { type: 'job-started'; job: string; attempt: number }
+  | { type: 'job-restarting'; job: string; attempt: number; reason: string; delayMs: number }
+  | { type: 'job-finished'; job: string; status: string; error?: string | undefined }
+  | {
+      type: 'run-finished';
+      status: 'succeeded' | 'failed' | 'cancelled';
+      durationMs: number;
+      error?: { name: string; code?: string | undefined; message: string } | undefined;
+    };
+
+export interface RunReporter {
+  event(event: RunEvent): void;
+  /** The run ended; release the terminal. */
+  close(): void;
+}

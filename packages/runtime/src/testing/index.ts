@@ -1,0 +1,1 @@
+export { nodeScriptRunner, processesWithMarker, scriptedRunner } from './processes.js';
