@@ -1,6 +1,7 @@
 /**
- * A parameter server: holds one shard of the model's trainable variables and applies the
- * gradients workers push, with a TF.js optimizer.
+ * A parameter server: holds one shard of the model's trainable variables (one flat Float32Array)
+ * and applies the gradients workers push with the configured optimizer (TF.js's update rules,
+ * see flat-optimizer.ts).
  *
  * - async: each push is applied at once and answered with the fresh values.
  * - sync: pushes for the current step are held until one gradient per active worker has
@@ -10,7 +11,8 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { ProtocolError } from '@millrace/core';
-import * as tf from '@tensorflow/tfjs-core';
+import { createFlatOptimizer, type FlatOptimizer } from './flat-optimizer.js';
+import type { TrainingOptions } from './training-options.js';
 import {
   encodeFrame,
   type Frame,
@@ -25,7 +27,8 @@ export interface ParameterServerOptions {
   /** Initial values of the shard's variables, in shard order. */
   values: readonly Float32Array[];
   shapes: readonly (readonly number[])[];
-  optimizer: tf.Optimizer;
+  optimizer: TrainingOptions['optimizer'];
+  learningRate: number;
   mode: 'async' | 'sync';
   /** Sync mode: gradients aggregated per step (normally the number of workers). */
   replicas: number;
@@ -45,8 +48,8 @@ interface Connection {
 
 export class ParameterServer {
   readonly #options: ParameterServerOptions;
-  readonly #variables: tf.Variable[];
-  readonly #sizes: number[];
+  readonly #values: Float32Array;
+  readonly #optimizer: FlatOptimizer;
   readonly #totalSize: number;
   readonly #connections = new Set<Connection>();
   #server: Server | undefined;
@@ -62,15 +65,20 @@ export class ParameterServer {
   constructor(options: ParameterServerOptions) {
     this.#options = options;
     this.#step = options.step;
-    this.#sizes = options.shapes.map((shape) => shape.reduce((product, dimension) => product * dimension, 1));
-    this.#totalSize = this.#sizes.reduce((sum, size) => sum + size, 0);
-    this.#variables = options.values.map((values, index) =>
-      tf.variable(
-        tf.tensor(values, [...options.shapes[index]!]),
-        true,
-        `millrace_ps${options.shard}_v${index}_${uniqueSuffix()}`,
-      ),
-    );
+    const sizes = options.shapes.map((shape) => shape.reduce((product, dimension) => product * dimension, 1));
+    this.#totalSize = sizes.reduce((sum, size) => sum + size, 0);
+    this.#values = new Float32Array(this.#totalSize);
+    let offset = 0;
+    options.values.forEach((values, index) => {
+      if (values.length !== sizes[index]) {
+        throw new RangeError(
+          `variable ${index} has ${values.length} values for shape [${options.shapes[index]}]`,
+        );
+      }
+      this.#values.set(values, offset);
+      offset += values.length;
+    });
+    this.#optimizer = createFlatOptimizer(options.optimizer, options.learningRate, this.#totalSize);
   }
 
   get step(): number {
@@ -99,19 +107,11 @@ export class ParameterServer {
   async close(): Promise<void> {
     for (const connection of this.#connections) connection.socket.destroy();
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    for (const variable of this.#variables) variable.dispose();
   }
 
   /** Current values, concatenated in shard order (a copy). */
   values(): Float32Array {
-    const all = new Float32Array(this.#totalSize);
-    let offset = 0;
-    for (const variable of this.#variables) {
-      const data = variable.dataSync() as Float32Array;
-      all.set(data, offset);
-      offset += data.length;
-    }
-    return all;
+    return Float32Array.from(this.#values);
   }
 
   #accept(socket: Socket): void {
@@ -150,7 +150,7 @@ export class ParameterServer {
         connection.worker = hello.worker;
         connection.active = true;
         this.#departed.delete(hello.worker);
-        const welcome = { step: this.#step, variables: this.#variables.length };
+        const welcome = { step: this.#step, variables: this.#options.shapes.length };
         connection.socket.write(encodeFrame(MessageType.welcome, Buffer.from(JSON.stringify(welcome))));
         return;
       }
@@ -219,31 +219,14 @@ export class ParameterServer {
     if (this.#options.mode === 'sync') this.#releaseIfComplete();
   }
 
-  #apply(flat: Float32Array, samples: number): void {
-    tf.tidy(() => {
-      let offset = 0;
-      const named = this.#variables.map((variable, index) => {
-        const size = this.#sizes[index]!;
-        const tensor = tf.tensor(flat.subarray(offset, offset + size), variable.shape);
-        offset += size;
-        return { name: variable.name, tensor };
-      });
-      this.#options.optimizer.applyGradients(named);
-    });
+  #apply(gradients: Float32Array, samples: number): void {
+    this.#optimizer.apply(this.#values, gradients);
     this.#step += 1;
     this.#applied += 1;
     this.#samples += samples;
   }
 
   #sendValues(connection: Connection): void {
-    connection.socket.write(
-      encodeFrame(MessageType.values, float64(this.#step), float32Bytes(this.values())),
-    );
+    connection.socket.write(encodeFrame(MessageType.values, float64(this.#step), float32Bytes(this.#values)));
   }
-}
-
-let counter = 0;
-function uniqueSuffix(): string {
-  counter += 1;
-  return `${process.pid}_${counter}`;
 }

@@ -20,7 +20,7 @@ import {
   importTrainingModule,
   type TrainingModule,
 } from './training-module.js';
-import { createOptimizer, lossFunction, type TrainingOptions } from './training-options.js';
+import { lossFunction, type TrainingOptions } from './training-options.js';
 
 export interface TrainingNodeContext {
   role: string;
@@ -113,7 +113,8 @@ async function serveShard(
   const server = new ParameterServer({
     values: shard.map((index) => values[index]!),
     shapes: shard.map((index) => shapes[index]!),
-    optimizer: createOptimizer(options.optimizer, options.learningRate),
+    optimizer: options.optimizer,
+    learningRate: options.learningRate,
     mode: context.training,
     replicas: computingNodes(context.clusterSpec),
     step,
@@ -196,7 +197,35 @@ async function trainWorker(
     lastLoss: Number.NaN,
   };
   let window = { time: Date.now(), samples: 0 };
+  let firstBatchAt: number | undefined;
   context.metrics.report({ step: startStep, pid: process.pid });
+  // Async mode overlaps the exchange with compute: while step k's push is on the wire, the
+  // worker computes step k+1's gradient on the values it has (one step staler, which async
+  // training tolerates anyway). Sync mode cannot: every gradient must be on the current step.
+  const overlap = context.training === 'async';
+  let inFlight: Promise<ShardValues[]> | undefined;
+  const settle = async () => {
+    if (!inFlight) return;
+    const replies = await inFlight;
+    inFlight = undefined;
+    steps = assign(replies);
+    summary.lastStep = steps[0]!;
+    const now = Date.now();
+    if (now - window.time >= 500) {
+      const rate = ((summary.samples - window.samples) * 1000) / (now - window.time);
+      window = { time: now, samples: summary.samples };
+      context.metrics.report({
+        step: steps[0]!,
+        loss: summary.lastLoss,
+        samples_per_second: rate,
+        samples: summary.samples,
+      });
+    }
+    if (saves && steps[0]! - lastCheckpointStep >= options.checkpointEverySteps) {
+      await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
+      lastCheckpointStep = steps[0]!;
+    }
+  };
   try {
     let next = batches.next();
     while (!context.signal.aborted) {
@@ -204,6 +233,7 @@ async function trainWorker(
       if (current.done) break;
       if (options.maxStepsPerWorker > 0 && summary.steps >= options.maxStepsPerWorker) break;
       const batch = current.value;
+      firstBatchAt ??= performance.now();
       const { gradients, lossValue } = computeGradients(
         batch,
         featureShape,
@@ -214,27 +244,14 @@ async function trainWorker(
         loss,
       );
       next = batches.next(); // decode the next batch while the push is on the wire
-      steps = assign(await client.push(gradients, steps, batch.count));
+      await settle();
+      inFlight = client.push(gradients, steps, batch.count);
       summary.steps += 1;
       summary.samples += batch.count;
-      summary.lastStep = steps[0]!;
       summary.lastLoss = lossValue;
-      const now = Date.now();
-      if (now - window.time >= 500) {
-        const rate = ((summary.samples - window.samples) * 1000) / (now - window.time);
-        window = { time: now, samples: summary.samples };
-        context.metrics.report({
-          step: steps[0]!,
-          loss: lossValue,
-          samples_per_second: rate,
-          samples: summary.samples,
-        });
-      }
-      if (saves && steps[0]! - lastCheckpointStep >= options.checkpointEverySteps) {
-        await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
-        lastCheckpointStep = steps[0]!;
-      }
+      if (!overlap) await settle();
     }
+    await settle();
     if (saves && !context.signal.aborted) {
       steps = assign(await client.pull());
       await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
@@ -243,7 +260,13 @@ async function trainWorker(
     client.leave();
     await batches.return?.(undefined);
   }
-  context.metrics.report({ step: summary.lastStep, loss: summary.lastLoss, samples: summary.samples });
+  const trainSeconds = firstBatchAt === undefined ? 0 : (performance.now() - firstBatchAt) / 1000;
+  context.metrics.report({
+    step: summary.lastStep,
+    loss: summary.lastLoss,
+    samples: summary.samples,
+    train_seconds: trainSeconds,
+  });
   return summary;
 }
 

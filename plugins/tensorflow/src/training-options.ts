@@ -28,8 +28,8 @@ export const trainingOptionsSchema = z
     checkpointEverySteps: z.number().int().positive().default(50),
     /** Stop after this many steps on each worker even if input remains (0: run to end of input). */
     maxStepsPerWorker: z.number().int().min(0).default(0),
-    /** TensorFlow.js backend of the training processes. */
-    backend: z.enum(['wasm', 'cpu']).default('cpu'),
+    /** TensorFlow.js backend of the training processes; wasm is 2-3× faster than cpu here, cpu is the fallback. */
+    backend: z.enum(['wasm', 'cpu']).default('wasm'),
     /** How long a worker keeps retrying to reach a parameter server before it fails. */
     connectTimeoutMs: z.number().int().positive().default(30_000),
     /** Extra values handed to the module's hooks (e.g. a dataset seed). */
