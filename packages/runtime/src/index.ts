@@ -18,6 +18,25 @@ export {
   silentLogger,
 } from './logger.js';
 export {
+  type AddAMRoleOptions,
+  type AddRoleOptions,
+  addAMRole,
+  addRole,
+  type MLCluster,
+  openRunnerChannels,
+  pipeTransport,
+  type RecordPumps,
+  RecordQueue,
+  type RecordTransport,
+  type RecordTransportSetup,
+  type RunnerChannels,
+  type RunnerInput,
+  type RunnerOutput,
+  roleJsonCodec,
+  type StreamProcessRunnerOptions,
+  streamProcessRunner,
+} from './ml-operator/index.js';
+export {
   NodeAgent,
   type NodeAgentEvent,
   type NodeAgentOptions,

@@ -1,0 +1,22 @@
+export { roleJsonCodec } from './json-codec.js';
+export {
+  type AddAMRoleOptions,
+  type AddRoleOptions,
+  addAMRole,
+  addRole,
+  type MLCluster,
+} from './ml-operator.js';
+export {
+  pipeTransport,
+  type RecordPumps,
+  type RecordTransport,
+  type RecordTransportSetup,
+} from './pipe-transport.js';
+export { RecordQueue } from './record-queue.js';
+export {
+  openRunnerChannels,
+  type RunnerChannels,
+  type RunnerInput,
+  type RunnerOutput,
+} from './runner-channels.js';
+export { type StreamProcessRunnerOptions, streamProcessRunner } from './stream-process-runner.js';

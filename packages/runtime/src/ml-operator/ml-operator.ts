@@ -1,0 +1,411 @@
+/**
+ * The ML operator: an ML cluster inside a dataflow job (the seed's addAMRole / addRole).
+ *
+ * `addAMRole(job, config, { engine })` adds the application manager as a parallelism-1 source
+ * that emits nothing: it starts the AM (gRPC on loopback), forwards its ClusterObservations to
+ * `job.onEvent`, ends when the engine's job-finished rule says the cluster is done, and fails the
+ * job with the AM's error (a JobFailedError naming each failed node) when the cluster fails.
+ *
+ * `addRole(job, role, { instances, input?, runner, codec? })` adds a role whose parallelism is
+ * its instance count; subtask i runs NodeAgent i, which registers with the AM and starts the
+ * runner. With `input` the role is stream-mode: every record subtask i receives is encoded with
+ * the codec and handed to runner i's input channel (bounded: a slow runner slows the pipeline);
+ * without it the role is a source and the runner reads its own data. Either way the role returns
+ * a DataStream of what the runners write to their output channel, decoded with the codec.
+ *
+ * Lifecycle: a stream-mode subtask closes its runner's input when its own input ends, then waits
+ * for its node to be stopped by the AM (the job-finished rule decides; serving roles such as a
+ * parameter server are stopped, not waited for). Cancelling the job stops the AM, every agent and
+ * every runner process. Records a runner had read when a cluster restart stopped it are not
+ * replayed to the restarted runner (at-most-once across cluster restarts).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CancelledError,
+  type ClusterConfig,
+  type ClusterConfigInput,
+  type Codec,
+  ConfigError,
+  type Engine,
+  parseClusterConfig,
+  type Runner,
+  validateConfigForEngine,
+} from '@millrace/core';
+import { type DataStream, type Job, KeyedStream, type Output, type SubtaskContext } from '@millrace/dataflow';
+import { ApplicationManager } from '../application-manager.js';
+import { silentLogger } from '../logger.js';
+import { NodeAgent } from '../node-agent.js';
+import { roleJsonCodec } from './json-codec.js';
+import { queueOutputChannel, RecordQueue } from './record-queue.js';
+
+/** Where role subtasks find the running AM of the current job attempt. */
+interface ClusterEndpoint {
+  address: string;
+  token: string;
+  checkpointDirectory: string;
+  /** Settles when the cluster ends (never rejects). */
+  ended: Promise<void>;
+}
+
+/** A handle on the cluster `addAMRole` added; pass it to `addRole` when a job has several. */
+export interface MLCluster {
+  readonly name: string;
+  readonly config: ClusterConfig;
+  readonly engine: Engine;
+}
+
+interface ClusterState extends MLCluster {
+  readonly job: Job;
+  readonly roles: Map<string, number>;
+  /** Per job attempt: replaced when the AM's subtask is created. */
+  endpoint: Deferred<ClusterEndpoint>;
+}
+
+export interface AddAMRoleOptions {
+  /** The engine the cluster runs (its roles, completion and failure rules). */
+  engine: Engine;
+  /** Operator name in metrics and errors. Default `<cluster name>-am`. */
+  name?: string;
+}
+
+export interface AddRoleOptions<In, Out> {
+  /** Number of nodes; also the operator's parallelism. Must match the cluster config. */
+  instances: number;
+  /** The runner each node starts (e.g. `streamProcessRunner(...)`, an engine's runner). */
+  runner: Runner;
+  /** Makes the role stream-mode: subtask i hands every record of this stream to runner i. */
+  input?: DataStream<In>;
+  /** Encodes input records and decodes output records. Default: UTF-8 JSON. */
+  codec?: Codec<In | Out>;
+  /** The cluster, when the job has more than one. */
+  cluster?: MLCluster;
+  /** Operator name. Default `<cluster name>-<role>`. */
+  name?: string;
+  /** Encoded records buffered per node between the subtask and the runner. Default 4096. */
+  queueCapacity?: number;
+}
+
+const clusters = new WeakMap<Job, ClusterState[]>();
+const stateOf = new WeakMap<MLCluster, ClusterState>();
+
+export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRoleOptions): MLCluster {
+  const parsed = parseClusterConfig(config);
+  if (!options?.engine) {
+    throw new ConfigError(
+      [{ path: 'engine', message: 'addAMRole needs { engine }: the engine object the cluster runs' }],
+      {
+        subject: 'addAMRole options',
+      },
+    );
+  }
+  validateConfigForEngine(options.engine, parsed);
+  const state: ClusterState = {
+    name: parsed.name,
+    config: parsed,
+    engine: options.engine,
+    job,
+    roles: new Map(),
+    endpoint: deferred(),
+  };
+  const list = clusters.get(job) ?? [];
+  list.push(state);
+  clusters.set(job, list);
+
+  job.source<never>(
+    () => {
+      state.endpoint = deferred();
+      let am: ApplicationManager | undefined;
+      let temporaryDirectory: string | undefined;
+      return {
+        open() {
+          const missing = Object.keys(parsed.roles).filter((role) => !state.roles.has(role));
+          if (missing.length > 0) {
+            throw new ConfigError(
+              missing.map((role) => ({
+                path: `roles.${role}`,
+                message: `is in the cluster config but the job has no addRole(job, '${role}', …)`,
+              })),
+              { subject: `cluster '${parsed.name}'` },
+            );
+          }
+        },
+        async run(context) {
+          try {
+            am = await ApplicationManager.start({
+              config: parsed,
+              engine: options.engine,
+              logger: silentLogger,
+            });
+          } catch (error) {
+            state.endpoint.reject(error); // roles waiting to join fail with the same reason
+            throw error;
+          }
+          const unsubscribe = am.onObservation((observation) => context.publishObservation(observation));
+          for (const observation of am.observations) context.publishObservation(observation);
+          temporaryDirectory = parsed.checkpointDirectory
+            ? undefined
+            : mkdtempSync(join(tmpdir(), `millrace-${parsed.name}-`));
+          const started = am;
+          state.endpoint.resolve({
+            address: started.address,
+            token: started.token,
+            checkpointDirectory: parsed.checkpointDirectory ?? temporaryDirectory!,
+            ended: started.result.then(() => {}),
+          });
+          const onAbort = () => void started.stop('the dataflow job was cancelled');
+          context.signal.addEventListener('abort', onAbort, { once: true });
+          try {
+            const outcome = await started.result;
+            if (outcome.status === 'failed') throw outcome.error ?? new Error(outcome.reason);
+          } finally {
+            context.signal.removeEventListener('abort', onAbort);
+            unsubscribe();
+          }
+        },
+        async close() {
+          state.endpoint.reject(
+            new CancelledError(`cluster '${parsed.name}' ended before the node could join`),
+          );
+          await am?.close();
+          if (temporaryDirectory) rmSync(temporaryDirectory, { recursive: true, force: true });
+        },
+      };
+    },
+    { name: options.name ?? `${parsed.name}-am` },
+  );
+  const handle: MLCluster = { name: state.name, config: state.config, engine: state.engine };
+  stateOf.set(handle, state);
+  return handle;
+}
+
+export function addRole<In = unknown, Out = unknown>(
+  job: Job,
+  role: string,
+  options: AddRoleOptions<In, Out>,
+): DataStream<Out> {
+  const cluster = findCluster(job, options.cluster);
+  const configured = cluster.config.roles[role]?.instances;
+  const issues: { path: string; message: string }[] = [];
+  if (configured === undefined) {
+    issues.push({
+      path: 'role',
+      message: `'${role}' is not a role of cluster '${cluster.name}' (it has: ${Object.keys(cluster.config.roles).join(', ')})`,
+    });
+  } else if (options.instances !== configured) {
+    issues.push({
+      path: 'instances',
+      message: `is ${options.instances} but the cluster config gives '${role}' ${configured}`,
+    });
+  }
+  if (cluster.roles.has(role))
+    issues.push({ path: 'role', message: `'${role}' was already added to cluster '${cluster.name}'` });
+  if (!options.runner || typeof options.runner.start !== 'function') {
+    issues.push({
+      path: 'runner',
+      message: 'must be a Runner (e.g. streamProcessRunner({ command, args }))',
+    });
+  }
+  if (options.input !== undefined && options.input.job !== job) {
+    issues.push({ path: 'input', message: 'belongs to another job' });
+  }
+  if (issues.length) throw new ConfigError(issues, { subject: `addRole '${role}'` });
+  cluster.roles.set(role, options.instances);
+
+  const codec = (options.codec ?? roleJsonCodec) as Codec<unknown>;
+  const name = options.name ?? `${cluster.name}-${role}`;
+  const capacity = options.queueCapacity ?? 4096;
+  const node = (subtaskIndex: number) =>
+    new RoleNode(cluster, role, subtaskIndex, options.runner, codec, capacity);
+
+  if (options.input === undefined) {
+    return job.source<Out>(
+      ({ subtaskIndex }) => {
+        const member = node(subtaskIndex);
+        return {
+          open: (context) => member.open(context as SubtaskContext<unknown>, false),
+          run: () => member.untilLeft(),
+          close: () => member.close(),
+        };
+      },
+      { name, parallelism: options.instances },
+    );
+  }
+  // Keyed input keeps its key partitioning (all records of a key reach one node); any other input
+  // is spread over the nodes batch by batch.
+  const input = options.input instanceof KeyedStream ? options.input : options.input.rebalance();
+  return input.transform<Out>(
+    ({ subtaskIndex }) => {
+      const member = node(subtaskIndex);
+      return {
+        open: (context) => member.open(context as SubtaskContext<unknown>, true),
+        processBatch: (batch) => member.send(batch),
+        finish: async () => {
+          member.endInput();
+          await member.untilLeft();
+        },
+        close: () => member.close(),
+      };
+    },
+    { name, parallelism: options.instances },
+  );
+}
+
+function findCluster(job: Job, given: MLCluster | undefined): ClusterState {
+  if (given !== undefined) {
+    const state = stateOf.get(given);
+    if (!state || state.job !== job) {
+      throw new ConfigError(
+        [{ path: 'cluster', message: 'is not a cluster of this job (use the handle addAMRole returned)' }],
+        {
+          subject: 'addRole options',
+        },
+      );
+    }
+    return state;
+  }
+  const list = clusters.get(job) ?? [];
+  if (list.length === 1) return list[0]!;
+  throw new ConfigError(
+    [
+      {
+        path: 'cluster',
+        message:
+          list.length === 0
+            ? 'the job has no ML cluster: call addAMRole(job, config, { engine }) first'
+            : `the job has ${list.length} ML clusters: pass { cluster } (the handle addAMRole returned)`,
+      },
+    ],
+    { subject: 'addRole options' },
+  );
+}
+
+/** One role instance inside a subtask: its NodeAgent, its record queues and the output pump. */
+class RoleNode {
+  readonly #input: RecordQueue;
+  readonly #output: RecordQueue;
+  #agent: NodeAgent | undefined;
+  #left: Promise<void> | undefined;
+  #pump: Promise<void> | undefined;
+  #context: SubtaskContext<unknown> | undefined;
+
+  constructor(
+    readonly cluster: ClusterState,
+    readonly role: string,
+    readonly index: number,
+    readonly runner: Runner,
+    readonly codec: Codec<unknown>,
+    capacity: number,
+  ) {
+    this.#input = new RecordQueue(capacity);
+    this.#output = new RecordQueue(capacity);
+  }
+
+  async open(context: SubtaskContext<unknown>, streamMode: boolean): Promise<void> {
+    this.#context = context;
+    const endpoint = await abortable(this.cluster.endpoint.promise, context.signal);
+    const agent = new NodeAgent({
+      address: endpoint.address,
+      token: endpoint.token,
+      role: this.role,
+      index: this.index,
+      engine: this.cluster.engine,
+      runner: this.runner,
+      input: streamMode ? this.#input : undefined,
+      output: queueOutputChannel(this.#output),
+      checkpointDirectory: endpoint.checkpointDirectory,
+      logger: silentLogger,
+      specTimeoutMs: this.cluster.config.registrationTimeoutMs * (this.cluster.config.maxRestarts + 2),
+    });
+    this.#agent = agent;
+    // The agent leaves when the AM stops the cluster (finished, failed or cancelled). A failure
+    // of the cluster is reported by the AM's operator; this subtask just ends.
+    this.#left = agent.run().then(
+      () => {},
+      (error: Error) => {
+        if (context.signal.aborted) return;
+        throw error;
+      },
+    );
+    this.#left.finally(() => this.#output.end()).catch(() => {});
+    this.#pump = this.#pumpOutput(context.output);
+    this.#pump.catch(() => {});
+  }
+
+  /** Stream mode: encode and queue records for the runner (waits while the queue is full). */
+  async send(batch: readonly unknown[]): Promise<void> {
+    const encoded = batch.map((record) => this.codec.encode(record));
+    // If the node leaves (its runner finished without reading everything), stop waiting.
+    const writing = this.#input.writeBatch(encoded);
+    writing.catch(() => {}); // a write still waiting when the node left fails at close(); nobody awaits it then
+    await Promise.race([writing, this.#left!.then(() => this.#countDropped(encoded.length))]);
+  }
+
+  endInput(): void {
+    this.#input.end();
+  }
+
+  /** Resolves once the node left the cluster and everything the runner wrote went downstream. */
+  async untilLeft(): Promise<void> {
+    await this.#left;
+    await this.#pump;
+  }
+
+  async close(): Promise<void> {
+    const aborted = this.#context?.signal.aborted ?? true;
+    this.#input.fail(new CancelledError('the role operator closed'));
+    if (aborted) this.#output.fail(new CancelledError('the role operator closed'));
+    await this.#agent?.stop('the dataflow job stopped');
+    await this.#left?.catch(() => {});
+    await this.#pump?.catch(() => {});
+  }
+
+  #countDropped(count: number): void {
+    if (!this.#input.ended) this.#context?.count('recordsNotDelivered', count);
+  }
+
+  async #pumpOutput(output: Output<unknown>): Promise<void> {
+    for (;;) {
+      const batch = await this.#output.readBatch(1024);
+      if (batch === null) return;
+      for (const bytes of batch) output.emit(this.codec.decode(bytes));
+      await output.flush();
+    }
+  }
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new CancelledError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

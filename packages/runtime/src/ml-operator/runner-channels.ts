@@ -1,0 +1,88 @@
+/**
+ * The runner program's side of a stream-mode role (Node runners; Python runners use the
+ * `millrace` Python package). It reads how the NodeAgent set up the record transport from the
+ * environment, so the same program works whichever transport the job chose.
+ *
+ * ```js
+ * import { openRunnerChannels } from '@millrace/runtime';
+ * const { input, output } = openRunnerChannels();
+ * for await (const record of input) await output.write(transform(record));
+ * await output.end();
+ * ```
+ */
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { ConfigError } from '@millrace/core';
+import { encodeFrames, FrameDecoder } from './frames.js';
+
+export interface RunnerInput extends AsyncIterable<Uint8Array> {}
+
+export interface RunnerOutput {
+  write(record: Uint8Array): Promise<void>;
+  writeBatch(records: readonly Uint8Array[]): Promise<void>;
+  /** Flushes and closes; the pipeline sees this runner's records before the node finishes. */
+  end(): Promise<void>;
+}
+
+export interface RunnerChannels {
+  /** Present for stream-mode roles (a role with an input stream). */
+  input?: RunnerInput;
+  output?: RunnerOutput;
+}
+
+export function openRunnerChannels(environment: NodeJS.ProcessEnv = process.env): RunnerChannels {
+  const transport = environment.MILLRACE_RECORDS_TRANSPORT;
+  if (transport === undefined) {
+    throw new ConfigError(
+      [
+        {
+          path: 'MILLRACE_RECORDS_TRANSPORT',
+          message: 'is not set: this program must be started by a stream-mode role (streamProcessRunner)',
+        },
+      ],
+      { subject: 'runner environment' },
+    );
+  }
+  if (transport !== 'pipes') {
+    throw new ConfigError(
+      [
+        {
+          path: 'MILLRACE_RECORDS_TRANSPORT',
+          message: `'${transport}' is not a transport this helper speaks (it speaks 'pipes')`,
+        },
+      ],
+      { subject: 'runner environment' },
+    );
+  }
+  const channels: RunnerChannels = {};
+  if (environment.MILLRACE_RECORDS_IN_FD !== undefined) {
+    const fd = Number(environment.MILLRACE_RECORDS_IN_FD);
+    channels.input = {
+      async *[Symbol.asyncIterator]() {
+        const decoder = new FrameDecoder();
+        for await (const chunk of createReadStream('', {
+          fd,
+          highWaterMark: 256 * 1024,
+        }) as AsyncIterable<Buffer>) {
+          yield* decoder.push(chunk);
+        }
+        if (decoder.pendingBytes > 0) throw new Error('the record stream ended inside a record');
+      },
+    };
+  }
+  if (environment.MILLRACE_RECORDS_OUT_FD !== undefined) {
+    const stream = createWriteStream('', { fd: Number(environment.MILLRACE_RECORDS_OUT_FD) });
+    const writeBatch = async (records: readonly Uint8Array[]) => {
+      if (!stream.write(encodeFrames(records))) await once(stream, 'drain');
+    };
+    channels.output = {
+      write: (record) => writeBatch([record]),
+      writeBatch,
+      async end() {
+        stream.end();
+        await once(stream, 'finish');
+      },
+    };
+  }
+  return channels;
+}

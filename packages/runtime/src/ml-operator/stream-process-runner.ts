@@ -1,0 +1,91 @@
+/**
+ * A runner process that exchanges records with the pipeline: what the role's subtask receives is
+ * handed to the process, what the process writes comes out of the role as a DataStream. Inside
+ * the program, `openRunnerChannels()` gives the input as an async iterable of encoded records and
+ * an output to write encoded records to (see `runner-channels.ts`).
+ *
+ * Like `processRunner`, the child gets the Millrace environment (`MILLRACE_ROLE`, cluster spec …),
+ * runs in its own process group, and `millrace:metrics {…}` stdout lines become node metrics.
+ */
+import type { Runner, RunnerHandle, RunnerResult } from '@millrace/core';
+import { millraceEnvironment, parseMetricsLine } from '../process-runner.js';
+import { superviseProcess } from '../process-supervisor.js';
+import { pipeTransport, type RecordTransport } from './pipe-transport.js';
+
+export interface StreamProcessRunnerOptions {
+  command: string;
+  args?: readonly string[];
+  /** Extra environment, applied last. */
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  /** Between SIGTERM and SIGKILL when the runner is stopped. Default 5000 ms. */
+  gracePeriodMs?: number;
+  /** How records cross to the process. Default: pipes (length-prefixed frames on fd 3 and 4). */
+  transport?: RecordTransport;
+  /**
+   * Where the child's stdout/stderr lines go: `inherit` (default; prefixed `role[index] `),
+   * `ignore`, or a function.
+   */
+  output?: 'inherit' | 'ignore' | ((line: string, stream: 'stdout' | 'stderr') => void);
+}
+
+export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner {
+  const transport = options.transport ?? pipeTransport;
+  const commandLine = [options.command, ...(options.args ?? [])].join(' ');
+  return {
+    description: `${commandLine} (records over ${transport.name})`,
+    async start(context): Promise<RunnerHandle> {
+      const setup = transport.setup({
+        hasInput: context.input !== undefined,
+        hasOutput: context.output !== undefined,
+      });
+      const prefix = `${context.role}[${context.index}] `;
+      const lines = (stream: 'stdout' | 'stderr') => {
+        const sink = options.output ?? 'inherit';
+        if (sink === 'ignore') return () => {};
+        if (typeof sink === 'function') return (line: string) => sink(line, stream);
+        const target = stream === 'stdout' ? process.stdout : process.stderr;
+        return (line: string) => target.write(`${prefix}${line}\n`);
+      };
+      const stdout = lines('stdout');
+      const child = superviseProcess({
+        command: options.command,
+        args: options.args,
+        cwd: options.cwd,
+        env: { ...process.env, ...millraceEnvironment(context), ...setup.env, ...options.env },
+        extraStdio: setup.extraStdio,
+        gracePeriodMs: options.gracePeriodMs,
+        onStdoutLine: (line) => {
+          const metrics = parseMetricsLine(line);
+          if (metrics) context.metrics.report(metrics);
+          else stdout(line);
+        },
+        onStderrLine: lines('stderr'),
+        signal: context.signal,
+      });
+      await child.started;
+      const pumps = transport.connect(child.child.stdio, { input: context.input, output: context.output });
+      const result = child.exit.then(async (exit): Promise<RunnerResult> => {
+        pumps.stop();
+        // Everything the process wrote before exiting reaches the pipeline before the node reports.
+        await pumps.outputDrained;
+        if (exit.exitCode === 0) return { status: 'succeeded' };
+        if (exit.stopped) return { status: 'stopped' };
+        const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+        return {
+          status: 'failed',
+          message: `'${commandLine}' ${how}`,
+          exitCode: exit.exitCode ?? undefined,
+          signal: exit.signal ?? undefined,
+          stderrTail: exit.stderrTail,
+        };
+      });
+      return {
+        result,
+        stop: async () => {
+          await child.stop();
+        },
+      };
+    },
+  };
+}
