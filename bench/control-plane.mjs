@@ -12,7 +12,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApplicationManager, createGenericEngine, launchLocalCluster, NodeAgent, processRunner, silentLogger } from '@millrace/runtime';
+import {
+  ApplicationManager,
+  createGenericEngine,
+  launchLocalCluster,
+  NodeAgent,
+  processRunner,
+  silentLogger,
+} from '@millrace/runtime';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cliBin = join(here, '..', 'packages', 'cli', 'dist', 'bin.js');
@@ -44,7 +51,10 @@ async function formOnce(nodes) {
     config: { engine: 'generic', roles: { worker: { instances: nodes } } },
     engine,
   });
-  const immediate = { description: 'returns at once', start: () => ({ result: Promise.resolve({ status: 'succeeded' }), stop: async () => {} }) };
+  const immediate = {
+    description: 'returns at once',
+    start: () => ({ result: Promise.resolve({ status: 'succeeded' }), stop: async () => {} }),
+  };
   let withSpec = 0;
   let allHaveSpec;
   const everyone = new Promise((resolve) => {
@@ -84,11 +94,18 @@ async function formation(nodes, repeats, warmups) {
 
 /** kill -9 of a runner process → the AM's node-failed observation. */
 async function exitDetectionOnce() {
-  const script = "console.log('millrace:metrics ' + JSON.stringify({ pid: process.pid })); setInterval(() => {}, 1000)";
+  const script =
+    "console.log('millrace:metrics ' + JSON.stringify({ pid: process.pid })); setInterval(() => {}, 1000)";
   const cluster = launchLocalCluster({
     engine,
     config: { engine: 'generic', roles: { worker: { instances: 2 } }, maxRestarts: 0 },
-    runnerFor: () => processRunner({ command: process.execPath, args: ['-e', script], output: 'ignore', gracePeriodMs: 1000 }),
+    runnerFor: () =>
+      processRunner({
+        command: process.execPath,
+        args: ['-e', script],
+        output: 'ignore',
+        gracePeriodMs: 1000,
+      }),
   });
   const am = await cluster.applicationManager;
   const reported = await cluster.waitFor((o) => o.type === 'node-metrics' && o.index === 1, 20_000);
@@ -97,7 +114,8 @@ async function exitDetectionOnce() {
   process.kill(reported.metrics.pid, 'SIGKILL');
   const { at, observation } = await failed;
   await cluster.result;
-  if (observation.failure.signal !== 'SIGKILL') throw new Error(`unexpected failure: ${JSON.stringify(observation)}`);
+  if (observation.failure.signal !== 'SIGKILL')
+    throw new Error(`unexpected failure: ${JSON.stringify(observation)}`);
   return at - killedAt;
 }
 
@@ -110,8 +128,22 @@ async function silentDetectionOnce() {
   const agents = [0, 1].map((index) =>
     spawn(
       process.execPath,
-      [cliBin, 'node', '--am', am.address, '--role', 'worker', '--index', String(index), '--grace', '500', '--',
-        process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+      [
+        cliBin,
+        'node',
+        '--am',
+        am.address,
+        '--role',
+        'worker',
+        '--index',
+        String(index),
+        '--grace',
+        '500',
+        '--',
+        process.execPath,
+        '-e',
+        'setInterval(() => {}, 1000)',
+      ],
       { stdio: 'ignore', env: { ...process.env, MILLRACE_TOKEN: am.token } },
     ),
   );
@@ -121,7 +153,8 @@ async function silentDetectionOnce() {
     const stoppedAt = now();
     agents[1].kill('SIGSTOP');
     const { at, observation } = await dead;
-    if (observation.failure.reason !== 'heartbeat-missed') throw new Error(`unexpected failure: ${JSON.stringify(observation)}`);
+    if (observation.failure.reason !== 'heartbeat-missed')
+      throw new Error(`unexpected failure: ${JSON.stringify(observation)}`);
     return at - stoppedAt;
   } finally {
     const closed = agents.map((agent) => new Promise((resolve) => agent.on('close', resolve)));
@@ -161,9 +194,15 @@ const result = {
 };
 
 console.log('control plane on loopback (real gRPC, real processes)');
-console.log(`  16-node formation   p50 ${result.formation16_p50_ms} ms, p95 ${result.formation16_p95_ms} ms   (target p95 ≤ ${targets.formation16_p95_ms} ms, ratio ${(result.formation16_p95_ms / targets.formation16_p95_ms).toFixed(2)})`);
-console.log(`  exit detection      p50 ${result.exit_detection_ms} ms, p95 ${result.exit_detection_p95_ms} ms   (target ≤ ${targets.exit_detection_ms} ms, ratio ${(result.exit_detection_ms / targets.exit_detection_ms).toFixed(2)})`);
-console.log(`  silent detection    p50 ${result.silent_detection_ms} ms, max ${result.silent_detection_max_ms} ms (target ≤ ${targets.silent_detection_ms} ms, ratio ${(result.silent_detection_ms / targets.silent_detection_ms).toFixed(2)})`);
+console.log(
+  `  16-node formation   p50 ${result.formation16_p50_ms} ms, p95 ${result.formation16_p95_ms} ms   (target p95 ≤ ${targets.formation16_p95_ms} ms, ratio ${(result.formation16_p95_ms / targets.formation16_p95_ms).toFixed(2)})`,
+);
+console.log(
+  `  exit detection      p50 ${result.exit_detection_ms} ms, p95 ${result.exit_detection_p95_ms} ms   (target ≤ ${targets.exit_detection_ms} ms, ratio ${(result.exit_detection_ms / targets.exit_detection_ms).toFixed(2)})`,
+);
+console.log(
+  `  silent detection    p50 ${result.silent_detection_ms} ms, max ${result.silent_detection_max_ms} ms (target ≤ ${targets.silent_detection_ms} ms, ratio ${(result.silent_detection_ms / targets.silent_detection_ms).toFixed(2)})`,
+);
 
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, 'results', 'control-plane.json'), `${JSON.stringify(result, null, 2)}\n`);
