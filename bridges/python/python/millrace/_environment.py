@@ -1,0 +1,20 @@
+"""The environment variables through which the Node host describes a runner to this process.
+
+Both sides cite these names: the TypeScript host sets them (``src/cpython/environment.ts``) and
+:func:`millrace.context` reads them.
+"""
+
+JOB_NAME = "MILLRACE_JOB_NAME"
+ROLE = "MILLRACE_ROLE"
+INDEX = "MILLRACE_INDEX"
+GENERATION = "MILLRACE_GENERATION"
+ATTEMPT = "MILLRACE_ATTEMPT"
+CLUSTER_SPEC = "MILLRACE_CLUSTER_SPEC"
+CHECKPOINT_DIR = "MILLRACE_CHECKPOINT_DIR"
+#: File descriptor of the control socket (JSON lines both ways); absent outside Millrace.
+CONTROL_FD = "MILLRACE_CONTROL_FD"
+HEARTBEAT_MS = "MILLRACE_HEARTBEAT_MS"
+INPUT_RING = "MILLRACE_INPUT_RING"
+INPUT_CODEC = "MILLRACE_INPUT_CODEC"
+OUTPUT_RING = "MILLRACE_OUTPUT_RING"
+OUTPUT_CODEC = "MILLRACE_OUTPUT_CODEC"
