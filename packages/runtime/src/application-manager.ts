@@ -124,6 +124,8 @@ export class ApplicationManager {
   /** Node reports the machine refused while failing over (restart-one survivors); replayed after. */
   #deferredEvents: ClusterEvent[] = [];
   #heartbeatTimer: NodeJS.Timeout | undefined;
+  #heartbeatCheckEveryMs = 0;
+  #lastHeartbeatCheck = 0;
   #registrationTimer: NodeJS.Timeout | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -202,11 +204,9 @@ export class ApplicationManager {
       getJobStatus: this.#guarded(this.#getJobStatus),
       stopJob: this.#guarded(this.#stopJob),
     });
-    const { intervalMs } = this.config.heartbeat;
-    this.#heartbeatTimer = setInterval(
-      () => this.#checkHeartbeats(),
-      Math.max(10, Math.floor(intervalMs / 4)),
-    );
+    this.#heartbeatCheckEveryMs = Math.max(10, Math.floor(this.config.heartbeat.intervalMs / 4));
+    this.#lastHeartbeatCheck = Date.now();
+    this.#heartbeatTimer = setInterval(() => this.#checkHeartbeats(), this.#heartbeatCheckEveryMs);
     this.#armRegistrationTimer();
   }
 
@@ -678,6 +678,13 @@ export class ApplicationManager {
     const { intervalMs, missedLimit } = this.config.heartbeat;
     const limitMs = intervalMs * missedLimit;
     const now = Date.now();
+    // If this check itself ran late, the AM's event loop was blocked (an in-process runner busy on
+    // the main thread): heartbeats could not be read meanwhile, so the stall is nobody's silence.
+    const stalledMs = now - this.#lastHeartbeatCheck - this.#heartbeatCheckEveryMs;
+    this.#lastHeartbeatCheck = now;
+    if (stalledMs > intervalMs) {
+      for (const record of this.#nodes.values()) if (record.lastSeen) record.lastSeen += stalledMs;
+    }
     for (const [key, record] of this.#nodes) {
       const status = snapshot.nodes[key]?.status;
       if (status !== 'registered' && status !== 'running') continue;

@@ -1,7 +1,11 @@
 import type { InputChannel, Runner, RunnerContext, RunnerResult } from '@millrace/core';
 import { defineEngine, rolesFinished } from '@millrace/core';
 import { describe, expect, it } from 'vitest';
+import { ApplicationManager } from './application-manager.js';
+import { createGenericEngine } from './generic-engine.js';
 import { launchLocalCluster } from './local-cluster.js';
+import { silentLogger } from './logger.js';
+import { NodeAgent } from './node-agent.js';
 
 /** A runner in this process that records every context it was started with. */
 function recordingRunner(
@@ -125,5 +129,46 @@ describe('NodeAgent', () => {
     ]);
     const restart = cluster.observations.find((o) => o.type === 'generation-started');
     expect(restart).toMatchObject({ policy: 'restart-one', restarting: ['worker:1'] });
+  });
+
+  it('leaves at once when the job already ended before it registered', async () => {
+    const engine = createGenericEngine();
+    const am = await ApplicationManager.start({
+      config: { engine: 'generic', roles: { worker: { instances: 1 } } },
+      engine,
+    });
+    await am.stop('ended early');
+    const agent = new NodeAgent({
+      address: am.address,
+      token: am.token,
+      role: 'worker',
+      index: 0,
+      engine,
+      logger: silentLogger,
+      runner: recordingRunner([], async () => ({ status: 'succeeded' })),
+    });
+    await expect(agent.run()).resolves.toMatchObject({ reason: 'the job already ended', starts: 0 });
+    await am.close();
+  });
+
+  it('does not declare a node dead while an in-process runner blocks the event loop', async () => {
+    const cluster = launchLocalCluster({
+      engine: createGenericEngine(),
+      config: {
+        engine: 'generic',
+        roles: { worker: { instances: 1 } },
+        heartbeat: { intervalMs: 50, missedLimit: 3 },
+      },
+      runnerFor: () =>
+        recordingRunner([], async () => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          const until = Date.now() + 600; // twelve heartbeat intervals of nothing else running
+          while (Date.now() < until) {}
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          return { status: 'succeeded' };
+        }),
+    });
+    const outcome = await cluster.result;
+    expect(outcome).toMatchObject({ status: 'succeeded', failures: [] });
   });
 });

@@ -30,12 +30,18 @@ import {
   type RunnerResult,
   StaleGenerationError,
 } from '@millrace/core';
-import { type ClusterEvent, NodeState, protocolVersion, type RegisterNodeResponse } from '@millrace/protocol';
+import {
+  type ClusterEvent,
+  ErrorCode,
+  NodeState,
+  protocolVersion,
+  type RegisterNodeResponse,
+} from '@millrace/protocol';
 import { ApplicationManagerConnection, type ClusterWatch } from './am-client.js';
 import { childLogger, createConsoleLogger } from './logger.js';
 import { Mailbox } from './mailbox.js';
 import { type PortReservation, reservePorts } from './port-reservation.js';
-import { fromWireClusterSpec, toWireFailureReason } from './protocol-mapping.js';
+import { fromWireClusterSpec, protocolErrorCode, toWireFailureReason } from './protocol-mapping.js';
 
 export interface NodeAgentOptions {
   /** `host:port` of the application manager. */
@@ -142,7 +148,9 @@ export class NodeAgent {
       let registration: RegisterNodeResponse;
       let spec: ClusterSpec;
       try {
-        registration = await this.#register(generation, reservation);
+        const registered = await this.#register(generation, reservation);
+        if (!registered) return this.#leave('the job already ended', lastResult, generation);
+        registration = registered;
         generation = registration.generation;
         this.#emit({ type: 'registered', generation, attempt: registration.attempt });
         this.#openWatch();
@@ -216,7 +224,11 @@ export class NodeAgent {
     return { reason, lastResult, generation, starts: this.#starts };
   }
 
-  async #register(generation: number, reservation: PortReservation): Promise<RegisterNodeResponse> {
+  /** Registers, retrying while the AM is unreachable or between generations; undefined once the job ended. */
+  async #register(
+    generation: number,
+    reservation: PortReservation,
+  ): Promise<RegisterNodeResponse | undefined> {
     let wanted = generation;
     const deadline = Date.now() + (this.#options.connectionLostMs ?? 10_000);
     for (;;) {
@@ -251,9 +263,11 @@ export class NodeAgent {
           wanted = (error as StaleGenerationError).current;
           continue;
         }
+        const code = protocolErrorCode(error);
+        if (code === ErrorCode.ERROR_CODE_JOB_ENDED) return undefined;
         const retryable =
-          (RegistrationError.isInstance(error) && (error as RegistrationError).reason === 'not-accepting') ||
-          error instanceof ProtocolError;
+          (error instanceof RegistrationError && error.reason === 'not-accepting') ||
+          (error instanceof ProtocolError && code === undefined); // no detail: the AM is not reachable (yet)
         if (!retryable || Date.now() > deadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -101,6 +101,11 @@ export function fromWireFailure(info: NodeFailureInfo): NodeFailure {
   };
 }
 
+/** The protocol's error code behind a MillraceError made by {@link toMillraceError}, if any. */
+export function protocolErrorCode(error: unknown): ErrorCode | undefined {
+  return errorDetailOf((error as { cause?: unknown })?.cause)?.code;
+}
+
 /**
  * Turns a failed gRPC call into core's typed error: the `ErrorDetail` trailer when the AM sent
  * one, else a ProtocolError that says the AM could not be reached or answered oddly.
