@@ -26,7 +26,7 @@ const modelModule = join(here, '..', 'plugins', 'tensorflow', 'src', 'fixtures',
 const { createModel, examples, trainingBatches } = await import(modelModule);
 
 const batchSize = 256;
-const batchesPerWorker = Number(process.env.BENCH_TF_BATCHES ?? 150);
+const batchesPerWorker = Number(process.env.BENCH_TF_BATCHES ?? 600);
 const moduleOptions = { batchesPerWorker, hidden: 64, seed: 7 };
 const optimizerSettings = { optimizer: 'adam', learningRate: 0.01 };
 
@@ -125,7 +125,7 @@ async function singleProcessTraining(backend) {
 
 async function prediction(backend, directory) {
   await useBackend(backend);
-  const rows = 200_000;
+  const rows = 100_000;
   const data = examples(3, rows);
   const records = Array.from({ length: rows }, (_, id) => ({
     id,
@@ -185,10 +185,25 @@ mkdirSync(dirname(modelDirectory), { recursive: true });
 await useBackend('cpu');
 await saveModelTo(createModel(moduleOptions), modelDirectory);
 
+// The machine is shared (other builds and tests run beside this), so each measurement is taken
+// `trials` times, alternating single-process and distributed runs, and the best of each is kept.
+const trials = Number(process.env.BENCH_TF_TRIALS ?? 3);
+const best = (runs, field) => runs.reduce((top, run) => (run[field] > top[field] ? run : top));
 for (const backend of ['cpu', 'wasm']) {
-  const single = await singleProcessTraining(backend);
-  const distributed = await distributedTraining(backend);
-  const predict = await prediction(backend, modelDirectory);
+  const singles = [];
+  const distributeds = [];
+  const predictions = [];
+  for (let trial = 0; trial < trials; trial++) {
+    singles.push(await singleProcessTraining(backend));
+    distributeds.push(await distributedTraining(backend));
+    predictions.push(await prediction(backend, modelDirectory));
+  }
+  const single = best(singles, 'samplesPerSecond');
+  const distributed = best(distributeds, 'samplesPerSecond');
+  const predict = {
+    plainRowsPerSecond: best(predictions, 'plainRowsPerSecond').plainRowsPerSecond,
+    operatorRowsPerSecond: best(predictions, 'operatorRowsPerSecond').operatorRowsPerSecond,
+  };
   report[backend] = {
     training: {
       single_process_samples_per_second: round(single.samplesPerSecond, 0),
@@ -196,6 +211,8 @@ for (const backend of ['cpu', 'wasm']) {
       ratio: round(distributed.samplesPerSecond / single.samplesPerSecond),
       single_process_final_loss: round(single.loss),
       distributed_final_loss: round(distributed.loss),
+      all_trials_single: singles.map((run) => round(run.samplesPerSecond, 0)),
+      all_trials_distributed: distributeds.map((run) => round(run.samplesPerSecond, 0)),
     },
     prediction: {
       plain_loop_rows_per_second: round(predict.plainRowsPerSecond, 0),

@@ -48,7 +48,9 @@ export async function runTrainingNode(
   options: TrainingOptions,
   context: TrainingNodeContext,
 ): Promise<WorkerSummary | undefined> {
-  await useBackend(options.backend);
+  const backend = await useBackend(options.backend);
+  if (backend !== options.backend)
+    context.logger.warn(`TF.js backend ${options.backend} is unavailable; using ${backend}`);
   const module = await importTrainingModule(options.module);
   const model = await buildModel(module, options.moduleOptions);
   if (context.role === 'ps') {
