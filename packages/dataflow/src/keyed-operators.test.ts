@@ -105,6 +105,33 @@ describe('tumbling windows', () => {
     expect(lenientOut.records).toEqual(['u[0,10)=2', 'u[10,20)=1', 'u[20,30)=1']);
   });
 
+  it('parallel upstream subtasks at different speeds do not make each other late (per-producer watermarks)', async () => {
+    let fastDone!: () => void;
+    const fastFinished = new Promise<void>((resolve) => {
+      fastDone = resolve;
+    });
+    const job = new Job({ batchSize: 10 });
+    const out = job
+      .source<Click>(
+        ({ subtaskIndex }) => ({
+          async run({ output }) {
+            // Subtask 1 starts only after subtask 0 sent all of its (equally timed) clicks.
+            if (subtaskIndex === 1) await fastFinished;
+            for (let time = 0; time < 100; time++) output.emit({ user: 'u', time });
+            await output.flush();
+            if (subtaskIndex === 0) fastDone();
+          },
+        }),
+        { parallelism: 2 },
+      )
+      .keyBy((c) => c.user)
+      .tumblingWindow({ sizeMs: 10, timestamp: (c) => c.time }, counter, { name: 'counts' })
+      .collect();
+    const result = await job.execute();
+    expect(out.records).toEqual(Array.from({ length: 10 }, (_, w) => `u[${w * 10},${w * 10 + 10})=20`));
+    expect(result.metrics.find((m) => m.operator === 'counts')?.extra.lateRecordsDropped).toBeUndefined();
+  });
+
   it('fails with the record when the timestamp is not a number', async () => {
     const job = new Job();
     job

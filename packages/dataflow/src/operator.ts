@@ -28,6 +28,8 @@ export interface SubtaskContext<O> {
   readonly subtaskIndex: number;
   /** How many subtasks the operator has. */
   readonly parallelism: number;
+  /** Per input, how many upstream subtasks (producers) feed this subtask. */
+  readonly inputParallelism: readonly number[];
   /** Fires when the job is cancelled or failed; stop work and release resources. */
   readonly signal: AbortSignal;
   readonly output: Output<O>;
@@ -48,8 +50,14 @@ export interface SubtaskContext<O> {
  */
 export interface StreamOperator<I, O> {
   open?(context: SubtaskContext<O>): void | Promise<void>;
-  /** `input` is 0 for single-input operators; 0 or 1 (left/right) for two-input ones. */
-  processBatch(batch: readonly I[], input: number): void | Promise<void>;
+  /**
+   * `input` is 0 for single-input operators; 0 or 1 (left/right) for two-input ones. `producer`
+   * is the upstream subtask the batch came from (batches of one producer arrive in order).
+   */
+  processBatch(batch: readonly I[], input: number, producer: number): void | Promise<void>;
+  /** One upstream subtask of `input` has sent everything. */
+  endProducer?(input: number, producer: number): void | Promise<void>;
+  /** Every upstream subtask of `input` has sent everything. */
   endInput?(input: number): void | Promise<void>;
   finish?(): void | Promise<void>;
   close?(): void | Promise<void>;

@@ -2,12 +2,15 @@
  * Event-time tumbling windows over a keyed stream, aggregated incrementally.
  *
  * Semantics (per subtask): a record with timestamp `t` belongs to the window
- * `[floor(t / size) * size, that + size)`. The subtask's watermark is the largest timestamp it
- * has seen minus `allowedLatenessMs`; a window fires (emits one result per key) once the
- * watermark reaches its end, in window-end order. A record whose window has already fired is
- * late: it is dropped and counted in the operator's `lateRecordsDropped` metric. When the input
- * ends, every open window fires. With a single upstream subtask in timestamp order nothing is
- * ever late; when several upstream subtasks interleave, set `allowedLatenessMs` to the skew.
+ * `[floor(t / size) * size, that + size)`. Each upstream subtask (producer) has its own
+ * watermark: the largest timestamp it has sent minus `allowedLatenessMs` (+∞ once it ended). The
+ * subtask's watermark is the smallest of them, so parallel upstream subtasks running at different
+ * speeds never make each other's records late. A window fires (one result per key, windows in
+ * end-time order, keys in first-seen order) once that watermark reaches its end. A record whose
+ * window already fired — out of order by more than `allowedLatenessMs` within its producer — is
+ * late: dropped and counted in the operator's `lateRecordsDropped` metric. When the input ends,
+ * every open window fires. In an unbounded job an upstream subtask that sends nothing holds
+ * windows open (as in Flink without idleness detection).
  */
 import { RecordFailure } from '../errors.js';
 import type { OperatorFactory, Output, SubtaskContext } from '../operator.js';
@@ -46,7 +49,8 @@ export function tumblingWindowOperator<K extends Key, T, A, R>(
   return () => {
     /** Open windows by end time, each holding one accumulator per key (insertion order). */
     const windows = new Map<number, Map<K, A>>();
-    let watermark = Number.NEGATIVE_INFINITY;
+    /** Per producer: the largest timestamp it sent (+∞ once it ended). */
+    let producerTimes: number[] = [];
     let firedUpTo = Number.NEGATIVE_INFINITY;
     let output: Output<R>;
     let context: SubtaskContext<R>;
@@ -62,12 +66,27 @@ export function tumblingWindowOperator<K extends Key, T, A, R>(
       if (upTo > firedUpTo) firedUpTo = upTo;
     };
 
+    const fireClosable = () => {
+      let watermark = Number.POSITIVE_INFINITY;
+      for (const time of producerTimes) if (time < watermark) watermark = time;
+      if (watermark === Number.POSITIVE_INFINITY) return; // every producer ended: finish() fires the rest
+      // Windows end on multiples of the size; the last end at or before the watermark is closable.
+      const closable = Math.floor((watermark - lateness) / size) * size;
+      if (closable > firedUpTo) fire(closable);
+    };
+
     return {
       open(subtask) {
         context = subtask;
         output = subtask.output;
+        producerTimes = new Array(subtask.inputParallelism[0] ?? 1).fill(Number.NEGATIVE_INFINITY);
       },
-      processBatch(batch) {
+      endProducer(_input, producer) {
+        producerTimes[producer] = Number.POSITIVE_INFINITY;
+        fireClosable();
+      },
+      processBatch(batch, _input, producer) {
+        let newest = producerTimes[producer] ?? Number.NEGATIVE_INFINITY;
         for (const record of batch) {
           let end: number;
           let k: K;
@@ -89,15 +108,14 @@ export function tumblingWindowOperator<K extends Key, T, A, R>(
             }
             const previous = perKey.has(k) ? perKey.get(k)! : aggregator.create();
             perKey.set(k, aggregator.add(previous, record));
-            if (time - lateness > watermark) watermark = time - lateness;
+            if (time > newest) newest = time;
           } catch (error) {
             throw new RecordFailure(record, error);
           }
         }
         // Windows whose end the watermark has passed are complete.
-        // Windows end on multiples of the size; the last end at or before the watermark is closable.
-        const closable = Math.floor(watermark / size) * size;
-        if (closable > firedUpTo) fire(closable);
+        producerTimes[producer] = newest;
+        fireClosable();
       },
       finish() {
         fire(Number.POSITIVE_INFINITY);

@@ -9,9 +9,19 @@
  */
 import { CancelledError } from '@millrace/core';
 
+/**
+ * A batch from one producer (upstream subtask), or the end of one producer's part of an input;
+ * `last` marks the end of the whole input (every producer of it ended).
+ */
 export type ChannelMessage<T> =
-  | { readonly input: number; readonly records: T[]; readonly end?: undefined }
-  | { readonly input: number; readonly records?: undefined; readonly end: true };
+  | { readonly input: number; readonly producer: number; readonly records: T[]; readonly end?: undefined }
+  | {
+      readonly input: number;
+      readonly producer: number;
+      readonly records?: undefined;
+      readonly end: true;
+      readonly last: boolean;
+    };
 
 interface WaitingProducer<T> {
   message: ChannelMessage<T>;
@@ -45,9 +55,9 @@ export class BoundedChannel<T> {
   }
 
   /** Queues a batch; returns a promise only when the channel is full (await it: backpressure). */
-  push(input: number, records: T[]): Promise<void> | undefined {
+  push(input: number, producer: number, records: T[]): Promise<void> | undefined {
     if (this.#failure !== null) return Promise.reject(this.#failure);
-    const message: ChannelMessage<T> = { input, records };
+    const message: ChannelMessage<T> = { input, producer, records };
     if (this.size < this.#capacity && this.#waitingProducers.length === 0) {
       this.#deliver(message);
       return undefined;
@@ -57,14 +67,13 @@ export class BoundedChannel<T> {
     });
   }
 
-  /** One producer of `input` is done. The consumer sees the input's end after its last batch. */
-  async endInput(input: number): Promise<void> {
+  /** One producer of `input` is done; the consumer sees that after the producer's last batch. */
+  async endInput(input: number, producer: number): Promise<void> {
     if (this.#failure !== null) throw this.#failure;
     const remaining = (this.#openProducers[input] ?? 0) - 1;
     this.#openProducers[input] = remaining;
-    if (remaining > 0) return;
     // The end marker must queue behind batches still waiting for room, so it waits like one.
-    const message: ChannelMessage<T> = { input, end: true };
+    const message: ChannelMessage<T> = { input, producer, end: true, last: remaining === 0 };
     if (this.#waitingProducers.length === 0) this.#deliver(message);
     else
       await new Promise<void>((resolve, reject) => this.#waitingProducers.push({ message, resolve, reject }));
@@ -93,7 +102,7 @@ export class BoundedChannel<T> {
   }
 
   #deliver(message: ChannelMessage<T>): void {
-    if (message.end) this.#openInputs -= 1;
+    if (message.end && message.last) this.#openInputs -= 1;
     const consumer = this.#waitingConsumer;
     if (consumer !== null) {
       this.#waitingConsumer = null;

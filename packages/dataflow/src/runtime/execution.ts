@@ -122,6 +122,7 @@ export class Execution {
       operatorName: node.name,
       subtaskIndex: index,
       parallelism: node.parallelism,
+      inputParallelism: node.inputs.map((input) => input.node.parallelism),
       signal: this.#abort.signal,
       output,
       count(metric, delta = 1) {
@@ -172,13 +173,14 @@ export class Execution {
         const message = pulled instanceof Promise ? await pulled : pulled;
         if (message === null) break;
         if (message.end) {
-          await operator.endInput?.(message.input);
+          await operator.endProducer?.(message.input, message.producer);
+          if (message.last) await operator.endInput?.(message.input);
           await output.flush();
           continue;
         }
         metrics.recordsIn += message.records.length;
         const started = performance.now();
-        const pending = operator.processBatch(message.records, message.input);
+        const pending = operator.processBatch(message.records, message.input, message.producer);
         if (pending !== undefined) await pending;
         metrics.busyMs += performance.now() - started;
         await output.flush();

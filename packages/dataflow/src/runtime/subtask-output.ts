@@ -136,6 +136,7 @@ export class SubtaskOutput<T> implements Output<T> {
   readonly #writers: EdgeWriter[];
   readonly #edges: readonly OutputEdge[];
   readonly #metrics: SubtaskMetrics;
+  readonly #subtaskIndex: number;
   #tail: Promise<void> = Promise.resolve();
   readonly emit: (record: T) => void;
 
@@ -147,6 +148,7 @@ export class SubtaskOutput<T> implements Output<T> {
   ) {
     this.#edges = edges;
     this.#metrics = metrics;
+    this.#subtaskIndex = subtaskIndex;
     this.#writers = edges.map((edge) => writerFor(edge, batchSize, subtaskIndex));
     const writers = this.#writers;
     // One downstream consumer is by far the most common case: give it a direct path.
@@ -179,7 +181,7 @@ export class SubtaskOutput<T> implements Output<T> {
   async end(): Promise<void> {
     await this.flush();
     for (const edge of this.#edges) {
-      for (const target of edge.targets) await target.endInput(edge.input);
+      for (const target of edge.targets) await target.endInput(edge.input, this.#subtaskIndex);
     }
   }
 
@@ -189,7 +191,7 @@ export class SubtaskOutput<T> implements Output<T> {
       const ready = writer.ready;
       while (ready.length > 0) {
         const batch = ready.shift()!;
-        const waiting = batch.target.push(batch.input, batch.records);
+        const waiting = batch.target.push(batch.input, this.#subtaskIndex, batch.records);
         if (waiting !== undefined) {
           const started = performance.now();
           await waiting;
