@@ -117,6 +117,35 @@ describe('millrace am / node / status / stop', () => {
     expect(await am.exited).toBe(0);
   });
 
+  it('a node whose AM dies stops its runner and exits 1 instead of hanging', async () => {
+    const am = start(['am', '--roles', 'worker=1']);
+    const { address, token } = JSON.parse(await am.firstLine()) as { address: string; token: string };
+    const node = start([
+      'node',
+      '--am',
+      address,
+      '--token',
+      token,
+      '--role',
+      'worker',
+      '--index',
+      '0',
+      '--am-timeout',
+      '1000',
+      '--',
+      process.execPath,
+      '-e',
+      'setInterval(() => {}, 1000)',
+      marker,
+    ]);
+    await new Promise<void>((resolve) => {
+      am.child.stderr!.on('data', () => am.stderr().includes('worker[0] started') && resolve());
+    });
+    am.child.kill('SIGKILL');
+    expect(await node.exited).toBe(1);
+    expect(node.stderr()).toMatch(/Timed out after 1000 ms waiting for the application manager/);
+  });
+
   it('rejects invalid input before anything starts, naming the field', async () => {
     const zero = await run(['am', '--roles', 'worker=0']);
     expect(zero.code).toBe(1);
@@ -176,6 +205,12 @@ describe('millrace run', () => {
     ]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/typescript job says HELLO --LOUD/);
+  });
+
+  it('runs a directory through its package.json main', async () => {
+    const result = await run(['run', join(import.meta.dirname, 'test-fixtures', 'job-package'), 'a', 'b']);
+    expect(result).toMatchObject({ code: 0 });
+    expect(result.stdout).toMatch(/package job got 2 argument\(s\)/);
   });
 
   it('explains a path that does not exist', async () => {

@@ -12,6 +12,7 @@ interface NodeFlags extends ConnectionFlags {
   host: string;
   checkpointDir?: string;
   grace?: number;
+  amTimeout?: number;
 }
 
 /**
@@ -30,6 +31,11 @@ export const nodeCommand: CliCommand = {
       .option('--host <host>', 'host this node advertises', '127.0.0.1')
       .option('--checkpoint-dir <directory>', 'checkpoint directory that survives restarts')
       .option('--grace <ms>', 'between SIGTERM and SIGKILL when the runner is stopped', parseInteger('grace'))
+      .option(
+        '--am-timeout <ms>',
+        'give up when the AM cannot be reached this long (default 10000)',
+        parseInteger('am-timeout'),
+      )
       .argument('<command...>', 'the runner command and its arguments')
       .action(async (command: string[], flags: NodeFlags) => {
         const { address, token } = resolveConnection(flags);
@@ -42,6 +48,7 @@ export const nodeCommand: CliCommand = {
           engine: engineByName(flags.engine, { roles: [flags.role] }),
           host: flags.host,
           checkpointDirectory: flags.checkpointDir,
+          connectionLostMs: flags.amTimeout,
           runner: processRunner({ command: executable!, args, gracePeriodMs: flags.grace }),
           logger: createConsoleLogger({ write: (line) => io.stderr.write(`${line}\n`), level: 'info' }),
           onEvent: (event) => {
