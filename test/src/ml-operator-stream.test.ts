@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { JobFailedError } from '@millrace/core';
-import { Job, type JobEvent } from '@millrace/dataflow';
+import { type DataStream, Job, type JobEvent } from '@millrace/dataflow';
 import { addAMRole, addRole, createGenericEngine, streamProcessRunner } from '@millrace/runtime';
 import { describe, expect, it } from 'vitest';
 
@@ -33,7 +33,7 @@ function childProcesses(): number[] {
 
 function summingCluster(
   job: Job,
-  options: { input?: ReturnType<Job['generate']>; failAt?: number; maxRestarts?: number } = {},
+  options: { input?: DataStream<number>; failAt?: number; maxRestarts?: number } = {},
 ) {
   const engine = createGenericEngine({ roles: ['worker'] });
   addAMRole(

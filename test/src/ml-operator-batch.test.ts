@@ -1,0 +1,137 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Runner, RunnerResult } from '@millrace/core';
+import { Job, type JobEvent } from '@millrace/dataflow';
+import { addAMRole, addRole, createGenericEngine, streamProcessRunner } from '@millrace/runtime';
+import { describe, expect, it } from 'vitest';
+
+function childProcesses(): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid)
+        children.push(Number(entry));
+    } catch {
+      // gone already
+    }
+  }
+  return children;
+}
+
+const encoder = new TextEncoder();
+
+/** An in-process runner: writes `count` records, failing once in attempt 0 on node `failIndex`. */
+function countingRunner(count: number, failIndex?: number): Runner {
+  return {
+    description: 'counting (in-process)',
+    start(context) {
+      const result = (async (): Promise<RunnerResult> => {
+        if (context.index === failIndex && context.attempt === 0)
+          return { status: 'failed', message: 'first attempt fails' };
+        for (let i = 0; i < count; i++) {
+          await context.output!.write(
+            encoder.encode(JSON.stringify({ node: context.index, i, generation: context.generation })),
+          );
+        }
+        await context.output!.end();
+        return { status: 'succeeded' };
+      })();
+      return { result, stop: async () => {} };
+    },
+  };
+}
+
+describe('ML operator: source (batch-mode) roles', () => {
+  it('a role without input is a source: what its runners write becomes a DataStream', async () => {
+    const job = new Job();
+    addAMRole(
+      job,
+      { name: 'batch', engine: 'generic', roles: { worker: { instances: 2 } } },
+      { engine: createGenericEngine() },
+    );
+    const out = addRole<never, { node: number; i: number }>(job, 'worker', {
+      instances: 2,
+      runner: countingRunner(50),
+    })
+      .map((r) => r.node)
+      .collect();
+    await job.execute();
+    expect(out.records.filter((n) => n === 0)).toHaveLength(50);
+    expect(out.records.filter((n) => n === 1)).toHaveLength(50);
+  });
+
+  it('finishes when the workers finish, stopping a serving role (parameter server) instead of waiting for it', async () => {
+    const job = new Job();
+    const engine = createGenericEngine({ roles: ['worker', 'ps'], servingRoles: ['ps'] });
+    addAMRole(
+      job,
+      {
+        name: 'ps-cluster',
+        engine: 'generic',
+        roles: { worker: { instances: 1 }, ps: { instances: 1 } },
+        stopGracePeriodMs: 1_000,
+      },
+      { engine },
+    );
+    const out = addRole(job, 'worker', { instances: 1, runner: countingRunner(3) }).collect();
+    addRole(job, 'ps', {
+      instances: 1,
+      runner: streamProcessRunner({
+        command: process.execPath,
+        args: ['-e', 'setInterval(() => {}, 1000)'],
+        gracePeriodMs: 1_000,
+      }),
+    });
+    const events: JobEvent[] = [];
+    job.onEvent((event) => events.push(event));
+    const result = await job.execute();
+    expect(result.status).toBe('finished');
+    expect(out.records).toHaveLength(3);
+    const finished = events.find(
+      (e) => e.type === 'cluster-observation' && e.observation.type === 'job-finished',
+    );
+    expect(finished).toMatchObject({ observation: { outcome: { status: 'succeeded' } } });
+    expect(childProcesses()).toEqual([]);
+  });
+
+  it('a cluster restart (generation 1) reruns the runners; the dataflow job goes on', async () => {
+    const job = new Job();
+    addAMRole(
+      job,
+      {
+        name: 'flaky',
+        engine: 'generic',
+        roles: { worker: { instances: 2 } },
+        maxRestarts: 2,
+        restartBackoff: { initialMs: 10, maxMs: 10 },
+      },
+      { engine: createGenericEngine() },
+    );
+    const out = addRole<never, { node: number; generation: number }>(job, 'worker', {
+      instances: 2,
+      runner: countingRunner(5, 0),
+    }).collect();
+    const observations: string[] = [];
+    job.onEvent((event) => {
+      if (event.type === 'cluster-observation') observations.push(event.observation.type);
+    });
+    await job.execute();
+    expect(observations).toContain('generation-started');
+    const last = out.records.filter((r) => r.generation === 1);
+    expect(last.filter((r) => r.node === 0)).toHaveLength(5);
+    expect(last.filter((r) => r.node === 1)).toHaveLength(5);
+  });
+
+  it('a config role without addRole fails before anything waits, naming the role', async () => {
+    const job = new Job();
+    addAMRole(
+      job,
+      { engine: 'generic', roles: { worker: { instances: 1 } } },
+      { engine: createGenericEngine() },
+    );
+    await expect(job.execute()).rejects.toThrow(
+      /roles\.worker: is in the cluster config but the job has no addRole/,
+    );
+  });
+});
