@@ -33,6 +33,15 @@ describe('job modules', () => {
     expect(logged).toEqual(['sum 6']);
   });
 
+  it('drops a leading -- separator from the arguments', async () => {
+    let seen: string[] = [];
+    const module = defineJobModule(async ({ args }) => {
+      seen = args;
+    });
+    await runJobModule(module, { args: ['--', '--count', '3'], signal: new AbortController().signal });
+    expect(seen).toEqual(['--count', '3']);
+  });
+
   it('finds the job module among exports and explains when there is none', () => {
     const module = defineJobModule(async () => {});
     expect(findJobModule({ job: module, other: 1 })).toBe(module);

@@ -22,7 +22,10 @@ import type { Job } from './job.js';
 const brand = Symbol.for('millrace.job-module');
 
 export interface JobModuleContext {
-  /** Arguments after the job path (`millrace run examples/x -- --rows 10` gives `['--rows', '10']`). */
+  /**
+   * Arguments after the job path: `millrace run examples/x -- --rows 10` gives `['--rows', '10']`
+   * (a leading `--` is removed).
+   */
   args: string[];
   /** Fires on Ctrl-C / SIGTERM; pass it to `job.execute({ signal })`. */
   signal: AbortSignal;
@@ -46,7 +49,11 @@ export function defineJobModule(run: (context: JobModuleContext) => Promise<void
       },
     );
   }
-  return { [brand]: true, run };
+  return {
+    [brand]: true,
+    // A leading `--` (the shell's end-of-options marker some runners pass through) is not an argument.
+    run: (context) => run(context.args[0] === '--' ? { ...context, args: context.args.slice(1) } : context),
+  };
 }
 
 export function isJobModule(value: unknown): value is JobModule {

@@ -1,0 +1,55 @@
+/**
+ * A dataflow stream feeding an ML-style cluster: the numbers 1..N are spread over the two nodes
+ * of a stream-mode role; each node's runner (a separate Node process) sums what it receives and
+ * emits its result downstream, where the job checks that the parts add up to N(N+1)/2.
+ *
+ *   npx millrace run examples/stream-to-cluster -- --count 100000
+ *   node examples/stream-to-cluster/src/main.mjs --count 100000
+ */
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { defineJobModule, isMainModule, Job, runJobModule } from '@millrace/dataflow';
+import { addAMRole, addRole, createGenericEngine, streamProcessRunner } from '@millrace/runtime';
+
+const runnerProgram = fileURLToPath(new URL('./summing-runner.mjs', import.meta.url));
+
+export const job = defineJobModule(async ({ args, signal, track, log }) => {
+  const { values } = parseArgs({ args, options: { count: { type: 'string', default: '100000' } } });
+  const count = Number(values.count);
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`--count must be a positive integer, got '${values.count}'`);
+
+  const pipeline = new Job({ name: 'stream-to-cluster' });
+  const numbers = pipeline.generate((i) => i + 1, { count, name: 'numbers' });
+
+  // The cluster: one application manager and a `summer` role with two nodes. The generic engine
+  // finishes the cluster when every node of its (finishing) roles has finished.
+  addAMRole(
+    pipeline,
+    { name: 'summing', engine: 'generic', roles: { summer: { instances: 2 } } },
+    { engine: createGenericEngine({ roles: ['summer'] }) },
+  );
+  const partialSums = addRole(pipeline, 'summer', {
+    instances: 2,
+    input: numbers, // stream mode: node i gets what subtask i receives
+    runner: streamProcessRunner({ command: process.execPath, args: [runnerProgram] }),
+  });
+  const results = partialSums.collect({ name: 'results' });
+
+  track(pipeline);
+  await pipeline.execute({ signal });
+  if (signal.aborted) return;
+
+  const total = results.records.reduce((sum, part) => sum + part.sum, 0);
+  const received = results.records.reduce((sum, part) => sum + part.count, 0);
+  for (const part of results.records) log(`${part.node}: ${part.count} records, sum ${part.sum}`);
+  const expected = (count * (count + 1)) / 2;
+  if (total !== expected || received !== count) {
+    throw new Error(
+      `the cluster summed ${total} over ${received} records; expected ${expected} over ${count}`,
+    );
+  }
+  log(`total ${total} = ${count}·${count + 1}/2 ✓`);
+});
+
+if (isMainModule(import.meta.url)) await runJobModule(job);
