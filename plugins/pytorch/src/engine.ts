@@ -11,6 +11,8 @@ import {
   everyNodeRegistered,
   rolesFinished,
 } from '@millrace/core';
+import { torchPredictionRunner } from './runners/torch-prediction-runner.js';
+import { torchRunner } from './runners/torch-runner.js';
 import { type PytorchEngineSettingsInput, parsePytorchEngineSettings } from './settings.js';
 import { masterRole, rendezvousPort, torchrunEnvironment, workerRole } from './torchrun-environment.js';
 
@@ -60,6 +62,7 @@ export function createPytorchEngine(settingsInput: PytorchEngineSettingsInput = 
     // DDP cannot continue without a rank: restart everyone from the last checkpoint.
     failurePolicy: () => 'restart-all',
     nodeEnvironment: (input) => torchrunEnvironment(input, settings),
+    runners: { torch: torchRunner, prediction: torchPredictionRunner },
   });
 }
 

@@ -15,6 +15,11 @@ export {
 } from './onnx/onnxruntime-loader.js';
 export { pytorchPythonDirectory } from './python-directory.js';
 export {
+  type TorchPredictionRunnerOptions,
+  torchPredictionRunner,
+} from './runners/torch-prediction-runner.js';
+export { type TorchRecordCodec, type TorchRunnerOptions, torchRunner } from './runners/torch-runner.js';
+export {
   type PytorchBackend,
   type PytorchEngineSettings,
   type PytorchEngineSettingsInput,
@@ -22,6 +27,13 @@ export {
   pytorchBackends,
   pytorchEngineSettingsSchema,
 } from './settings.js';
+export {
+  type FrameField,
+  int32Scalar,
+  type TorchPrediction,
+  tensorFrame,
+  torchPredictionCodec,
+} from './tensor-frames.js';
 export {
   masterRole,
   nodesInRankOrder,
