@@ -125,5 +125,7 @@ def main(argv: List[str]) -> int:
         _report_exception(ctx, error)
         return 1
     finally:
+        if ctx is not None:
+            ctx._release_transports()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -2,7 +2,8 @@
 
 ``raw`` passes bytes through, ``json`` is UTF-8 JSON, ``msgpack`` needs the ``msgpack`` module
 (Debian: ``apt-get install python3-msgpack``) and is only imported when a runner asks for it.
-Tensor frames are decoded by :mod:`millrace_shm` when it is importable (see ``tensor_codec``).
+Tensor frames (``{name: numpy array}``, arrays viewing the record without a copy) are decoded by
+:mod:`millrace_shm`, which needs numpy.
 """
 
 from __future__ import annotations
@@ -57,13 +58,13 @@ def _msgpack_codec() -> Tuple[Decoder, Encoder]:
 
 def _tensor_codec() -> Tuple[Decoder, Encoder]:
     try:
-        from millrace_shm import tensor_codec  # type: ignore[import-not-found]
+        from millrace_shm import decode_tensor_frame, encode_tensor_frame  # type: ignore[import-not-found]
     except ImportError as error:
         raise ImportError(
             "the tensor codec comes from millrace_shm (shipped by @millrace/bridge-shm); "
             "it was not importable: " + str(error)
         ) from error
-    return tensor_codec.decode, tensor_codec.encode
+    return decode_tensor_frame, encode_tensor_frame
 
 
 _FACTORIES: Dict[str, Callable[[], Tuple[Decoder, Encoder]]] = {

@@ -99,6 +99,15 @@ class Context:
         if self._control is not None and values:
             self._control.send({"type": "metrics", "values": values})
 
+    def _release_transports(self) -> None:
+        """Detaches from the rings (the bootstrap calls this as the process ends)."""
+        for stream in (self.input, self.output):
+            if stream is not None:
+                try:
+                    stream._release()
+                except Exception:  # noqa: BLE001 - the process is ending; the agent sees the exit
+                    pass
+
     def __repr__(self) -> str:
         return f"Context(job={self.job_name!r}, role={self.role!r}, index={self.index}, generation={self.generation})"
 

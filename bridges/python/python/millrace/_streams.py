@@ -104,6 +104,11 @@ class InputStream:
                 return
             yield from batch
 
+    def _release(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
     def numpy_batches(self, batch_size: int, dtype: Any = None) -> Iterator[Any]:
         """Batches as numpy arrays (``numpy.asarray`` over each batch). Needs numpy."""
         from .adapters import numpy_batches
@@ -169,6 +174,11 @@ class OutputStream:
         self.flush()
         self._closed = True
         self._sink.end()
+
+    def _release(self) -> None:
+        close = getattr(self._sink, "close", None)
+        if close is not None:
+            close()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -6,6 +6,7 @@ the standard library. A missing library raises ``ImportError`` that says how to 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterator, Optional
 
 
@@ -20,9 +21,15 @@ def _require(module: str, debian_package: str) -> Any:
 
 
 def _as_array(numpy: Any, batch: list, dtype: Any) -> Any:
-    # Tensor frames decode to numpy arrays already: stacking them is the only copy.
+    """A batch as one array; a batch of tensor frames (dicts of arrays) as a dict of arrays.
+
+    Decoded tensor frames are numpy views already: stacking them is the only copy.
+    """
+    if batch and isinstance(batch[0], dict):
+        return {name: _as_array(numpy, [record[name] for record in batch], dtype) for name in batch[0]}
     if batch and isinstance(batch[0], numpy.ndarray):
-        return numpy.stack(batch) if dtype is None else numpy.stack(batch).astype(dtype, copy=False)
+        stacked = numpy.stack(batch)
+        return stacked if dtype is None else stacked.astype(dtype, copy=False)
     return numpy.asarray(batch, dtype=dtype)
 
 
@@ -45,11 +52,14 @@ def torch_dataset(stream: Any, batch_size: Optional[int] = None, dtype: Any = No
     numpy = _require("numpy", "python3-numpy")
 
     def to_tensor(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: to_tensor(item) for name, item in value.items()}
         array = value if isinstance(value, numpy.ndarray) else numpy.asarray(value)
-        if not array.flags.writeable:
-            # torch warns on read-only buffers; the frame is ours alone once decoded, so copy only then.
-            array = array.copy()
-        tensor = torch.from_numpy(array)
+        with warnings.catch_warnings():
+            # A frame decoded from the ring views a bytes object that only this record references,
+            # so sharing it is safe; torch would otherwise warn that the buffer is read-only.
+            warnings.simplefilter("ignore", UserWarning)
+            tensor = torch.from_numpy(array)
         return tensor if dtype is None else tensor.to(dtype)
 
     class InputDataset(torch.utils.data.IterableDataset):  # type: ignore[misc, name-defined]

@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { msgpackCodec } from '@millrace/bridge-shm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generatedInput, recordingContext } from '../test-support.js';
+import { pythonRunner } from './python-runner.js';
+
+const directory = mkdtempSync(join(tmpdir(), 'millrace-python-data-'));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+describe('pythonRunner data path (shared-memory rings)', () => {
+  it('a runner reads 1,000,000 records from the ring and writes back their sums', async () => {
+    const count = 1_000_000;
+    const entry = join(directory, 'sums.py');
+    writeFileSync(
+      entry,
+      [
+        'def main(ctx):',
+        '    seen = 0',
+        '    while True:',
+        '        batch = ctx.input.read_batch(8192)',
+        '        if batch is None:',
+        '            break',
+        '        ctx.output.write_batch([a + b for a, b in batch])',
+        '        seen += len(batch)',
+        '    ctx.report(records=seen)',
+      ].join('\n'),
+    );
+    const pairs = new Map<number, Uint8Array>();
+    const context = recordingContext({
+      // Records are msgpack pairs [i, 2i]; encoding is cached per residue to keep the test lean.
+      input: generatedInput(count, (index) => {
+        let record = pairs.get(index);
+        if (!record) {
+          record = msgpackCodec.encode([index, 2 * index]);
+          if (index < 1000) pairs.set(index, record);
+        }
+        return record;
+      }),
+      output: true,
+    });
+    const runner = pythonRunner({
+      entry: `${entry}:main`,
+      python: '/usr/bin/python3',
+      requiredModules: ['msgpack'],
+      inputCodec: 'msgpack',
+      outputCodec: 'msgpack',
+    });
+    const handle = await runner.start(context);
+    expect(await handle.result).toEqual({ status: 'succeeded' });
+    expect(context.ended()).toBe(true);
+    expect(context.written).toHaveLength(count);
+    let total = 0;
+    for (const record of context.written) total += msgpackCodec.decode(record) as number;
+    expect(total).toBe(3 * ((count * (count - 1)) / 2));
+    expect(msgpackCodec.decode(context.written[12_345]!)).toBe(3 * 12_345);
+    expect(context.reported).toContainEqual({ records: count });
+  });
+
+  it('a runner that stops reading early still finishes, and its unread input does not fail it', async () => {
+    const entry = join(directory, 'first-ten.py');
+    writeFileSync(
+      entry,
+      'def main(ctx):\n    for n, record in enumerate(ctx.input):\n        ctx.output.write(record)\n        if n == 9:\n            return\n',
+    );
+    const context = recordingContext({
+      input: generatedInput(200_000, (index) => new TextEncoder().encode(JSON.stringify({ index }))),
+      output: true,
+    });
+    const handle = await pythonRunner({
+      entry: `${entry}:main`,
+      python: '/usr/bin/python3',
+      inputCodec: 'json',
+      outputCodec: 'json',
+      ringBytes: 65_536,
+    }).start(context);
+    expect(await handle.result).toEqual({ status: 'succeeded' });
+    expect(context.written.map((record) => JSON.parse(new TextDecoder().decode(record)).index)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    expect(context.ended()).toBe(true);
+  });
+
+  it('a runner that fails mid-stream does not end the output stream', async () => {
+    const entry = join(directory, 'fails-midway.py');
+    writeFileSync(
+      entry,
+      'def main(ctx):\n    for n, record in enumerate(ctx.input):\n        ctx.output.write(record)\n        if n == 100:\n            raise RuntimeError("bad record")\n',
+    );
+    const context = recordingContext({
+      input: generatedInput(10_000, (index) => Uint8Array.of(index & 255)),
+      output: true,
+    });
+    const handle = await pythonRunner({
+      entry: `${entry}:main`,
+      python: '/usr/bin/python3',
+      output: 'ignore',
+    }).start(context);
+    const result = await handle.result;
+    expect(result).toMatchObject({ status: 'failed', exitCode: 1 });
+    expect((result as { message: string }).message).toContain('RuntimeError: bad record');
+    expect(context.ended()).toBe(false);
+  });
+});

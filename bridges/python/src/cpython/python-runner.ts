@@ -1,0 +1,278 @@
+/**
+ * `pythonRunner(options)`: a {@link Runner} that runs a user's Python code in a CPython child
+ * process. The child starts through the `millrace` bootstrap (`python -m millrace`), which builds
+ * the Python `Context`, reports `ready`, sends heartbeats and metrics on the control channel, and
+ * reports an uncaught exception with its traceback. Records cross through shared-memory rings
+ * (see `ring-pumps.ts`). Process handling (own group, line forwarding, stderr tail,
+ * SIGTERM → SIGKILL) is `superviseProcess` from `@millrace/runtime`.
+ */
+import type { Duplex } from 'node:stream';
+import {
+  ConfigError,
+  type ConfigIssue,
+  type Runner,
+  type RunnerContext,
+  type RunnerHandle,
+  type RunnerResult,
+} from '@millrace/core';
+import { millraceEnvironment, superviseProcess } from '@millrace/runtime';
+import { controlFileDescriptor, openControlChannel, type PythonException } from './control-channel.js';
+import { findPython } from './find-python.js';
+import { millracePythonDirectory, shmPythonDirectory } from './python-package.js';
+import { type RecordCodecName, recordCodecNames, startRingPumps } from './ring-pumps.js';
+
+/** Where the child's stdout and stderr lines go. */
+export type PythonOutput =
+  /** This process's stdout/stderr, each line prefixed with `role[index] `. */
+  | 'inherit'
+  /** The context's logger (stdout at info, stderr at warn). */
+  | 'logger'
+  /** Dropped (the stderr tail is still kept for failure reports). */
+  | 'ignore'
+  | ((line: string, stream: 'stdout' | 'stderr', context: RunnerContext) => void);
+
+export interface PythonRunnerOptions {
+  /** `module:function` or `path/to/file.py:function`, called with the `millrace.Context`. */
+  entry?: string | undefined;
+  /** A plain script (torchrun style: it reads the environment; `millrace.context()` for the rest). */
+  script?: string | undefined;
+  /** Arguments for `script`. */
+  args?: readonly string[] | undefined;
+  /** The interpreter (path or command). Default: `MILLRACE_PYTHON`, then discovery. */
+  python?: string | undefined;
+  /** Modules the interpreter must be able to import, e.g. `['torch']`; used to pick the interpreter. */
+  requiredModules?: readonly string[] | undefined;
+  /** Working directory of the child. Default: this process's. */
+  cwd?: string | undefined;
+  /** Directories put on `PYTHONPATH` after Millrace's own. */
+  pythonPath?: readonly string[] | undefined;
+  /** Extra environment variables, applied last. */
+  env?: Readonly<Record<string, string>> | undefined;
+  /** Codec of the input records, as the Python side should decode them. Default `raw`. */
+  inputCodec?: RecordCodecName | undefined;
+  /** Codec the Python side encodes output records with. Default `raw`. */
+  outputCodec?: RecordCodecName | undefined;
+  /** Bytes of each shared-memory ring. Default 4 MiB. */
+  ringBytes?: number | undefined;
+  /** Between SIGTERM and SIGKILL when the runner is stopped. Default 5000 ms. */
+  gracePeriodMs?: number | undefined;
+  /** How often the child sends a heartbeat. Default 500 ms. */
+  heartbeatIntervalMs?: number | undefined;
+  /** Silence on the control channel after which the child is declared hung and killed. Default 30 s. */
+  livenessTimeoutMs?: number | undefined;
+  /** Lines of stderr kept for the failure report. Default 40. */
+  stderrTailLines?: number | undefined;
+  /** Where output lines go. Default `inherit`. */
+  output?: PythonOutput | undefined;
+}
+
+/** The handle `pythonRunner` returns: the core handle plus what a caller may want to watch. */
+export interface PythonRunnerHandle extends RunnerHandle {
+  /** The child's process id. */
+  readonly pid: number;
+  /** Resolves when the Python side has loaded the entry and is about to call it. */
+  readonly ready: Promise<void>;
+}
+
+const defaults = {
+  gracePeriodMs: 5_000,
+  heartbeatIntervalMs: 500,
+  livenessTimeoutMs: 30_000,
+  stderrTailLines: 40,
+};
+
+export function validatePythonRunnerOptions(options: PythonRunnerOptions): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if ((options.entry === undefined) === (options.script === undefined)) {
+    issues.push({ path: 'entry', message: 'give exactly one of entry (module:function) or script (a file)' });
+  }
+  if (options.entry !== undefined && !/^[^:]+:[A-Za-z_][A-Za-z0-9_]*$/.test(options.entry)) {
+    issues.push({
+      path: 'entry',
+      message: `'${options.entry}' must look like 'module:function' or 'file.py:function'`,
+    });
+  }
+  if (options.args !== undefined && options.script === undefined) {
+    issues.push({ path: 'args', message: 'only a script takes args; an entry function gets the context' });
+  }
+  for (const field of ['inputCodec', 'outputCodec'] as const) {
+    const codec = options[field];
+    if (codec !== undefined && !recordCodecNames.includes(codec)) {
+      issues.push({ path: field, message: `must be one of ${recordCodecNames.join(', ')}` });
+    }
+  }
+  for (const field of [
+    'gracePeriodMs',
+    'heartbeatIntervalMs',
+    'livenessTimeoutMs',
+    'stderrTailLines',
+    'ringBytes',
+  ] as const) {
+    const value = options[field];
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+      issues.push({ path: field, message: 'must be a positive integer' });
+    }
+  }
+  return issues;
+}
+
+export function pythonRunner(options: PythonRunnerOptions): Runner {
+  const issues = validatePythonRunnerOptions(options);
+  if (issues.length) throw new ConfigError(issues, { subject: 'pythonRunner options' });
+  const description = options.entry
+    ? `python -m millrace --entry ${options.entry}`
+    : ['python', options.script, ...(options.args ?? [])].join(' ');
+  return {
+    description,
+    start: (context) => startPythonRunner(options, description, context),
+  };
+}
+
+async function startPythonRunner(
+  options: PythonRunnerOptions,
+  description: string,
+  context: RunnerContext,
+): Promise<PythonRunnerHandle> {
+  const interpreter = await findPython({ python: options.python, requiredModules: options.requiredModules });
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs;
+  const livenessTimeoutMs = options.livenessTimeoutMs ?? defaults.livenessTimeoutMs;
+  const gracePeriodMs = options.gracePeriodMs ?? defaults.gracePeriodMs;
+
+  const rings = await startRingPumps({
+    input: context.input,
+    output: context.output,
+    inputCodec: options.inputCodec ?? 'raw',
+    outputCodec: options.outputCodec ?? 'raw',
+    ringBytes: options.ringBytes,
+  });
+
+  const pythonPath = [
+    millracePythonDirectory(),
+    shmPythonDirectory(),
+    ...(options.pythonPath ?? []),
+    process.env.PYTHONPATH,
+  ].filter((entry): entry is string => Boolean(entry));
+  const environment: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...millraceEnvironment(context),
+    ...rings.environment,
+    PYTHONPATH: pythonPath.join(':'),
+    PYTHONUNBUFFERED: '1',
+    MILLRACE_CONTROL_FD: String(controlFileDescriptor),
+    MILLRACE_HEARTBEAT_MS: String(heartbeatIntervalMs),
+    ...options.env,
+  };
+  const args = options.entry
+    ? ['-m', 'millrace', '--entry', options.entry]
+    : ['-m', 'millrace', '--script', options.script!, ...(options.args ?? [])];
+
+  const output = options.output ?? 'inherit';
+  const supervised = superviseProcess({
+    command: interpreter.command,
+    args,
+    cwd: options.cwd,
+    env: environment,
+    extraStdio: ['pipe'], // fd 3: the control socket
+    gracePeriodMs,
+    stderrTailLines: options.stderrTailLines ?? defaults.stderrTailLines,
+    onStdoutLine: lineSink(output, 'stdout', context),
+    onStderrLine: lineSink(output, 'stderr', context),
+  });
+  let pid: number;
+  try {
+    pid = await supervised.started;
+  } catch (error) {
+    await rings.close();
+    throw error;
+  }
+
+  let pythonException: PythonException | undefined;
+  let livenessFailure: string | undefined;
+  let stopRequested = false;
+  let lastSign = Date.now();
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+
+  const control = openControlChannel(supervised.child.stdio[controlFileDescriptor] as Duplex, {
+    onReady: () => {
+      lastSign = Date.now();
+      markReady();
+    },
+    onHeartbeat: () => {
+      lastSign = Date.now();
+    },
+    onMetrics: (values) => {
+      lastSign = Date.now();
+      context.metrics.report(values);
+    },
+    onError: (exception) => {
+      pythonException = exception;
+    },
+  });
+
+  // A process that is alive but silent (stuck holding the GIL, deadlocked) is as dead as an
+  // exited one for the cluster; kill it so the failure is reported and failover can act.
+  const liveness = setInterval(
+    () => {
+      const silentMs = Date.now() - lastSign;
+      if (silentMs > livenessTimeoutMs && !livenessFailure) {
+        livenessFailure = `no heartbeat for ${silentMs} ms (limit ${livenessTimeoutMs} ms); the process was killed`;
+        supervised.kill('SIGKILL');
+      }
+    },
+    Math.min(1_000, heartbeatIntervalMs),
+  );
+  liveness.unref();
+
+  const stop = async (reason: string): Promise<void> => {
+    stopRequested = true;
+    control.requestStop(reason);
+    await supervised.stop(gracePeriodMs);
+  };
+  const onAbort = () => void stop(String(context.signal.reason ?? 'stopped by the agent'));
+  if (context.signal.aborted) onAbort();
+  else context.signal.addEventListener('abort', onAbort, { once: true });
+
+  const result = supervised.exit.then(async (exit): Promise<RunnerResult> => {
+    clearInterval(liveness);
+    context.signal.removeEventListener('abort', onAbort);
+    control.close();
+    const dataError = await rings.finish({ succeeded: exit.exitCode === 0 });
+    if (exit.exitCode === 0 && !dataError) return { status: 'succeeded' };
+    if ((stopRequested || exit.stopped) && !pythonException) return { status: 'stopped' };
+    const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+    const message = pythonException
+      ? `uncaught Python exception ${pythonException.exception}: ${pythonException.message}\n${pythonException.traceback.trimEnd()}`
+      : livenessFailure
+        ? `${description}: ${livenessFailure}`
+        : dataError
+          ? `${description}: ${dataError}`
+          : `${description} ${how}`;
+    return {
+      status: 'failed',
+      message,
+      exitCode: exit.exitCode ?? undefined,
+      signal: exit.signal ?? undefined,
+      stderrTail: exit.stderrTail,
+    };
+  });
+
+  return { pid, ready, result, stop };
+}
+
+function lineSink(
+  output: PythonOutput,
+  stream: 'stdout' | 'stderr',
+  context: RunnerContext,
+): (line: string) => void {
+  if (typeof output === 'function') return (line) => output(line, stream, context);
+  if (output === 'ignore') return () => {};
+  if (output === 'logger') {
+    return stream === 'stdout' ? (line) => context.logger.info(line) : (line) => context.logger.warn(line);
+  }
+  const prefix = `${context.role}[${context.index}] `;
+  const target = stream === 'stdout' ? process.stdout : process.stderr;
+  return (line) => target.write(`${prefix}${line}\n`);
+}
