@@ -168,7 +168,7 @@ export async function writeCheckpoint(
   directory: string,
   step: number,
 ): Promise<string> {
-  const name = `ckpt-${String(step).padStart(9, '0')}`;
+  const name = `ckpt-${String(step).padStart(9, '0')}-${process.pid}`;
   const target = join(directory, name);
   await rm(target, { recursive: true, force: true });
   await saveModelTo(model, target);
@@ -178,6 +178,9 @@ export async function writeCheckpoint(
     step,
     savedAt: new Date().toISOString(),
   };
+  // Several workers may write final checkpoints; the pointer only ever moves forward.
+  const current = await latestCheckpoint(directory);
+  if (current && current.step > step) return target;
   const temporary = join(directory, `${checkpointPointerFile}.${process.pid}.tmp`);
   await writeFile(temporary, JSON.stringify(pointer));
   await rename(temporary, join(directory, checkpointPointerFile));

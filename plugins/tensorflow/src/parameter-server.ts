@@ -160,9 +160,12 @@ export class ParameterServer {
       case MessageType.push:
         this.#push(connection, frame.body);
         return;
-      case MessageType.leave:
+      case MessageType.leave: {
         this.#leave(connection);
+        const remaining = [...this.#connections].filter((other) => other.active).length;
+        connection.socket.write(encodeFrame(MessageType.left, Buffer.from(JSON.stringify({ remaining }))));
         return;
+      }
       default:
         throw new ProtocolError(`unexpected message type ${frame.type} from worker ${connection.worker}`);
     }

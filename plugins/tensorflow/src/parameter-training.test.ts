@@ -113,7 +113,7 @@ describe('parameter-server training', () => {
   });
 
   it('async: a killed worker restarts alone, pulls the current variables and training goes on', async () => {
-    const { start, nodes } = await cluster({ worker: 2, ps: 1 }, 'async', trainer({ batchesPerWorker: 150 }));
+    const { start, nodes } = await cluster({ worker: 2, ps: 1 }, 'async', trainer({ batchesPerWorker: 300 }));
     const ps = await start('ps', 0);
     const survivor = await start('worker', 0);
     const victim = await start('worker', 1);
@@ -148,7 +148,7 @@ describe('parameter-server training', () => {
     const { start, directory } = await cluster(
       { worker: 1, ps: 1 },
       'async',
-      trainer({ batchesPerWorker: 400 }),
+      trainer({ batchesPerWorker: 2000 }),
     );
     const ps = await start('ps', 0);
     const worker = await start('worker', 0);

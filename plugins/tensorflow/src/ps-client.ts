@@ -191,13 +191,18 @@ export class ParameterServerClient {
     return replies.map(decodeValues);
   }
 
-  /** Tells every shard this worker pushes no more (sync mode stops waiting for it), then closes. */
-  leave(): void {
+  /**
+   * Tells every shard this worker pushes no more (sync mode stops waiting for it). Resolves with
+   * how many workers parameter server 0 still counts as active: 0 means this worker was the last.
+   */
+  async leave(): Promise<number> {
     const leave = encodeFrame(MessageType.leave);
-    for (const shard of this.#shards) {
-      shard.send(leave);
-      shard.close();
-    }
+    const replies = await Promise.all(this.#shards.map((shard) => shard.request(leave, MessageType.left)));
+    return (JSON.parse(replies[0]!.body.toString('utf8')) as { remaining: number }).remaining;
+  }
+
+  close(): void {
+    for (const shard of this.#shards) shard.close();
   }
 }
 

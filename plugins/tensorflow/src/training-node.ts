@@ -254,12 +254,17 @@ async function trainWorker(
       if (!overlap) await settle();
     }
     await settle();
-    if (saves && !context.signal.aborted) {
-      steps = assign(await client.pull());
-      await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
+    if (!context.signal.aborted) {
+      // The final checkpoint: the saver always writes one; in stream mode the other workers may
+      // still be training then, so the last worker to leave writes one too, with every update in.
+      const remaining = await client.leave();
+      if (saves || remaining === 0) {
+        steps = assign(await client.pull());
+        await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
+      }
     }
   } finally {
-    client.leave();
+    client.close();
     await batches.return?.(undefined);
   }
   const trainSeconds = firstBatchAt === undefined ? 0 : (performance.now() - firstBatchAt) / 1000;

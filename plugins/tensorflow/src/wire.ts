@@ -9,6 +9,7 @@
  * VALUES  := f64le step | f32le values of the shard, in order     ps → worker
  * PUSH    := f64le baseStep | f64le samples | f32le gradients     worker → ps (answered by VALUES)
  * LEAVE   := (empty)                                              worker → ps: no more pushes from me
+ * LEFT    := utf8 JSON { remaining }                              ps → worker: workers still active
  * ERROR   := utf8 message                                         ps → worker
  * ```
  *
@@ -27,6 +28,7 @@ export const MessageType = {
   push: 5,
   leave: 6,
   error: 7,
+  left: 8,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
