@@ -18,28 +18,45 @@ export function encodeFrames(records: readonly Uint8Array[]): Buffer {
   return buffer;
 }
 
-/** Splits a byte stream into frames, across chunk boundaries. */
+/**
+ * Splits a byte stream into frames, across chunk boundaries. Chunks of an unfinished frame are
+ * held as a list and joined once the frame is complete, so a large record arriving in many small
+ * chunks is copied once, not once per chunk.
+ */
 export class FrameDecoder {
-  #pending: Buffer = Buffer.alloc(0);
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Length of the frame being assembled (its header read), or -1. */
+  #needed = -1;
 
-  /** The complete frames in `chunk` (plus what was held back); keeps a partial tail for later. */
+  /** The complete frames so far; keeps a partial tail for later. */
   push(chunk: Buffer): Uint8Array[] {
-    const data = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#needed === -1 && this.#buffered < headerBytes) return [];
+    if (this.#needed !== -1 && this.#buffered < this.#needed) return [];
+    const data = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
     const frames: Uint8Array[] = [];
     let offset = 0;
+    this.#needed = -1;
     while (data.length - offset >= headerBytes) {
       const length = data.readUInt32LE(offset);
-      if (data.length - offset - headerBytes < length) break;
-      // Copy: the chunk's memory is reused by the stream, and records outlive it.
-      frames.push(Uint8Array.prototype.slice.call(data, offset + headerBytes, offset + headerBytes + length));
+      if (data.length - offset - headerBytes < length) {
+        this.#needed = headerBytes + length;
+        break;
+      }
+      // Copy into a plain Uint8Array: the chunk's memory is reused by the stream, records outlive it.
+      frames.push(new Uint8Array(data.subarray(offset + headerBytes, offset + headerBytes + length)));
       offset += headerBytes + length;
     }
-    this.#pending = offset === data.length ? Buffer.alloc(0) : data.subarray(offset);
+    const rest = data.subarray(offset);
+    this.#chunks = rest.length === 0 ? [] : [rest];
+    this.#buffered = rest.length;
     return frames;
   }
 
   /** Bytes of an unfinished frame (non-zero at end-of-stream means the writer was cut off). */
   get pendingBytes(): number {
-    return this.#pending.length;
+    return this.#buffered;
   }
 }
