@@ -65,12 +65,16 @@ export function toRingError(
       return new MillraceTimeoutError(context.operation, context.timeoutMs ?? -1, native.message, {
         cause: error,
       });
+    case 'TOO_BIG': {
+      const sizes = /record of (\d+) bytes exceeds .* maximum of (\d+)/.exec(native.message);
+      if (sizes) return new RecordTooLargeError(Number(sizes[1]), Number(sizes[2]), context.path);
+      return new ProtocolError(native.message, { cause: error });
+    }
     case 'CORRUPT':
     case 'BAD_HEADER':
     case 'ALREADY_ATTACHED':
     case 'WRONG_SIDE':
     case 'BUSY':
-    case 'TOO_BIG':
       return new ProtocolError(native.message, { cause: error });
     case 'NOT_FOUND':
       return new ConfigError([{ path: 'path', message: `${native.message} (create it with createRing())` }], {

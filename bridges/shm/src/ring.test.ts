@@ -34,6 +34,45 @@ describe('ring', () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  it('writes packed records (one buffer plus end offsets) as separate records', async () => {
+    const { path } = await testRing(4096);
+    const writer = await RingWriter.open(path);
+    const reader = await RingReader.open(path);
+    const records = Array.from({ length: 200 }, (_, index) => patternRecord(index, 300));
+    const ends = new Uint32Array(records.length);
+    const data = new Uint8Array(records.reduce((total, record) => total + record.byteLength, 0));
+    let offset = 0;
+    records.forEach((record, index) => {
+      data.set(record, offset);
+      offset += record.byteLength;
+      ends[index] = offset;
+    });
+    const writing = writer.writePacked(data, ends).then(() => writer.end());
+    const received: Uint8Array[] = [];
+    for await (const record of reader) received.push(record);
+    await writing;
+    expect(received).toEqual(records);
+    await expect(writer.writePacked(data, new Uint32Array([5, 3]))).rejects.toThrow(/already ended/);
+    await writer.close();
+    await reader.close();
+  });
+
+  it('rejects packed end offsets that run backwards or past the data', async () => {
+    const { path } = await testRing(4096);
+    const writer = await RingWriter.open(path);
+    await expect(writer.writePacked(new Uint8Array(10), new Uint32Array([5, 3]))).rejects.toThrow(
+      /ends\[1\] = 3/,
+    );
+    await expect(writer.writePacked(new Uint8Array(10), new Uint32Array([11]))).rejects.toThrow(
+      /data length \(10\)/,
+    );
+    const tooBig = await writer
+      .writePacked(new Uint8Array(5000), new Uint32Array([5000]))
+      .catch((error) => error);
+    expect(tooBig).toBeInstanceOf(RecordTooLargeError);
+    await writer.close();
+  });
+
   it('creates the file 0600 in a 0700 job directory', async () => {
     const { path } = await testRing();
     expect(statSync(path).mode & 0o777).toBe(0o600);

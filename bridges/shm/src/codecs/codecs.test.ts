@@ -12,7 +12,11 @@ import {
   tensorFrameCodec,
 } from './tensor-frame-codec.js';
 
-const plainValue = fc.jsonValue().map((value) => JSON.parse(JSON.stringify(value)) as unknown);
+// msgpackr renames a map key "__proto__" (prototype-pollution guard), a documented limitation.
+const plainValue = fc
+  .jsonValue()
+  .filter((value) => !JSON.stringify(value).includes('"__proto__"'))
+  .map((value) => JSON.parse(JSON.stringify(value)) as unknown);
 
 describe('codecs', () => {
   it('round-trip JSON and msgpack values', () => {

@@ -5,7 +5,10 @@ import { Packr } from 'msgpackr';
 // reads exactly what we write and the other way round.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
-/** MessagePack in msgpackr's plain mode, interoperable with python3-msgpack. */
+/**
+ * MessagePack in msgpackr's plain mode, interoperable with python3-msgpack. Maps decode to plain
+ * objects; msgpackr renames a key `__proto__` to `__proto_` (its prototype-pollution guard).
+ */
 export const msgpackCodec: Codec<unknown> = {
   name: 'msgpack',
   encode(value) {

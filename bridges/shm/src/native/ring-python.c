@@ -13,7 +13,7 @@
 
 typedef struct _object PyObject;
 extern PyObject *PyList_New(intptr_t size);
-extern int PyList_Append(PyObject *list, PyObject *item);
+extern int PyList_SetItem(PyObject *list, intptr_t index, PyObject *item);
 extern PyObject *PyBytes_FromStringAndSize(const char *bytes, intptr_t size);
 extern void Py_DecRef(PyObject *object);
 
@@ -80,45 +80,51 @@ MRP_EXPORT int mrp_wait_readable(mr_reader *r, int64_t timeout_ms, int64_t attac
  * Returns NULL only when Python is out of memory. */
 MRP_EXPORT PyObject *mrp_read_batch(mr_reader *r, uint32_t max_records, uint64_t max_bytes, int *status) {
   mr_reader_release(r); /* §7: views handed out by mrp_read_view end here */
-  PyObject *list = PyList_New(0);
-  if (!list) return NULL;
-  uint64_t total = 0;
+  /* First pass: how many records this batch takes (so the list is allocated once). */
+  mr_reader scan = *r;
   uint32_t count = 0;
+  uint64_t total = 0;
   *status = MR_EMPTY;
   while (count < max_records) {
     uint32_t kind;
     uint8_t *payload;
     uint64_t length, size;
-    int peeked = mr_reader_peek(r, &kind, &payload, &length, &size);
+    int peeked = mr_reader_peek(&scan, &kind, &payload, &length, &size);
     if (peeked == MR_EMPTY) break;
     if (peeked == MR_CORRUPT) {
-      *status = MR_CORRUPT;
+      if (count == 0) *status = MR_CORRUPT;
       break;
     }
     if (kind == MR_KIND_END) {
       if (count == 0) {
-        r->tail += size;
+        scan.tail += size;
+        *r = scan;
+        mr_reader_release(r);
         *status = MR_END;
       }
       break;
     }
     if (count > 0 && total + length > max_bytes) break;
+    total += length;
+    count++;
+    scan.tail += size;
+  }
+  PyObject *list = PyList_New(count);
+  if (!list) return NULL;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t kind;
+    uint8_t *payload = NULL;
+    uint64_t length = 0, size = 0;
+    mr_reader_peek(r, &kind, &payload, &length, &size);
     PyObject *item = PyBytes_FromStringAndSize((const char *)payload, (intptr_t)length);
     if (!item) {
       Py_DecRef(list);
       return NULL;
     }
-    int appended = PyList_Append(list, item);
-    Py_DecRef(item);
-    if (appended != 0) {
-      Py_DecRef(list);
-      return NULL;
-    }
+    PyList_SetItem(list, i, item); /* steals the reference */
     r->tail += size;
-    total += length;
-    count++;
-    *status = MR_OK;
   }
+  if (count > 0) *status = MR_OK;
   mr_reader_release(r);
   return list;
 }
