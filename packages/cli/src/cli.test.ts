@@ -160,7 +160,7 @@ describe('millrace am / node / status / stop', () => {
 describe('millrace run', () => {
   it('runs a job module and reports JSON events; exit 0 on success', async () => {
     const result = await run(['run', '--json', fixture, '2', 'succeed', marker]);
-    expect(result.code).toBe(0);
+    expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(0);
     const events = result.stdout
       .trim()
       .split('\n')
