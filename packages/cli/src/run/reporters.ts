@@ -81,7 +81,7 @@ export function liveReporter(output: Output): RunReporter {
     if (!dirty) return;
     dirty = false;
     clear();
-    const width = output.columns ?? 100;
+    const width = output.columns && output.columns > 20 ? output.columns : 120;
     const lines = [...board.render(), ...operators].map((line) => line.slice(0, width - 1));
     if (lines.length) output.write(`${lines.join('\n')}\n`);
     drawn = lines.length;
