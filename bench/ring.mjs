@@ -138,9 +138,12 @@ async function jsonLines(size, count) {
   };
 }
 
+let socketCounter = 0;
+
 /** Length-prefixed binary records over a Unix socket, batched into large writes. */
 async function unixSocket(size, count) {
-  const socketPath = join(scratch, `bench-${size}.sock`);
+  socketCounter += 1;
+  const socketPath = join(scratch, `bench-${size}-${socketCounter}.sock`);
   const python = await startPython('unix-socket', [socketPath]);
   const socket = connect(socketPath);
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -218,7 +221,8 @@ const repetitions = Number(process.env.MILLRACE_BENCH_REPETITIONS ?? 3);
 const runs = {};
 async function measure(name, run, rate) {
   const result = await run();
-  (runs[name] ??= []).push(result);
+  runs[name] ??= [];
+  runs[name].push(result);
   return runs[name].reduce((best, candidate) => (rate(candidate) > rate(best) ? candidate : best));
 }
 const perSecond = (run) => run.recordsPerSecond;
