@@ -17,3 +17,12 @@ export {
   validatePythonRunnerOptions,
 } from './cpython/python-runner.js';
 export { type RecordCodecName, recordCodecNames } from './cpython/ring-pumps.js';
+export { closePyodideWorkers } from './pyodide/pyodide-pool.js';
+export {
+  type PythonBatchFunction,
+  PythonFunctionError,
+  type PythonFunctionOptions,
+  python,
+  pythonFile,
+  resolvePyodideDirectory,
+} from './pyodide/python-function.js';
