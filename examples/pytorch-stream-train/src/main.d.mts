@@ -1,0 +1,3 @@
+import type { JobModule } from '@millrace/dataflow';
+
+export declare const job: JobModule;
