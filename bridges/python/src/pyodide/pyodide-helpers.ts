@@ -3,7 +3,7 @@
  * functions (checking their imports first) and applies them to batches. Kept apart from the
  * worker's JavaScript so each language reads as itself.
  */
-export const pyodideHelpers = String.raw`
+export const pyodideHelpers = `
 import ast, importlib.util, sys, traceback, types
 
 _millrace_functions = {}

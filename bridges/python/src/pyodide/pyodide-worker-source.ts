@@ -5,7 +5,7 @@
  * in-memory file system only, plus a host directory when one is granted), then serves `define`
  * and `call` messages until terminated.
  */
-export const pyodideWorkerSource = String.raw`
+export const pyodideWorkerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');

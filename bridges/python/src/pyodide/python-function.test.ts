@@ -52,7 +52,10 @@ describe('python() in a pipeline (Pyodide on a worker thread)', () => {
       .fromIterable([4, 2, 0, 1])
       .mapBatches(python('def invert(value):\n    return 1 / value\n', { ...shared, filename: 'invert.py' }))
       .collect();
-    const error = await job.execute().catch((caught: unknown) => caught as Error);
+    const error = (await job.execute().then(
+      () => new Error('the job did not fail'),
+      (caught: unknown) => caught,
+    )) as Error;
     expect(error).toBeInstanceOf(Error);
     expect(error.message).toContain('ZeroDivisionError: division by zero');
     expect(error.message).toContain('Traceback (most recent call last)');
@@ -61,7 +64,10 @@ describe('python() in a pipeline (Pyodide on a worker thread)', () => {
 
   it('a UDF that imports numpy fails before its first record, saying Pyodide cannot load it offline', async () => {
     const udf = python('import numpy as np\ndef norm(row):\n    return float(np.linalg.norm(row))\n', shared);
-    const error = await udf.warmUp().catch((caught: unknown) => caught as Error);
+    const error = (await udf.warmUp().then(
+      () => new Error('warmUp did not fail'),
+      (caught: unknown) => caught,
+    )) as Error;
     expect(DependencyMissingError.isInstance(error)).toBe(true);
     expect(error.message).toContain('imports numpy, which Pyodide cannot load here');
     expect(error.message).toContain(
