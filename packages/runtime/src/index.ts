@@ -43,6 +43,12 @@ export {
   type NodeAgentOutcome,
 } from './node-agent.js';
 export {
+  adoptsReservedSockets,
+  type PortReservation,
+  reservePorts,
+  takeReservedSockets,
+} from './port-reservation.js';
+export {
   millraceEnvironment,
   type ProcessOutput,
   type ProcessRunnerOptions,

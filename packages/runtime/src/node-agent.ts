@@ -40,7 +40,12 @@ import {
 import { ApplicationManagerConnection, type ClusterWatch } from './am-client.js';
 import { childLogger, createConsoleLogger } from './logger.js';
 import { Mailbox } from './mailbox.js';
-import { type PortReservation, reservePorts } from './port-reservation.js';
+import {
+  offerReservedSockets,
+  type PortReservation,
+  reservePorts,
+  runnerAdoptsReservedSockets,
+} from './port-reservation.js';
 import { fromWireClusterSpec, protocolErrorCode, toWireFailureReason } from './protocol-mapping.js';
 
 export interface NodeAgentOptions {
@@ -143,10 +148,12 @@ export class NodeAgent {
     let lastResult: RunnerResult | undefined;
     const portNames = this.#options.engine.roles.find((role) => role.name === this.role)?.ports ?? [];
     const host = this.#options.host ?? '127.0.0.1';
+    const adopts = runnerAdoptsReservedSockets(this.#options.runner);
     for (;;) {
       const reservation = await reservePorts(host, portNames);
       let registration: RegisterNodeResponse;
       let spec: ClusterSpec;
+      let runnerStarting = false;
       try {
         const registered = await this.#register(generation, reservation);
         if (!registered) return this.#leave('the job already ended', lastResult, generation);
@@ -164,15 +171,19 @@ export class NodeAgent {
         if (first.type === 'lost') throw first.error;
         if (first.type !== 'spec') continue;
         spec = first.spec;
+        runnerStarting = true;
       } finally {
-        // Released right before the runner starts, so it can bind the published ports itself.
-        await reservation.release();
+        // Released right before the runner starts, so it can bind the published ports itself;
+        // a runner that adopts the bound sockets gets them during its start instead.
+        if (!(adopts && runnerStarting)) await reservation.release();
       }
       this.#emit({ type: 'spec-received', spec });
 
       const start = ++this.#starts;
       const controller = new AbortController();
-      const handle = await this.#startRunner(spec, reservation.ports, controller.signal);
+      const handle = await this.#startRunner(spec, reservation, controller.signal).finally(() =>
+        reservation.release(),
+      );
       if (handle) {
         this.#emit({ type: 'runner-started', generation, attempt: this.#attempt });
         await this.#report(NodeState.NODE_STATE_RUNNING);
@@ -292,7 +303,7 @@ export class NodeAgent {
 
   async #startRunner(
     spec: ClusterSpec,
-    reservedPorts: Readonly<Record<string, number>>,
+    reservation: PortReservation,
     signal: AbortSignal,
   ): Promise<RunnerHandle | undefined> {
     const checkpointDirectory = this.#options.checkpointDirectory ?? join(tmpdir(), 'millrace', spec.jobName);
@@ -316,11 +327,12 @@ export class NodeAgent {
         input: this.#options.input,
         output: this.#options.output,
         checkpointDirectory,
-        reservedPorts,
+        reservedPorts: reservation.ports,
         logger: this.#logger,
         metrics: { report: (metrics) => this.#queueMetrics(metrics) },
         signal,
       };
+      offerReservedSockets(context, reservation);
       return await this.#options.runner.start(context);
     } catch (error) {
       const message = `could not start runner '${this.#options.runner.description}': ${(error as Error)?.message ?? String(error)}`;

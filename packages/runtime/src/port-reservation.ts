@@ -1,27 +1,37 @@
 /**
  * Reserves the named ports a role needs by binding port 0 on the host the node advertises, so the
- * ports published in the cluster spec are free and reachable on that host. The sockets are held
- * until the runner is about to start, then released for the runner to bind (DESIGN §4); a runner
- * that loses the race fails its bind, which is an ordinary, restartable node failure.
+ * ports published in the cluster spec are free and reachable on that host (DESIGN §4).
+ *
+ * Two ways to hand them to the runner:
+ * - released right before the runner starts (the default; Python runners): the runner binds the
+ *   published port itself, and one that loses the race fails its bind — an ordinary, restartable
+ *   node failure;
+ * - handed over as bound sockets (runners marked {@link adoptsReservedSockets}, e.g.
+ *   `processRunner({ handOverPorts: true })` for Node children): no race at all. The runner takes
+ *   them with {@link takeReservedSockets} during `start`; the agent closes whatever it left.
  */
 import { createServer, type Server } from 'node:net';
+import type { Runner, RunnerContext } from '@millrace/core';
 
 export interface PortReservation {
   readonly ports: Readonly<Record<string, number>>;
+  /** The bound listening sockets, by port name, until released or taken. */
+  readonly sockets: ReadonlyMap<string, Server>;
   release(): Promise<void>;
 }
 
 export async function reservePorts(host: string, names: readonly string[]): Promise<PortReservation> {
-  const servers: Server[] = [];
+  const sockets = new Map<string, Server>();
   const ports: Record<string, number> = {};
   const release = async () => {
-    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-    servers.length = 0;
+    const open = [...sockets.values()];
+    sockets.clear();
+    await Promise.all(open.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   };
   try {
     for (const name of names) {
       const server = createServer();
-      servers.push(server);
+      sockets.set(name, server);
       ports[name] = await new Promise<number>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ port: 0, host, exclusive: true }, () => {
@@ -36,5 +46,35 @@ export async function reservePorts(host: string, names: readonly string[]): Prom
       cause: error,
     });
   }
-  return { ports, release };
+  return { ports, sockets, release };
+}
+
+const adoptsSockets = Symbol.for('millrace.runner.adopts-reserved-sockets');
+const handedOver = new WeakMap<RunnerContext, PortReservation>();
+
+/** Marks a runner as one that takes the reserved sockets instead of binding the ports itself. */
+export function adoptsReservedSockets<R extends Runner>(runner: R): R {
+  return Object.assign(runner, { [adoptsSockets]: true });
+}
+
+export function runnerAdoptsReservedSockets(runner: Runner): boolean {
+  return (runner as unknown as Record<symbol, unknown>)[adoptsSockets] === true;
+}
+
+/** Used by the node agent: the runner started with `context` may take these sockets. */
+export function offerReservedSockets(context: RunnerContext, reservation: PortReservation): void {
+  handedOver.set(context, reservation);
+}
+
+/**
+ * Takes the bound sockets the agent reserved for this runner's ports (by port name). The caller
+ * owns them from now on (close them once a child process inherited them). Empty when the runner
+ * was not marked with {@link adoptsReservedSockets}.
+ */
+export function takeReservedSockets(context: RunnerContext): Map<string, Server> {
+  const reservation = handedOver.get(context);
+  handedOver.delete(context);
+  const taken = new Map(reservation?.sockets ?? []);
+  (reservation?.sockets as Map<string, Server> | undefined)?.clear();
+  return taken;
 }

@@ -9,7 +9,10 @@
  * A stdout line of the form `millrace:metrics {"loss":0.25,"step":10}` is not forwarded; its
  * numbers go to the context's metrics reporter (and so to the AM and the CLI).
  */
+
+import type { Server } from 'node:net';
 import type { Runner, RunnerContext, RunnerHandle, RunnerResult } from '@millrace/core';
+import { adoptsReservedSockets, takeReservedSockets } from './port-reservation.js';
 import { superviseProcess } from './process-supervisor.js';
 
 export type ProcessOutput =
@@ -33,6 +36,13 @@ export interface ProcessRunnerOptions {
   stderrTailLines?: number | undefined;
   /** Where output lines go. Default `inherit`. */
   output?: ProcessOutput | undefined;
+  /**
+   * Hand the reserved ports to the child as already-bound listening sockets (fd 3, 4, ... named
+   * by `MILLRACE_PORT_FD_<NAME>`), so no other process can take them between reservation and
+   * use. A Node child listens with `net.createServer().listen({ fd })`. Default false: the
+   * ports are released right before the child starts and it binds them itself.
+   */
+  handOverPorts?: boolean | undefined;
 }
 
 const metricsPrefix = 'millrace:metrics ';
@@ -50,9 +60,36 @@ export function millraceEnvironment(context: RunnerContext): Record<string, stri
     MILLRACE_CLUSTER_SPEC: JSON.stringify(context.clusterSpec),
   };
   for (const [name, port] of Object.entries(context.reservedPorts)) {
-    environment[`MILLRACE_PORT_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] = String(port);
+    environment[`MILLRACE_PORT_${environmentName(name)}`] = String(port);
   }
   return environment;
+}
+
+function environmentName(portName: string): string {
+  return portName.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/** The reserved sockets as extra stdio entries of the child (fd 3 onwards) and their variables. */
+function socketsForChild(sockets: Map<string, Server>): {
+  stdio: number[];
+  environment: Record<string, string>;
+} {
+  const stdio: number[] = [];
+  const environment: Record<string, string> = {};
+  for (const [name, server] of sockets) {
+    // The listening socket's descriptor; net.Server keeps it on its (internal) handle.
+    const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) continue;
+    environment[`MILLRACE_PORT_FD_${environmentName(name)}`] = String(3 + stdio.length);
+    stdio.push(fd);
+  }
+  return { stdio, environment };
+}
+
+function closeAll(sockets: Map<string, Server>): Promise<void> {
+  return Promise.all(
+    [...sockets.values()].map((server) => new Promise<void>((done) => server.close(() => done()))),
+  ).then(() => {});
 }
 
 /** Parses a `millrace:metrics {...}` line; undefined when the line is not one. */
@@ -92,10 +129,13 @@ export function processRunner(
     typeof options === 'function'
       ? 'process (command chosen per node)'
       : [options.command, ...(options.args ?? [])].join(' ');
-  return {
+  return adoptsReservedSockets({
     description,
     async start(context): Promise<RunnerHandle> {
       const resolved = typeof options === 'function' ? options(context) : options;
+      const sockets = takeReservedSockets(context);
+      const handOver = resolved.handOverPorts ? socketsForChild(sockets) : { stdio: [], environment: {} };
+      if (!resolved.handOverPorts) await closeAll(sockets); // released right before the child binds
       const output = resolved.output ?? 'inherit';
       const commandLine = shorten([resolved.command, ...(resolved.args ?? [])].join(' '));
       const stdout = lineSink(output, 'stdout', context);
@@ -103,7 +143,8 @@ export function processRunner(
         command: resolved.command,
         args: resolved.args,
         cwd: resolved.cwd,
-        env: { ...process.env, ...millraceEnvironment(context), ...resolved.env },
+        env: { ...process.env, ...millraceEnvironment(context), ...handOver.environment, ...resolved.env },
+        extraStdio: handOver.stdio,
         gracePeriodMs: resolved.gracePeriodMs,
         stderrTailLines: resolved.stderrTailLines,
         onStdoutLine: (line) => {
@@ -114,7 +155,8 @@ export function processRunner(
         onStderrLine: lineSink(output, 'stderr', context),
         signal: context.signal,
       });
-      await processHandle.started; // rejects with the reason when the command cannot start
+      // The child holds its own copies of the sockets now (or never will): ours can go.
+      await processHandle.started.finally(() => closeAll(sockets)); // rejects with the reason when it cannot start
       const result = processHandle.exit.then((exit): RunnerResult => {
         if (exit.exitCode === 0) return { status: 'succeeded' };
         if (exit.stopped) return { status: 'stopped' };
@@ -134,7 +176,7 @@ export function processRunner(
         },
       };
     },
-  };
+  });
 }
 
 function shorten(text: string): string {
