@@ -112,6 +112,11 @@ describe('millrace am / node / status / stop', () => {
     expect(await node.exited).toBe(1);
     expect(node.stderr()).toMatch(/token/);
 
+    const status = await run(['status', '--am', address, '--token', token]);
+    expect(status.stdout).toMatch(
+      /^job millrace-job \(engine generic\): initializing, generation 0, restarts 0\/3\n {2}worker\[0\] +pending/,
+    );
+
     const stopped = await run(['stop', '--am', address, '--token', token]);
     expect(stopped).toMatchObject({ code: 0, stdout: 'job stopped\n' });
     expect(await am.exited).toBe(0);
