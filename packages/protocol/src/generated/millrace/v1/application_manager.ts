@@ -3796,7 +3796,10 @@ export const ApplicationManagerService = {
   },
   /**
    * What the AM tells a node, as a server stream that stays open for the job's life: the cluster
-   * spec once complete, restarts and stop. The AM ends the stream when the job ends.
+   * spec once complete, restarts and stop. The AM ends the stream when the job ends. Opening a new
+   * stream for the same node replaces (ends) the previous one; on opening, the AM replays what
+   * the node may have missed (the current spec, a pending restart, or stop).
+   * Errors: UNKNOWN_NODE (register first), STALE_GENERATION.
    */
   watchCluster: {
     path: "/millrace.v1.ApplicationManager/WatchCluster" as const,
@@ -3807,7 +3810,11 @@ export const ApplicationManagerService = {
     responseSerialize: (value: ClusterEvent): Buffer => Buffer.from(ClusterEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClusterEvent => ClusterEvent.decode(value),
   },
-  /** "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves. */
+  /**
+   * "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves.
+   * Any other call from the node counts as a heartbeat too.
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation).
+   */
   heartbeat: {
     path: "/millrace.v1.ApplicationManager/Heartbeat" as const,
     requestStream: false as const,
@@ -3817,7 +3824,10 @@ export const ApplicationManagerService = {
     responseSerialize: (value: HeartbeatResponse): Buffer => Buffer.from(HeartbeatResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
   },
-  /** A change in the node's runner: started, succeeded, failed, stopped; and runner metrics. */
+  /**
+   * A change in the node's runner: started, succeeded, failed, stopped; and runner metrics.
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over).
+   */
   reportStatus: {
     path: "/millrace.v1.ApplicationManager/ReportStatus" as const,
     requestStream: false as const,
@@ -3863,12 +3873,22 @@ export interface ApplicationManagerServer extends UntypedServiceImplementation {
   registerNode: handleUnaryCall<RegisterNodeRequest, RegisterNodeResponse>;
   /**
    * What the AM tells a node, as a server stream that stays open for the job's life: the cluster
-   * spec once complete, restarts and stop. The AM ends the stream when the job ends.
+   * spec once complete, restarts and stop. The AM ends the stream when the job ends. Opening a new
+   * stream for the same node replaces (ends) the previous one; on opening, the AM replays what
+   * the node may have missed (the current spec, a pending restart, or stop).
+   * Errors: UNKNOWN_NODE (register first), STALE_GENERATION.
    */
   watchCluster: handleServerStreamingCall<WatchClusterRequest, ClusterEvent>;
-  /** "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves. */
+  /**
+   * "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves.
+   * Any other call from the node counts as a heartbeat too.
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation).
+   */
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
-  /** A change in the node's runner: started, succeeded, failed, stopped; and runner metrics. */
+  /**
+   * A change in the node's runner: started, succeeded, failed, stopped; and runner metrics.
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over).
+   */
   reportStatus: handleUnaryCall<ReportStatusRequest, ReportStatusResponse>;
   /** The job and every node as the AM sees them now. Open to any holder of the token. */
   getJobStatus: handleUnaryCall<GetJobStatusRequest, JobStatus>;
@@ -3903,7 +3923,10 @@ export interface ApplicationManagerClient extends Client {
   ): ClientUnaryCall;
   /**
    * What the AM tells a node, as a server stream that stays open for the job's life: the cluster
-   * spec once complete, restarts and stop. The AM ends the stream when the job ends.
+   * spec once complete, restarts and stop. The AM ends the stream when the job ends. Opening a new
+   * stream for the same node replaces (ends) the previous one; on opening, the AM replays what
+   * the node may have missed (the current spec, a pending restart, or stop).
+   * Errors: UNKNOWN_NODE (register first), STALE_GENERATION.
    */
   watchCluster(request: WatchClusterRequest, options?: Partial<CallOptions>): ClientReadableStream<ClusterEvent>;
   watchCluster(
@@ -3911,7 +3934,11 @@ export interface ApplicationManagerClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ClusterEvent>;
-  /** "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves. */
+  /**
+   * "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves.
+   * Any other call from the node counts as a heartbeat too.
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation).
+   */
   heartbeat(
     request: HeartbeatRequest,
     callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
@@ -3927,7 +3954,10 @@ export interface ApplicationManagerClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
   ): ClientUnaryCall;
-  /** A change in the node's runner: started, succeeded, failed, stopped; and runner metrics. */
+  /**
+   * A change in the node's runner: started, succeeded, failed, stopped; and runner metrics.
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over).
+   */
   reportStatus(
     request: ReportStatusRequest,
     callback: (error: ServiceError | null, response: ReportStatusResponse) => void,
