@@ -1,8 +1,16 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { functionReference, Job, type JobEvent, OperatorError } from './index.js';
 
 const fixtures = new URL('./fixtures/functions.mjs', import.meta.url);
+
+/** File descriptors this process has open (files, pipes, sockets). */
+function openDescriptors(): number {
+  return readdirSync('/proc/self/fd').length;
+}
 
 /** Kinds of live handles (sockets, pipes, timers, workers, file requests) that exceed `before`. */
 function leakedSince(before: readonly string[]): string[] {
@@ -56,6 +64,7 @@ describe('backpressure', () => {
 describe('cancellation', () => {
   it('stops an unbounded job through its AbortSignal and leaves no handles, timers, workers or files open', async () => {
     const before = process.getActiveResourcesInfo();
+    const descriptorsBefore = openDescriptors();
     const controller = new AbortController();
     const job = new Job({ batchSize: 16 });
     const seen: number[] = [];
@@ -83,6 +92,35 @@ describe('cancellation', () => {
     expect(result.status).toBe('cancelled');
     await sleep(50);
     expect(leakedSince(before)).toEqual([]);
+    expect(openDescriptors()).toBe(descriptorsBefore);
+  });
+
+  it('cancelling while a file is being read closes the file', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'millrace-cancel-'));
+    try {
+      const path = join(directory, 'big.txt');
+      writeFileSync(path, 'line of text\n'.repeat(200_000));
+      const before = process.getActiveResourcesInfo();
+      const descriptorsBefore = openDescriptors();
+      const job = new Job({ batchSize: 64, channelCapacity: 1 });
+      let seen = 0;
+      job.fromLines(path).forEach(async () => {
+        seen += 1;
+        if (seen % 64 === 0) await sleep(1);
+      });
+      const done = job.execute();
+      while (seen < 500) await sleep(5);
+      const openWhileRunning = openDescriptors();
+      job.cancel();
+      await expect(done).resolves.toMatchObject({ status: 'cancelled' });
+      expect(seen).toBeLessThan(200_000);
+      expect(openWhileRunning).toBeGreaterThan(descriptorsBefore); // the file was open
+      await sleep(20);
+      expect(leakedSince(before)).toEqual([]);
+      expect(openDescriptors()).toBe(descriptorsBefore);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it('cancel() before any record is read ends the job at once', async () => {
@@ -94,6 +132,22 @@ describe('cancellation', () => {
 });
 
 describe('failures', () => {
+  it('a generator function that throws names the index', async () => {
+    const job = new Job();
+    job
+      .generate(
+        (i) => {
+          if (i === 5) throw new Error('no five');
+          return i;
+        },
+        { count: 10, name: 'numbers' },
+      )
+      .collect();
+    await expect(job.execute()).rejects.toThrow(
+      /Operator 'numbers' \(subtask 1\/1\) failed on record "index 5": no five/,
+    );
+  });
+
   it('an operator that throws fails the job, naming operator, subtask and a shortened record', async () => {
     const job = new Job({ parallelism: 2 });
     job

@@ -4,6 +4,7 @@
  * indices s, s + p, s + 2p … and gets 1/p of the rate.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RecordFailure } from '../errors.js';
 import type { SourceFactory } from '../operator.js';
 
 export interface GeneratorOptions {
@@ -37,7 +38,13 @@ export function generatorSource<T>(
           allowed = Math.min(batchSize, due);
         }
         for (let n = 0; n < allowed && index < count; n++) {
-          output.emit(create(index));
+          let record: T;
+          try {
+            record = create(index);
+          } catch (error) {
+            throw new RecordFailure(`index ${index}`, error);
+          }
+          output.emit(record);
           index += parallelism;
           emitted += 1;
         }
