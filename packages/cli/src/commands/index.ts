@@ -1,6 +1,7 @@
 import type { CliCommand } from '../command.js';
 import { amCommand } from './am.js';
 import { nodeCommand } from './node.js';
+import { pytorchCommand } from './pytorch.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
@@ -12,4 +13,5 @@ export const commands: readonly CliCommand[] = [
   nodeCommand,
   statusCommand,
   stopCommand,
+  pytorchCommand,
 ];
