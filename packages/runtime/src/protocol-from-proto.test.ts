@@ -108,9 +108,12 @@ describe('the protocol, from the .proto alone', () => {
       cancel(): void;
     };
     cleanups.push(() => stream.cancel());
-    const first = await new Promise<Record<string, any>>((resolve) => stream.once('data', resolve));
+    const first = await new Promise<{
+      event: string;
+      spec_ready: { spec: { roles: Record<string, { nodes: unknown[] }> } };
+    }>((resolve) => stream.once('data', resolve));
     expect(first.event).toBe('spec_ready');
-    expect(first.spec_ready.spec.roles.worker.nodes[0]).toMatchObject({
+    expect(first.spec_ready.spec.roles.worker?.nodes[0]).toMatchObject({
       role: 'worker',
       host: '127.0.0.1',
       ports: { port: 4242 },
