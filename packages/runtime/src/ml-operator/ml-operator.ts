@@ -29,6 +29,7 @@ import {
   type Codec,
   ConfigError,
   type Engine,
+  type Logger,
   parseClusterConfig,
   type Runner,
   validateConfigForEngine,
@@ -59,6 +60,7 @@ export interface MLCluster {
 interface ClusterState extends MLCluster {
   readonly job: Job;
   readonly roles: Map<string, number>;
+  readonly logger: Logger;
   /** Per job attempt: replaced when the AM's subtask is created. */
   endpoint: Deferred<ClusterEndpoint>;
 }
@@ -68,6 +70,8 @@ export interface AddAMRoleOptions {
   engine: Engine;
   /** Operator name in metrics and errors. Default `<cluster name>-am`. */
   name?: string;
+  /** Where the AM, the node agents and in-process runners log. Default: silent. */
+  logger?: Logger;
 }
 
 export interface AddRoleOptions<In, Out> {
@@ -107,6 +111,7 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
     engine: options.engine,
     job,
     roles: new Map(),
+    logger: options.logger ?? silentLogger,
     endpoint: deferred(),
   };
   const list = clusters.get(job) ?? [];
@@ -315,7 +320,7 @@ class RoleNode {
       input: streamMode ? this.#input : undefined,
       output: queueOutputChannel(this.#output),
       checkpointDirectory: endpoint.checkpointDirectory,
-      logger: silentLogger,
+      logger: this.cluster.logger,
       specTimeoutMs: this.cluster.config.registrationTimeoutMs * (this.cluster.config.maxRestarts + 2),
     });
     this.#agent = agent;
