@@ -24,9 +24,11 @@ const python = process.env.MILLRACE_BENCH_PYTHON ?? '/usr/bin/python3';
 const scratch = mkdtempSync(join(tmpdir(), 'millrace-ring-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
-const smallCounts = { 64: 4_000_000, 256: 2_000_000 };
+const smallCounts = { 64: 8_000_000, 256: 4_000_000 };
 const baselineCounts = { 64: 400_000, 256: 300_000 };
 const frameCount = 2048;
+const poolRecords = Number(process.env.MILLRACE_BENCH_BATCH ?? 1024);
+const smallRingBytes = Number(process.env.MILLRACE_BENCH_SMALL_RING ?? 1 << 20);
 const frameBytes = 1 << 20;
 
 function cpuSeconds(before) {
@@ -58,7 +60,7 @@ async function startPython(mode, args, stdin = 'ignore') {
 }
 
 function recordPool(size) {
-  return Array.from({ length: 4096 }, (_, index) => {
+  return Array.from({ length: poolRecords }, (_, index) => {
     const bytes = new Uint8Array(size);
     bytes.fill(index & 255);
     new DataView(bytes.buffer).setUint32(0, index, true);
@@ -85,7 +87,7 @@ function packedPool(pool) {
  * socket baseline gets; otherwise as an array of Uint8Array (RingWriter.writeBatch).
  */
 async function ringSmall(size, count, packed) {
-  const { path } = await createRing({ capacityBytes: 8 << 20 });
+  const { path } = await createRing({ capacityBytes: smallRingBytes });
   const python = await startPython('ring-records', [path]);
   const writer = await RingWriter.open(path);
   const pool = recordPool(size);
@@ -107,6 +109,7 @@ async function ringSmall(size, count, packed) {
     seconds,
     nodeCpuSeconds: cpuSeconds(cpuBefore),
     pythonCpuSeconds: report.cpuSeconds,
+    pythonContextSwitches: report.contextSwitches,
   };
 }
 
@@ -135,6 +138,7 @@ async function jsonLines(size, count) {
     seconds,
     nodeCpuSeconds: cpuSeconds(cpuBefore),
     pythonCpuSeconds: report.cpuSeconds,
+    pythonContextSwitches: report.contextSwitches,
   };
 }
 
@@ -169,6 +173,7 @@ async function unixSocket(size, count) {
     seconds,
     nodeCpuSeconds: cpuSeconds(cpuBefore),
     pythonCpuSeconds: report.cpuSeconds,
+    pythonContextSwitches: report.contextSwitches,
   };
 }
 
@@ -200,6 +205,7 @@ async function ringTensors(count) {
     seconds,
     nodeCpuSeconds: cpuSeconds(cpuBefore),
     pythonCpuSeconds: report.cpuSeconds,
+    pythonContextSwitches: report.contextSwitches,
   };
 }
 

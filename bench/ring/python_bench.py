@@ -13,11 +13,19 @@ import socket
 import struct
 import sys
 import time
+import os
+
+READ_BATCH = int(os.environ.get("MILLRACE_BENCH_READ_BATCH", "1024"))
 
 
 def cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def context_switches():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def ring_records(path):
@@ -27,7 +35,7 @@ def ring_records(path):
     print("ready", flush=True)
     count, started = 0, None
     while True:
-        batch = reader.read_batch(8192)  # a list of bytes objects
+        batch = reader.read_batch(READ_BATCH)  # a list of bytes objects
         if batch is None:
             break
         if started is None:
@@ -107,6 +115,7 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     runners = {"ring-records": ring_records, "ring-tensors": ring_tensors, "json-lines": json_lines, "unix-socket": unix_socket}
     cpu_before = cpu_seconds()
+    switches_before = context_switches()
     count, started, total_bytes = runners[mode](*sys.argv[2:])
     finished = time.perf_counter()
     print(
@@ -116,6 +125,7 @@ if __name__ == "__main__":
                 "seconds": finished - (started or finished),
                 "bytes": total_bytes,
                 "cpuSeconds": cpu_seconds() - cpu_before,
+                "contextSwitches": context_switches() - switches_before,
             }
         ),
         flush=True,

@@ -14,6 +14,7 @@
 typedef struct _object PyObject;
 extern PyObject *PyList_New(intptr_t size);
 extern int PyList_SetItem(PyObject *list, intptr_t index, PyObject *item);
+extern int PyList_Append(PyObject *list, PyObject *item);
 extern PyObject *PyBytes_FromStringAndSize(const char *bytes, intptr_t size);
 extern void Py_DecRef(PyObject *object);
 
@@ -78,18 +79,49 @@ MRP_EXPORT int mrp_wait_readable(mr_reader *r, int64_t timeout_ms, int64_t attac
 /* Up to `max_records` records (and about `max_bytes` bytes) as a new list of bytes objects.
  * *status: MR_OK (list non-empty), MR_EMPTY, MR_END (end-of-stream consumed) or MR_CORRUPT.
  * Returns NULL only when Python is out of memory. */
+enum { MRP_CHUNK = 512 };
+
+/* Moves `filled` new references from `items` into *list (created on first use). On failure
+ * releases everything, sets *list to NULL and returns -1. */
+static int mrp_flush(PyObject **list, PyObject **items, uint32_t filled) {
+  if (!*list) {
+    *list = PyList_New(filled);
+    if (!*list) {
+      for (uint32_t i = 0; i < filled; i++) Py_DecRef(items[i]);
+      return -1;
+    }
+    for (uint32_t i = 0; i < filled; i++) PyList_SetItem(*list, i, items[i]); /* steals */
+    return 0;
+  }
+  int failed = 0;
+  for (uint32_t i = 0; i < filled; i++) {
+    if (!failed && PyList_Append(*list, items[i]) != 0) failed = 1;
+    Py_DecRef(items[i]);
+  }
+  if (failed) {
+    Py_DecRef(*list);
+    *list = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Up to `max_records` records (and about `max_bytes` bytes) as a new list of bytes objects, in
+ * one pass over the frames. *status: MR_OK (list non-empty), MR_EMPTY, MR_END (end-of-stream
+ * consumed) or MR_CORRUPT. Returns NULL only when Python is out of memory. */
 MRP_EXPORT PyObject *mrp_read_batch(mr_reader *r, uint32_t max_records, uint64_t max_bytes, int *status) {
   mr_reader_release(r); /* §7: views handed out by mrp_read_view end here */
-  /* First pass: how many records this batch takes (so the list is allocated once). */
-  mr_reader scan = *r;
-  uint32_t count = 0;
-  uint64_t total = 0;
   *status = MR_EMPTY;
+  PyObject *list = NULL;
+  PyObject *items[MRP_CHUNK];
+  uint32_t filled = 0, count = 0;
+  uint64_t total = 0, start = r->tail;
+  int out_of_memory = 0;
   while (count < max_records) {
     uint32_t kind;
     uint8_t *payload;
     uint64_t length, size;
-    int peeked = mr_reader_peek(&scan, &kind, &payload, &length, &size);
+    int peeked = mr_reader_peek(r, &kind, &payload, &length, &size);
     if (peeked == MR_EMPTY) break;
     if (peeked == MR_CORRUPT) {
       if (count == 0) *status = MR_CORRUPT;
@@ -97,32 +129,33 @@ MRP_EXPORT PyObject *mrp_read_batch(mr_reader *r, uint32_t max_records, uint64_t
     }
     if (kind == MR_KIND_END) {
       if (count == 0) {
-        scan.tail += size;
-        *r = scan;
-        mr_reader_release(r);
+        r->tail += size;
         *status = MR_END;
       }
       break;
     }
     if (count > 0 && total + length > max_bytes) break;
-    total += length;
-    count++;
-    scan.tail += size;
-  }
-  PyObject *list = PyList_New(count);
-  if (!list) return NULL;
-  for (uint32_t i = 0; i < count; i++) {
-    uint32_t kind;
-    uint8_t *payload = NULL;
-    uint64_t length = 0, size = 0;
-    mr_reader_peek(r, &kind, &payload, &length, &size);
     PyObject *item = PyBytes_FromStringAndSize((const char *)payload, (intptr_t)length);
     if (!item) {
-      Py_DecRef(list);
-      return NULL;
+      out_of_memory = 1; /* MemoryError is set; ctypes raises it */
+      break;
     }
-    PyList_SetItem(list, i, item); /* steals the reference */
+    items[filled++] = item;
     r->tail += size;
+    total += length;
+    count++;
+    if (filled == MRP_CHUNK) {
+      if (mrp_flush(&list, items, filled) != 0) {
+        r->tail = start;
+        return NULL;
+      }
+      filled = 0;
+    }
+  }
+  if (mrp_flush(&list, items, filled) != 0 || out_of_memory) {
+    if (list) Py_DecRef(list);
+    r->tail = start; /* nothing was consumed: the records stay in the ring */
+    return NULL;
   }
   if (count > 0) *status = MR_OK;
   mr_reader_release(r);
