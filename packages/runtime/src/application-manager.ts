@@ -61,8 +61,12 @@ import {
   type WatchClusterRequest,
   type ClusterEvent as WireClusterEvent,
 } from '@millrace/protocol';
+import { isRejection, type Rejection, tokenMessage } from './am-rejection.js';
+import { HeartbeatMonitor } from './heartbeat-monitor.js';
+import { describeJobStatus } from './job-status.js';
 import { silentLogger } from './logger.js';
-import { fromWireFailureReason, toWireClusterSpec, toWireFailure } from './protocol-mapping.js';
+import { createNodeRecords, type NodeRecord } from './node-record.js';
+import { fromWireFailureReason, toWireClusterSpec } from './protocol-mapping.js';
 
 export interface ApplicationManagerOptions {
   /** The cluster config; validated (and defaults filled) before anything starts. */
@@ -79,25 +83,6 @@ export interface ApplicationManagerOptions {
 
 export type ObservationListener = (observation: ClusterObservation) => void;
 
-interface NodeRecord {
-  role: string;
-  index: number;
-  /** The generation this node must be in; calls from below it are stale. */
-  requiredGeneration: number;
-  /** Where the node can be reached, from its latest registration. */
-  spec?: NodeSpec | undefined;
-  /** How many times the node registered (its next start's attempt number). */
-  registrations: number;
-  attempt: number;
-  lastSeen: number;
-  /** Generation in which the AM declared it dead (so a silent node is declared once). */
-  declaredDeadIn?: number | undefined;
-  metrics: Record<string, number>;
-  stream?: ServerWritableStream<WatchClusterRequest, WireClusterEvent> | undefined;
-}
-
-type Rejection = { code: ErrorCode; message: string; role?: string; index?: number };
-
 /** How many observations {@link ApplicationManager.observations} keeps (oldest dropped first). */
 const observationLimit = 10_000;
 
@@ -112,7 +97,7 @@ export class ApplicationManager {
 
   readonly #server: Server;
   readonly #machine: ClusterStateMachine;
-  readonly #nodes = new Map<NodeKey, NodeRecord>();
+  readonly #nodes: Map<NodeKey, NodeRecord>;
   readonly #listeners = new Set<ObservationListener>();
   readonly #observations: ClusterObservation[] = [];
   readonly #logger: Logger;
@@ -124,8 +109,7 @@ export class ApplicationManager {
   /** Node reports the machine refused while failing over (restart-one survivors); replayed after. */
   #deferredEvents: ClusterEvent[] = [];
   #heartbeatTimer: NodeJS.Timeout | undefined;
-  #heartbeatCheckEveryMs = 0;
-  #lastHeartbeatCheck = 0;
+  readonly #heartbeats: HeartbeatMonitor;
   #registrationTimer: NodeJS.Timeout | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -182,19 +166,7 @@ export class ApplicationManager {
     this.result = new Promise((resolve) => {
       this.#resolveResult = resolve;
     });
-    for (const [role, { instances }] of Object.entries(this.config.roles)) {
-      for (let index = 0; index < instances; index++) {
-        this.#nodes.set(nodeKey(role, index), {
-          role,
-          index,
-          requiredGeneration: 0,
-          registrations: 0,
-          attempt: 0,
-          lastSeen: 0,
-          metrics: {},
-        });
-      }
-    }
+    this.#nodes = createNodeRecords(this.config.roles);
     this.#server.addService(ApplicationManagerService, {
       registerNode: this.#guarded(this.#registerNode),
       watchCluster: (call: ServerWritableStream<WatchClusterRequest, WireClusterEvent>) =>
@@ -204,9 +176,8 @@ export class ApplicationManager {
       getJobStatus: this.#guarded(this.#getJobStatus),
       stopJob: this.#guarded(this.#stopJob),
     });
-    this.#heartbeatCheckEveryMs = Math.max(10, Math.floor(this.config.heartbeat.intervalMs / 4));
-    this.#lastHeartbeatCheck = Date.now();
-    this.#heartbeatTimer = setInterval(() => this.#checkHeartbeats(), this.#heartbeatCheckEveryMs);
+    this.#heartbeats = new HeartbeatMonitor(this.config.heartbeat);
+    this.#heartbeatTimer = setInterval(() => this.#checkHeartbeats(), this.#heartbeats.checkEveryMs);
     this.#armRegistrationTimer();
   }
 
@@ -228,30 +199,12 @@ export class ApplicationManager {
 
   /** The job and its nodes as `GetJobStatus` reports them. */
   status(): JobStatus {
-    const snapshot = this.#machine.snapshot;
-    const now = Date.now();
-    return {
-      jobName: this.config.name,
-      engine: this.engine.name,
-      state: snapshot.state,
-      generation: snapshot.generation,
-      restarts: snapshot.restarts,
-      maxRestarts: snapshot.maxRestarts,
-      outcome: snapshot.outcome ?? '',
-      failures: snapshot.failures.map(toWireFailure),
-      nodes: [...this.#nodes.entries()].map(([key, record]) => ({
-        role: record.role,
-        index: record.index,
-        status: snapshot.nodes[key]?.status ?? 'pending',
-        generation: snapshot.nodes[key]?.generation ?? 0,
-        host: record.spec?.host ?? '',
-        ports: { ...record.spec?.ports },
-        pid: record.spec?.pid ?? 0,
-        attempt: record.attempt,
-        lastHeartbeatAgeMs: record.lastSeen ? now - record.lastSeen : 0,
-        metrics: { ...record.metrics },
-      })),
-    };
+    return describeJobStatus({
+      config: this.config,
+      engine: this.engine,
+      snapshot: this.#machine.snapshot,
+      nodes: this.#nodes,
+    });
   }
 
   /** Stops the job (every runner is asked to stop) and resolves with the outcome. Idempotent. */
@@ -675,31 +628,8 @@ export class ApplicationManager {
   #checkHeartbeats(): void {
     const snapshot = this.#machine.snapshot;
     if (isTerminal(snapshot.state)) return;
-    const { intervalMs, missedLimit } = this.config.heartbeat;
-    const limitMs = intervalMs * missedLimit;
-    const now = Date.now();
-    // If this check itself ran late, the AM's event loop was blocked (an in-process runner busy on
-    // the main thread): heartbeats could not be read meanwhile, so the stall is nobody's silence.
-    const stalledMs = now - this.#lastHeartbeatCheck - this.#heartbeatCheckEveryMs;
-    this.#lastHeartbeatCheck = now;
-    if (stalledMs > intervalMs) {
-      for (const record of this.#nodes.values()) if (record.lastSeen) record.lastSeen += stalledMs;
-    }
-    for (const [key, record] of this.#nodes) {
-      const status = snapshot.nodes[key]?.status;
-      if (status !== 'registered' && status !== 'running') continue;
-      if (record.declaredDeadIn === snapshot.generation || now - record.lastSeen <= limitMs) continue;
-      record.declaredDeadIn = snapshot.generation;
-      this.#nodeEvent({
-        type: 'node-failed',
-        failure: {
-          role: record.role,
-          index: record.index,
-          generation: snapshot.generation,
-          reason: 'heartbeat-missed',
-          message: `no heartbeat for ${now - record.lastSeen} ms (limit ${missedLimit} × ${intervalMs} ms); the node is declared dead`,
-        },
-      });
+    for (const failure of this.#heartbeats.findSilentNodes(snapshot, this.#nodes, Date.now())) {
+      this.#nodeEvent({ type: 'node-failed', failure });
     }
   }
 
@@ -749,20 +679,6 @@ export class ApplicationManager {
       }
     }
   }
-}
-
-const tokenMessage = `the job token is missing or wrong: send it in the '${tokenMetadataKey}' metadata`;
-
-const rejectionKeys = new Set(['code', 'message', 'role', 'index']);
-
-/** Rejections are the only handler results made of nothing but these keys. */
-function isRejection(value: unknown): value is Rejection {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Rejection).code === 'number' &&
-    Object.keys(value).every((key) => rejectionKeys.has(key))
-  );
 }
 
 /** A deferred node report moves into the generation the cluster reached meanwhile. */
