@@ -39,6 +39,7 @@ export interface ControlChannel {
 export function openControlChannel(socket: Duplex, handlers: ControlHandlers): ControlChannel {
   socket.on('error', () => {}); // the child's exit is the authoritative signal, not a socket error
   const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
+  lines.on('error', () => {}); // readline re-emits the socket's errors (ECONNRESET when the child dies)
   lines.on('line', (line) => {
     const message = parseControlMessage(line);
     if (!message) return;

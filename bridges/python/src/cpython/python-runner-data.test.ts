@@ -95,6 +95,8 @@ describe('pythonRunner data path (shared-memory rings)', () => {
     const handle = await pythonRunner({
       entry: `${entry}:main`,
       python: '/usr/bin/python3',
+      inputCodec: 'raw',
+      outputCodec: 'raw',
       output: 'ignore',
     }).start(context);
     const result = await handle.result;

@@ -48,9 +48,12 @@ export interface PythonRunnerOptions {
   pythonPath?: readonly string[] | undefined;
   /** Extra environment variables, applied last. */
   env?: Readonly<Record<string, string>> | undefined;
-  /** Codec of the input records, as the Python side should decode them. Default `raw`. */
+  /**
+   * Codec of the input records, as the Python side should decode them. It must match the role's
+   * codec (`addRole`'s default is JSON). Default `json`.
+   */
   inputCodec?: RecordCodecName | undefined;
-  /** Codec the Python side encodes output records with. Default `raw`. */
+  /** Codec the Python side encodes output records with; must match the role's codec. Default `json`. */
   outputCodec?: RecordCodecName | undefined;
   /** Bytes of each shared-memory ring. Default 4 MiB. */
   ringBytes?: number | undefined;
@@ -141,8 +144,8 @@ async function startPythonRunner(
   const rings = await startRingPumps({
     input: context.input,
     output: context.output,
-    inputCodec: options.inputCodec ?? 'raw',
-    outputCodec: options.outputCodec ?? 'raw',
+    inputCodec: options.inputCodec ?? 'json',
+    outputCodec: options.outputCodec ?? 'json',
     ringBytes: options.ringBytes,
   });
 
@@ -178,6 +181,9 @@ async function startPythonRunner(
     onStdoutLine: lineSink(output, 'stdout', context),
     onStderrLine: lineSink(output, 'stderr', context),
   });
+  const controlSocket = supervised.child.stdio[controlFileDescriptor] as Duplex | null;
+  // A child that dies early resets the socket; that is reported through its exit, not as an error.
+  controlSocket?.on('error', () => {});
   let pid: number;
   try {
     pid = await supervised.started;
@@ -195,7 +201,7 @@ async function startPythonRunner(
     markReady = resolve;
   });
 
-  const control = openControlChannel(supervised.child.stdio[controlFileDescriptor] as Duplex, {
+  const control = openControlChannel(controlSocket as Duplex, {
     onReady: () => {
       lastSign = Date.now();
       markReady();
