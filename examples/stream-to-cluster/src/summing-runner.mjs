@@ -5,7 +5,7 @@
  */
 import { openRunnerChannels } from '@millrace/runtime';
 
-const { input, output } = openRunnerChannels();
+const { input, output } = await openRunnerChannels();
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const node = `${process.env.MILLRACE_ROLE}[${process.env.MILLRACE_INDEX}]`;

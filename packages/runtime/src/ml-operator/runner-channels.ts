@@ -5,14 +5,19 @@
  *
  * ```js
  * import { openRunnerChannels } from '@millrace/runtime';
- * const { input, output } = openRunnerChannels();
+ * const { input, output } = await openRunnerChannels();
  * for await (const record of input) await output.write(transform(record));
  * await output.end();
  * ```
+ *
+ * Transports other than `pipes` are provided by a package named after them: for
+ * `MILLRACE_RECORDS_TRANSPORT=shm` this imports `@millrace/bridge-shm` and calls its
+ * `openRunnerChannels(environment)` export, so runner programs do not change when a job switches
+ * to the shared-memory ring.
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { ConfigError } from '@millrace/core';
+import { ConfigError, DependencyMissingError } from '@millrace/core';
 import { encodeFrames, FrameDecoder } from './frames.js';
 
 export interface RunnerInput extends AsyncIterable<Uint8Array> {}
@@ -30,7 +35,9 @@ export interface RunnerChannels {
   output?: RunnerOutput;
 }
 
-export function openRunnerChannels(environment: NodeJS.ProcessEnv = process.env): RunnerChannels {
+export async function openRunnerChannels(
+  environment: NodeJS.ProcessEnv = process.env,
+): Promise<RunnerChannels> {
   const transport = environment.MILLRACE_RECORDS_TRANSPORT;
   if (transport === undefined) {
     throw new ConfigError(
@@ -43,17 +50,7 @@ export function openRunnerChannels(environment: NodeJS.ProcessEnv = process.env)
       { subject: 'runner environment' },
     );
   }
-  if (transport !== 'pipes') {
-    throw new ConfigError(
-      [
-        {
-          path: 'MILLRACE_RECORDS_TRANSPORT',
-          message: `'${transport}' is not a transport this helper speaks (it speaks 'pipes')`,
-        },
-      ],
-      { subject: 'runner environment' },
-    );
-  }
+  if (transport !== 'pipes') return openTransportPackage(transport, environment);
   const channels: RunnerChannels = {};
   if (environment.MILLRACE_RECORDS_IN_FD !== undefined) {
     const fd = Number(environment.MILLRACE_RECORDS_IN_FD);
@@ -85,4 +82,35 @@ export function openRunnerChannels(environment: NodeJS.ProcessEnv = process.env)
     };
   }
   return channels;
+}
+
+async function openTransportPackage(
+  transport: string,
+  environment: NodeJS.ProcessEnv,
+): Promise<RunnerChannels> {
+  const specifier = `@millrace/bridge-${transport}`;
+  let module: {
+    openRunnerChannels?: (environment: NodeJS.ProcessEnv) => RunnerChannels | Promise<RunnerChannels>;
+  };
+  try {
+    module = await import(specifier);
+  } catch (error) {
+    throw new DependencyMissingError(
+      specifier,
+      `The record transport '${transport}' needs ${specifier}, which could not be loaded (${(error as Error).message}); install it beside @millrace/runtime`,
+      { cause: error },
+    );
+  }
+  if (typeof module.openRunnerChannels !== 'function') {
+    throw new ConfigError(
+      [
+        {
+          path: 'MILLRACE_RECORDS_TRANSPORT',
+          message: `${specifier} does not export openRunnerChannels(environment)`,
+        },
+      ],
+      { subject: 'runner environment' },
+    );
+  }
+  return module.openRunnerChannels(environment);
 }
