@@ -171,4 +171,37 @@ describe('NodeAgent', () => {
     const outcome = await cluster.result;
     expect(outcome).toMatchObject({ status: 'succeeded', failures: [] });
   });
+
+  it('does not hang on a runner whose stop never returns', async () => {
+    const hanging: Runner = {
+      description: 'never stops',
+      start: () => ({ result: new Promise<RunnerResult>(() => {}), stop: () => new Promise<void>(() => {}) }),
+    };
+    const cluster = launchLocalCluster({
+      engine: createGenericEngine(),
+      config: { engine: 'generic', roles: { worker: { instances: 1 } }, stopGracePeriodMs: 100 },
+      runnerFor: () => hanging,
+    });
+    await cluster.waitFor((o) => o.type === 'node-started', 10_000);
+    await cluster.stop('test stop');
+    expect((await cluster.result).status).toBe('stopped');
+  });
+
+  it('reports why a runner could not start', async () => {
+    const cluster = launchLocalCluster({
+      engine: createGenericEngine(),
+      config: { engine: 'generic', roles: { worker: { instances: 1 } }, maxRestarts: 0 },
+      runnerFor: () => ({
+        description: 'broken runner',
+        start: () => {
+          throw new Error('the model file is missing');
+        },
+      }),
+    });
+    const outcome = await cluster.result;
+    expect(outcome.failures[0]).toMatchObject({ reason: 'start-failed' });
+    expect(outcome.failures[0]?.message).toMatch(
+      /could not start runner 'broken runner': the model file is missing/,
+    );
+  });
 });

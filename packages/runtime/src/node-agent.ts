@@ -120,6 +120,7 @@ export class NodeAgent {
   #pendingMetrics: Record<string, number> = {};
   #metricsTimer: NodeJS.Timeout | undefined;
   #running: Promise<NodeAgentOutcome> | undefined;
+  #startFailure: RunnerResult | undefined;
   #leaving = false;
 
   constructor(options: NodeAgentOptions) {
@@ -189,12 +190,23 @@ export class NodeAgent {
         await this.#report(NodeState.NODE_STATE_RUNNING);
         void handle.result.then((result) => this.#mailbox.push({ type: 'runner-ended', result, start }));
       } else {
-        lastResult = { status: 'failed', message: 'the runner could not start' };
+        lastResult = this.#startFailure;
       }
       let runnerLive = handle !== undefined;
+      // A runner's stop is bounded by its own grace period; this bound covers runners that hang.
+      const stopBoundMs = registration!.stopGracePeriodMs + 2_000;
       const stopRunner = async (reason: string) => {
         controller.abort(new Error(reason));
-        if (runnerLive && handle) await handle.stop(reason);
+        if (runnerLive && handle) {
+          let timer: NodeJS.Timeout | undefined;
+          const bound = new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), stopBoundMs);
+          });
+          const ended = await Promise.race([handle.stop(reason).then(() => 'stopped' as const), bound]);
+          clearTimeout(timer);
+          if (ended === 'timeout')
+            this.#logger.warn(`the runner did not stop within ${stopBoundMs} ms; leaving it`);
+        }
         runnerLive = false;
       };
 
@@ -338,6 +350,7 @@ export class NodeAgent {
       const message = `could not start runner '${this.#options.runner.description}': ${(error as Error)?.message ?? String(error)}`;
       this.#logger.error(message);
       const result: RunnerResult = { status: 'failed', message };
+      this.#startFailure = result;
       this.#emit({ type: 'runner-ended', result });
       await this.#reportResult(result, 'start-failed');
       return undefined;
