@@ -7,10 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { createRing, pythonModuleDirectory, RingReader, RingWriter } from '@millrace/bridge-shm';
 import { afterEach, describe, expect, it } from 'vitest';
-// @ts-expect-error plain ESM fixture without types
-import { checksum, streamRecord } from '../../bridges/shm/fixtures/stream.mjs';
 
 const fixtures = fileURLToPath(new URL('../../bridges/shm/fixtures/', import.meta.url));
+// The same record stream the fixture peers send (a plain ESM module shared with them).
+const { checksum, streamRecord } = (await import(`${fixtures}stream.mjs`)) as {
+  checksum(previous: number, record: Uint8Array): number;
+  streamRecord(index: number): Uint8Array;
+};
 const python = process.env.MILLRACE_TEST_PYTHON ?? '/usr/bin/python3';
 const recordCount = 1_000_000;
 const children: ChildProcess[] = [];
@@ -52,7 +55,7 @@ async function writeStream(path: string, count: number): Promise<StreamSummary> 
   for (let index = 0; index < count; ) {
     const batch: Uint8Array[] = [];
     for (const end = Math.min(count, index + 1000); index < end; index++) {
-      const record = streamRecord(index) as Uint8Array;
+      const record = streamRecord(index);
       crc = checksum(crc, record);
       batch.push(record);
     }
