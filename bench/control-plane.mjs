@@ -9,7 +9,7 @@
 // Writes bench/results/control-plane.json.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -171,6 +171,7 @@ async function repeat(times, measure) {
   return samples;
 }
 
+const loadBefore = loadavg()[0];
 const formationSamples = await formation(16, 30, 3);
 const exitSamples = await repeat(10, exitDetectionOnce);
 const silentSamples = await repeat(3, silentDetectionOnce);
@@ -189,6 +190,8 @@ const result = {
   heartbeat: { intervalMs: 500, missedLimit: 3 },
   targets,
   cpus: cpus().length,
+  // Other work on the machine slows every number here; formation is the most sensitive.
+  load_average_1m: Math.round(((loadBefore + loadavg()[0]) / 2) * 100) / 100,
   node: process.version,
   measured_at: new Date().toISOString(),
 };
