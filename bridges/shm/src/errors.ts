@@ -48,7 +48,7 @@ interface NativeError {
 /** Maps an error thrown or rejected by the addon to a Millrace error; others pass through. */
 export function toRingError(
   error: unknown,
-  context: { path: string; operation: string; timeoutMs?: number },
+  context: { path: string; operation: string; timeoutMs?: number; attachTimeoutMs?: number },
 ): unknown {
   if (!(error instanceof Error) || MillraceError.isInstance(error)) return error;
   const native = error as NativeError;
@@ -61,10 +61,13 @@ export function toRingError(
       return new ChannelClosedError('peer', native.message, { cause: error });
     case 'CLOSED':
       return new ChannelClosedError('local', native.message, { cause: error });
-    case 'TIMEOUT':
-      return new MillraceTimeoutError(context.operation, context.timeoutMs ?? -1, native.message, {
+    case 'TIMEOUT': {
+      // The native message says "no writer/reader attached" when the attach bound ran out.
+      const bound = / attached/.test(native.message) ? context.attachTimeoutMs : context.timeoutMs;
+      return new MillraceTimeoutError(context.operation, bound ?? -1, native.message, {
         cause: error,
       });
+    }
     case 'TOO_BIG': {
       const sizes = /record of (\d+) bytes exceeds .* maximum of (\d+)/.exec(native.message);
       if (sizes) return new RecordTooLargeError(Number(sizes[1]), Number(sizes[2]), context.path);

@@ -18,6 +18,7 @@ export interface OpenedRing {
   maxRecordBytes: number;
   codec: string;
   timeoutMs: number;
+  attachTimeoutMs: number;
 }
 
 function checkDuration(issues: ConfigIssue[], name: string, value: number | undefined): void {
@@ -39,9 +40,10 @@ export function openRing(path: string, role: 'writer' | 'reader', options: RingO
   if (issues.length)
     throw new ConfigError(issues, { subject: `Ring${role === 'writer' ? 'Writer' : 'Reader'}.open` });
   const binding = loadNativeRing();
+  const attachTimeoutMs = Math.round(options.attachTimeoutMs ?? 60_000);
   let native: NativeRingHandle;
   try {
-    native = new binding.RingHandle(path, role, Math.round(options.attachTimeoutMs ?? 60_000));
+    native = new binding.RingHandle(path, role, attachTimeoutMs);
   } catch (error) {
     throw toRingError(error, { path, operation: 'open' });
   }
@@ -65,6 +67,7 @@ export function openRing(path: string, role: 'writer' | 'reader', options: RingO
     maxRecordBytes: info.maxPayload,
     codec: info.codec,
     timeoutMs: options.timeoutMs === undefined ? -1 : Math.round(options.timeoutMs),
+    attachTimeoutMs,
   };
 }
 

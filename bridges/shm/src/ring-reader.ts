@@ -18,6 +18,7 @@ export class RingReader implements AsyncIterable<Uint8Array> {
   readonly codec: string;
   readonly #native: NativeRingHandle;
   readonly #timeoutMs: number;
+  readonly #attachTimeoutMs: number;
   readonly #queue = new OperationQueue();
   #buffered: Uint8Array[] = [];
   #bufferedIndex = 0;
@@ -31,6 +32,7 @@ export class RingReader implements AsyncIterable<Uint8Array> {
     this.maxRecordBytes = opened.maxRecordBytes;
     this.codec = opened.codec;
     this.#timeoutMs = opened.timeoutMs;
+    this.#attachTimeoutMs = opened.attachTimeoutMs;
   }
 
   /** Attaches as the ring's only reader (from any process or worker thread). */
@@ -131,6 +133,7 @@ export class RingReader implements AsyncIterable<Uint8Array> {
         path: this.path,
         operation: `data in ring ${this.path}`,
         timeoutMs: this.#timeoutMs,
+        attachTimeoutMs: this.#attachTimeoutMs,
       });
     }
   }

@@ -16,6 +16,7 @@ export class RingWriter {
   readonly codec: string;
   readonly #native: NativeRingHandle;
   readonly #timeoutMs: number;
+  readonly #attachTimeoutMs: number;
   readonly #queue = new OperationQueue();
   #state: 'open' | 'ended' | 'closed' = 'open';
 
@@ -27,6 +28,7 @@ export class RingWriter {
     this.maxRecordBytes = opened.maxRecordBytes;
     this.codec = opened.codec;
     this.#timeoutMs = opened.timeoutMs;
+    this.#attachTimeoutMs = opened.attachTimeoutMs;
   }
 
   /** Attaches as the ring's only writer (from any process or worker thread). */
@@ -131,6 +133,7 @@ export class RingWriter {
         path: this.path,
         operation: `space in ring ${this.path}`,
         timeoutMs: this.#timeoutMs,
+        attachTimeoutMs: this.#attachTimeoutMs,
       });
     }
   }

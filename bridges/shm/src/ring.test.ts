@@ -177,7 +177,7 @@ describe('ring', () => {
     const reader = await RingReader.open(path, { attachTimeoutMs: 100 });
     const error = await reader.read().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(MillraceTimeoutError);
-    expect((error as Error).message).toMatch(/no writer attached/);
+    expect((error as Error).message).toMatch(/Timed out after 100 ms .*no writer attached/);
     await reader.close();
   });
 
