@@ -123,6 +123,54 @@ describe('ML operator: source (batch-mode) roles', () => {
     expect(last.filter((r) => r.node === 1)).toHaveLength(5);
   });
 
+  it('a slow runner pushes back through the role operator to the source (bounded records in flight)', async () => {
+    let produced = 0;
+    let consumed = 0;
+    let maxInFlight = 0;
+    const slowReader: Runner = {
+      description: 'slow reader (in-process)',
+      start(context) {
+        const result = (async (): Promise<RunnerResult> => {
+          try {
+            for (;;) {
+              const batch = await context.input!.readBatch(8);
+              if (batch === null) break;
+              consumed += batch.length;
+              maxInFlight = Math.max(maxInFlight, produced - consumed);
+              await new Promise((resolve) => setTimeout(resolve, 1));
+            }
+            return { status: 'succeeded' };
+          } catch {
+            // The input channel fails when the job is cancelled; a runner's result never rejects.
+            return { status: 'stopped' };
+          }
+        })();
+        return { result, stop: async () => {} };
+      },
+    };
+    const job = new Job({ batchSize: 32, channelCapacity: 2 });
+    addAMRole(
+      job,
+      { name: 'slow', engine: 'generic', roles: { worker: { instances: 1 } } },
+      { engine: createGenericEngine() },
+    );
+    const numbers = job.generate(
+      (i) => {
+        produced += 1;
+        return i;
+      },
+      { count: 1e9 },
+    );
+    addRole(job, 'worker', { instances: 1, input: numbers, runner: slowReader, queueCapacity: 64 });
+    const done = job.execute();
+    while (consumed < 2_000) await new Promise((resolve) => setTimeout(resolve, 10));
+    job.cancel();
+    await done;
+    // Role queue (64) + the role subtask's channel (2 batches) + a batch in each operator + the source's batch.
+    expect(maxInFlight).toBeLessThanOrEqual(64 + 32 * (2 + 3));
+    expect(produced).toBeLessThan(1e6);
+  });
+
   it('a config role without addRole fails before anything waits, naming the role', async () => {
     const job = new Job();
     addAMRole(
