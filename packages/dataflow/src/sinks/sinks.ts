@@ -102,13 +102,14 @@ export function fileSinkOperator<T>(path: string, options: FileSinkOptions<T>): 
 /** Writes each record on its own line to stdout (strings as they are, others as JSON). */
 export function printOperator<T>(prefix: string | undefined): OperatorFactory<T, never> {
   return () => ({
-    processBatch(batch) {
+    async processBatch(batch) {
       let text = '';
       for (const record of batch) {
         const line = typeof record === 'string' ? record : JSON.stringify(record);
         text += prefix ? `${prefix}${line}\n` : `${line}\n`;
       }
-      process.stdout.write(text);
+      // A slow terminal or pipe pushes back like any other sink.
+      if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     },
   });
 }
