@@ -151,6 +151,9 @@ def context_from_environment(environment: Mapping[str, str]) -> Context:
         _, encode = codec(codec_name)
         output_stream = OutputStream(open_output_ring(environment[names.OUTPUT_RING]), encode, codec_name)
 
+    if input_stream is not None and output_stream is not None:
+        input_stream.before_wait = output_stream.flush
+
     holder: Dict[str, Context] = {}
     control = open_control_channel(
         environment.get(names.CONTROL_FD),

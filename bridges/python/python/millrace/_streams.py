@@ -46,6 +46,9 @@ class InputStream:
         self._decode = decode
         self.codec = codec_name
         self._ended = False
+        #: Called before each read from the transport, which may wait (the context flushes its
+        #: output stream there, so results never sit in a buffer while the runner waits for input).
+        self.before_wait: Optional[Callable[[], None]] = None
 
     @property
     def ended(self) -> bool:
@@ -58,6 +61,8 @@ class InputStream:
             raise ValueError(f"max_records must be a positive integer, got {max_records!r}")
         if self._ended:
             return None
+        if self.before_wait is not None:
+            self.before_wait()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = _POLL_SECONDS if deadline is None else max(0.0, min(_POLL_SECONDS, deadline - time.monotonic()))
@@ -125,16 +130,27 @@ class InputStream:
 class OutputStream:
     """Records back to the pipeline, encoded with the role's output codec.
 
-    Writes are buffered into batches of ``flush_every`` records; :meth:`flush` and :meth:`close`
-    push what is pending. The runner host closes the stream when the entry function returns.
+    Writes are buffered and reach the transport in batches: when ``flush_every`` records are
+    pending, when the oldest pending record is ``flush_after`` seconds old, before the runner's
+    input stream waits for data, and on :meth:`flush` and :meth:`close`. The runner host closes
+    the stream when the entry function returns.
     """
 
-    def __init__(self, sink: RecordSink, encode: Callable[[Any], bytes], codec_name: str, flush_every: int = 256):
+    def __init__(
+        self,
+        sink: RecordSink,
+        encode: Callable[[Any], bytes],
+        codec_name: str,
+        flush_every: int = 256,
+        flush_after: float = 0.01,
+    ) -> None:
         self._sink = sink
         self._encode = encode
         self.codec = codec_name
         self._flush_every = flush_every
+        self._flush_after = flush_after
         self._pending: List[bytes] = []
+        self._oldest = 0.0
         self._closed = False
 
     @property
@@ -144,8 +160,10 @@ class OutputStream:
     def write(self, record: Any) -> None:
         """Encodes and queues one record; may wait for room in the transport."""
         self._check_open()
+        if not self._pending:
+            self._oldest = time.monotonic()
         self._pending.append(self._encode(record))
-        if len(self._pending) >= self._flush_every:
+        if len(self._pending) >= self._flush_every or time.monotonic() - self._oldest >= self._flush_after:
             self.flush()
 
     def write_batch(self, records: Sequence[Any]) -> None:

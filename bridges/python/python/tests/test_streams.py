@@ -82,3 +82,30 @@ class CodecTest(unittest.TestCase):
             self.skipTest("msgpack is not installed")
         decode, encode = codec("msgpack")
         self.assertEqual(decode(encode({"x": [1.5, 2], "b": b"\x00"})), {"x": [1.5, 2], "b": b"\x00"})
+
+
+class LatencyTest(unittest.TestCase):
+    def test_pending_output_is_flushed_before_the_input_waits(self):
+        class SlowSource:
+            def __init__(self):
+                self.calls = 0
+
+            def read_batch(self, max_records, timeout):
+                self.calls += 1
+                return [b"1"] if self.calls == 1 else None if self.calls > 3 else []
+
+        sink = ListSink()
+        output = OutputStream(sink, codec("raw")[1], "raw", flush_every=1000, flush_after=60)
+        stream = InputStream(SlowSource(), lambda b: b, "raw")
+        stream.before_wait = output.flush
+        self.assertEqual(stream.read_batch(), [b"1"])
+        output.write(b"result")
+        self.assertEqual(sink.records, [])
+        self.assertIsNone(stream.read_batch())
+        self.assertEqual(sink.records, [b"result"])
+
+    def test_an_old_pending_record_is_flushed_by_the_next_write(self):
+        sink = ListSink()
+        output = OutputStream(sink, codec("raw")[1], "raw", flush_every=1000, flush_after=0.0)
+        output.write(b"a")
+        self.assertEqual(sink.records, [b"a"])
