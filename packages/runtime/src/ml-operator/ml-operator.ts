@@ -46,8 +46,6 @@ interface ClusterEndpoint {
   address: string;
   token: string;
   checkpointDirectory: string;
-  /** Settles when the cluster ends (never rejects). */
-  ended: Promise<void>;
 }
 
 /** A handle on the cluster `addAMRole` added; pass it to `addRole` when a job has several. */
@@ -127,13 +125,15 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
         open() {
           const missing = Object.keys(parsed.roles).filter((role) => !state.roles.has(role));
           if (missing.length > 0) {
-            throw new ConfigError(
+            const error = new ConfigError(
               missing.map((role) => ({
                 path: `roles.${role}`,
                 message: `is in the cluster config but the job has no addRole(job, '${role}', …)`,
               })),
               { subject: `cluster '${parsed.name}'` },
             );
+            state.endpoint.reject(error); // roles waiting to join fail with the same reason
+            throw error;
           }
         },
         async run(context) {
@@ -141,7 +141,7 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
             am = await ApplicationManager.start({
               config: parsed,
               engine: options.engine,
-              logger: silentLogger,
+              logger: state.logger,
             });
           } catch (error) {
             state.endpoint.reject(error); // roles waiting to join fail with the same reason
@@ -157,7 +157,6 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
             address: started.address,
             token: started.token,
             checkpointDirectory: parsed.checkpointDirectory ?? temporaryDirectory!,
-            ended: started.result.then(() => {}),
           });
           const onAbort = () => void started.stop('the dataflow job was cancelled');
           context.signal.addEventListener('abort', onAbort, { once: true });
