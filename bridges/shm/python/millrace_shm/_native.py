@@ -128,7 +128,7 @@ def load():
             tried.append(f"{path}: speaks ring format {cdll.mrp_format_version()}, this module speaks 1")
             continue
         return cdll, pydll
-    detail = "\n  ".join(tried) if tried else "no built library and no C compiler to build one"
+    detail = "\n  ".join(tried) if tried else f"no library at {_BUILT}, and no C compiler (cc) and source ({_SOURCE}) to build one"
     raise NativeLibraryMissingError(
         "millrace_shm needs its C library (the ring core shared with the Node addon).\n"
         f"  {detail}\n"
