@@ -106,6 +106,17 @@ class RoundTripTest(RingTestCase):
             self.assertLess(time.monotonic() - started, 5)
 
 
+class IdleTest(RingTestCase):
+    def test_an_idle_reader_sleeps_instead_of_spinning_and_honours_its_timeout(self):
+        path = self.ring()
+        with RingWriter.open(path), RingReader.open(path, timeout=1.0) as reader:
+            cpu_before = time.process_time()
+            with self.assertRaisesRegex(RingTimeoutError, "timed out waiting for data"):
+                reader.read()
+            # A spinning wait would burn about a second of CPU here.
+            self.assertLess(time.process_time() - cpu_before, 0.3)
+
+
 class ClosingTest(RingTestCase):
     def test_writer_closing_without_end_is_an_error_for_the_reader(self):
         path = self.ring()
