@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { superviseProcess } from './process-supervisor.js';
 import { processesWithMarker } from './testing/index.js';
@@ -93,6 +96,29 @@ describe('superviseProcess', () => {
     const exit = await supervised.exit;
     expect(exit.stopped).toBe(true);
   });
+});
+
+describe('superviseProcess when its own process dies', () => {
+  // A host program that supervises a runner, then is ended by a signal it does not handle itself.
+  const host = (signal: string) => `
+    const { superviseProcess } = await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, 'process-supervisor.ts')).href)});
+    const runner = superviseProcess({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', ${JSON.stringify(marker)}] });
+    await runner.started;
+    setInterval(() => {}, 1000);
+    process.kill(process.pid, '${signal}');`;
+
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    it(`takes its runners along when it dies of an unhandled ${signal}`, async () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', host(signal)], {
+        stdio: 'ignore',
+      });
+      const ended = await new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on('close', (_code, how) => resolve(how)),
+      );
+      expect(ended).toBe(signal); // it still dies of the signal, as it would without us
+      await waitUntil(() => processesWithMarker(marker).length === 0);
+    });
+  }
 });
 
 async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {

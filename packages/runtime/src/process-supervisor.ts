@@ -61,16 +61,39 @@ export interface SupervisedProcess {
   stderrTail(): string;
 }
 
-/** Process groups still alive; killed synchronously if this process exits first. */
+/**
+ * Process groups still alive. Runners live in their own sessions, so a terminal's Ctrl-C does not
+ * reach them: if this process exits, or dies of SIGINT/SIGTERM/SIGHUP that nobody else handles,
+ * their groups are killed first so none outlives it. (A SIGKILL of this process cannot be caught.)
+ */
 const liveGroups = new Set<number>();
+const fatalSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
-  });
+function killLiveGroups(): void {
+  for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+}
+
+function onFatalSignal(signal: NodeJS.Signals): void {
+  // Another listener means the program handles the signal itself (e.g. stops its jobs cleanly).
+  if (process.listenerCount(signal) > 1) return;
+  killLiveGroups();
+  for (const other of fatalSignals) process.removeListener(other, onFatalSignal);
+  process.kill(process.pid, signal); // die of the signal as if we had never listened
+}
+
+function trackGroup(pid: number): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', killLiveGroups);
+  }
+  if (liveGroups.size === 0) for (const signal of fatalSignals) process.on(signal, onFatalSignal);
+  liveGroups.add(pid);
+}
+
+function untrackGroup(pid: number): void {
+  liveGroups.delete(pid);
+  if (liveGroups.size === 0) for (const signal of fatalSignals) process.removeListener(signal, onFatalSignal);
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -104,7 +127,6 @@ function forwardLines(stream: Readable | null, onLine: (line: string) => void): 
 }
 
 export function superviseProcess(options: SuperviseProcessOptions): SupervisedProcess {
-  installExitHook();
   const tail = new LineTail(options.stderrTailLines ?? 40);
   const defaultGrace = options.gracePeriodMs ?? 5_000;
   let stopRequested = false;
@@ -119,7 +141,7 @@ export function superviseProcess(options: SuperviseProcessOptions): SupervisedPr
 
   const started = new Promise<number>((resolve, reject) => {
     child.once('spawn', () => {
-      if (child.pid !== undefined) liveGroups.add(child.pid);
+      if (child.pid !== undefined) trackGroup(child.pid);
       resolve(child.pid ?? 0);
     });
     child.once('error', (error) => {
@@ -154,7 +176,7 @@ export function superviseProcess(options: SuperviseProcessOptions): SupervisedPr
       if (child.pid !== undefined) {
         // Descendants the runner left behind in its group go with it.
         killGroup(child.pid, 'SIGKILL');
-        liveGroups.delete(child.pid);
+        untrackGroup(child.pid);
       }
       // Output may still be buffered in the pipes; a bounded wait keeps a grandchild that holds
       // them open from delaying the exit forever.
