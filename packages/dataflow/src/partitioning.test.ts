@@ -132,6 +132,18 @@ describe('partitioning and ordering', () => {
     expect(joined.records).toEqual(['sum=6 letters=3']);
   });
 
+  it('keyed operators reject object keys at parallelism 1 too (they would break when scaled out)', async () => {
+    const job = new Job();
+    job
+      .fromIterable([{ user: { id: 1 } }])
+      .keyBy((r) => r.user as never)
+      .process({ processElement() {} }, { name: 'per-user' })
+      .collect();
+    await expect(job.execute()).rejects.toThrow(
+      /Operator 'per-user' .*keys must be a string, number, bigint or boolean/,
+    );
+  });
+
   it('rejects keys that are not primitive values, naming the operator', async () => {
     const job = new Job();
     job

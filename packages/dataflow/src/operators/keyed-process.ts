@@ -4,7 +4,7 @@
  */
 import { RecordFailure } from '../errors.js';
 import type { OperatorFactory, Output } from '../operator.js';
-import type { Key } from '../runtime/hash.js';
+import { checkKey, type Key } from '../runtime/hash.js';
 
 /** The state of the current key. */
 export interface KeyedState<S> {
@@ -64,7 +64,7 @@ export function keyedProcessOperator<K extends Key, T, S, R>(
       async processBatch(batch) {
         for (const record of batch) {
           try {
-            currentKey = key(record);
+            currentKey = checkKey(key(record));
             const pending = fn.processElement(record, context);
             if (pending !== undefined) await pending;
           } catch (error) {

@@ -11,7 +11,7 @@
  */
 import { RecordFailure } from '../errors.js';
 import type { OperatorFactory, Output, SubtaskContext } from '../operator.js';
-import type { Key } from '../runtime/hash.js';
+import { checkKey, type Key } from '../runtime/hash.js';
 
 export interface TableJoinOptions {
   /** `inner` drops left records without a row; `left` emits them with `undefined`. Default `inner`. */
@@ -68,7 +68,7 @@ export function tableJoinOperator<K extends Key, L, Rt, O>(
           for (const row of batch as Rt[]) {
             let k: K;
             try {
-              k = rightKey(row);
+              k = checkKey(rightKey(row));
             } catch (error) {
               throw new RecordFailure(row, error);
             }
@@ -85,7 +85,7 @@ export function tableJoinOperator<K extends Key, L, Rt, O>(
         for (const left of batch as L[]) {
           let k: K;
           try {
-            k = leftKey(left);
+            k = checkKey(leftKey(left));
           } catch (error) {
             throw new RecordFailure(left, error);
           }

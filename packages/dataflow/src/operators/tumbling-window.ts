@@ -14,7 +14,7 @@
  */
 import { RecordFailure } from '../errors.js';
 import type { OperatorFactory, Output, SubtaskContext } from '../operator.js';
-import type { Key } from '../runtime/hash.js';
+import { checkKey, type Key } from '../runtime/hash.js';
 
 export interface WindowInfo<K extends Key> {
   key: K;
@@ -100,7 +100,7 @@ export function tumblingWindowOperator<K extends Key, T, A, R>(
               context.count('lateRecordsDropped');
               continue;
             }
-            k = key(record);
+            k = checkKey(key(record));
             let perKey = windows.get(end);
             if (perKey === undefined) {
               perKey = new Map();

@@ -33,6 +33,17 @@ export function hashKey(key: unknown): number {
   return hash >>> 0;
 }
 
+/**
+ * Throws the same error as {@link hashKey} for a value that cannot be a key. Keyed operators call
+ * it so that a bad key fails at parallelism 1 too, not only once the job is scaled out.
+ */
+export function checkKey<K>(key: K): K {
+  const type = typeof key;
+  if (type === 'string' || type === 'number' || type === 'bigint' || type === 'boolean') return key;
+  hashKey(key);
+  return key;
+}
+
 function mixInteger(value: number): number {
   let h = Math.imul(value ^ (value >>> 16), 0x45d9f3b);
   h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
