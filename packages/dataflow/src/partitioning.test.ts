@@ -140,7 +140,7 @@ describe('partitioning and ordering', () => {
       .process({ processElement() {} }, { name: 'per-user' })
       .collect();
     await expect(job.execute()).rejects.toThrow(
-      /Operator 'per-user' .*keys must be a string, number, bigint or boolean/,
+      /Operator 'per-user' .*keys must be a string, number, bigint or boolean/s,
     );
   });
 
