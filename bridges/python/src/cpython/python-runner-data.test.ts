@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { msgpackCodec } from '@millrace/bridge-shm';
+import { encodeTensorFrame, msgpackCodec } from '@millrace/bridge-shm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generatedInput, recordingContext } from '../test-support.js';
 import { pythonRunner } from './python-runner.js';
@@ -103,5 +103,46 @@ describe('pythonRunner data path (shared-memory rings)', () => {
     expect(result).toMatchObject({ status: 'failed', exitCode: 1 });
     expect((result as { message: string }).message).toContain('RuntimeError: bad record');
     expect(context.ended()).toBe(false);
+  });
+
+  it('tensor frames reach a torch DataLoader as batched tensors', async () => {
+    const entry = join(directory, 'torch_sums.py');
+    writeFileSync(
+      entry,
+      [
+        'import torch',
+        'def main(ctx):',
+        '    loader = torch.utils.data.DataLoader(ctx.input.torch_dataset(batch_size=32), batch_size=None)',
+        '    for batch in loader:',
+        '        features = batch["features"]',
+        '        assert features.dtype == torch.float32, features.dtype',
+        '        ctx.output.write({"shape": list(features.shape), "sum": float(features.sum())})',
+      ].join('\n'),
+    );
+    const frames = 100;
+    const context = recordingContext({
+      input: generatedInput(frames, (index) =>
+        encodeTensorFrame({
+          features: { dtype: 'float32', shape: [4], data: Float32Array.of(index, index, index, index) },
+        }),
+      ),
+      output: true,
+    });
+    const handle = await pythonRunner({
+      entry: `${entry}:main`,
+      python: '/usr/bin/python3',
+      requiredModules: ['torch'],
+      inputCodec: 'tensor',
+      outputCodec: 'json',
+    }).start(context);
+    expect(await handle.result).toEqual({ status: 'succeeded' });
+    const batches = context.written.map((record) => JSON.parse(new TextDecoder().decode(record)));
+    expect(batches.map((batch) => batch.shape)).toEqual([
+      [32, 4],
+      [32, 4],
+      [32, 4],
+      [4, 4],
+    ]);
+    expect(batches.reduce((sum, batch) => sum + batch.sum, 0)).toBe(4 * ((frames * (frames - 1)) / 2));
   });
 });

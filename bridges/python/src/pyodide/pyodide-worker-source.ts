@@ -31,6 +31,12 @@ const keep = (line) => { output.push(line); if (output.length > 50) output.shift
   pyodide.runPython(workerData.helpers);
   pyodide.unregisterJsModule('pyodide_js');
   pyodide.runPython('_millrace_close_sandbox()');
+  // Every JavaScript value Python can reach leads to the Function constructor through
+  // '.constructor.constructor', and from there to this thread's globals (process, require). Cut
+  // that path once Pyodide is loaded: none of the engine's later work compiles code from strings.
+  for (const sample of [function () {}, async function () {}, function* () {}, async function* () {}]) {
+    Object.defineProperty(Object.getPrototypeOf(sample), 'constructor', { value: undefined, writable: false, configurable: false });
+  }
   const lockPackages = new Set(
     Object.keys(JSON.parse(readFileSync(join(workerData.pyodideDirectory, 'pyodide-lock.json'), 'utf8')).packages ?? {}),
   );

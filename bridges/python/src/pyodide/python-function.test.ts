@@ -96,6 +96,9 @@ describe('python() in a pipeline (Pyodide on a worker thread)', () => {
         '            return ",".join(sorted(k for k in os.environ if k not in ("HOME", "PATH", "PWD", "USER", "LOGNAME", "LANG", "_", "PYTHONINSPECT", "LD_LIBRARY_PATH")))',
         '        if what == "js":',
         '            return str(__import__("js").process)',
+        '        if what == "function-constructor":',
+        '            from pyodide.ffi import to_js',
+        '            return str(to_js([]).constructor.constructor("return typeof process")())',
         '        if what == "pyodide_js":',
         '            return str(__import__("pyodide_js").FS)',
         '        return json.dumps({"ok": what})',
@@ -104,11 +107,12 @@ describe('python() in a pipeline (Pyodide on a worker thread)', () => {
       ].join('\n'),
       shared,
     );
-    expect(await probe(['stdlib', 'file', 'env', 'js', 'pyodide_js'])).toEqual([
+    expect(await probe(['stdlib', 'file', 'env', 'js', 'function-constructor', 'pyodide_js'])).toEqual([
       '{"ok": "stdlib"}',
       'FileNotFoundError',
       '',
       'AttributeError',
+      'TypeError',
       'ModuleNotFoundError',
     ]);
   });
