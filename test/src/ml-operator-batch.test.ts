@@ -171,6 +171,40 @@ describe('ML operator: source (batch-mode) roles', () => {
     expect(produced).toBeLessThan(1e6);
   });
 
+  it('a dataflow restart strategy restarts a failed cluster with a fresh application manager', async () => {
+    let starts = 0;
+    const failsOnce: Runner = {
+      description: 'fails in the first job attempt',
+      start(context) {
+        starts += 1;
+        const first = starts === 1;
+        const result = (async (): Promise<RunnerResult> => {
+          if (first) return { status: 'failed', message: 'first job attempt fails' };
+          await context.output!.write(encoder.encode(JSON.stringify({ ok: true })));
+          return { status: 'succeeded' };
+        })();
+        return { result, stop: async () => {} };
+      },
+    };
+    const job = new Job({ restart: { maxRestarts: 1, delayMs: 1 } });
+    addAMRole(
+      job,
+      { name: 'once', engine: 'generic', roles: { worker: { instances: 1 } }, maxRestarts: 0 },
+      {
+        engine: createGenericEngine(),
+      },
+    );
+    const out = addRole(job, 'worker', { instances: 1, runner: failsOnce }).collect();
+    const restarts: unknown[] = [];
+    job.onEvent((event) => {
+      if (event.type === 'job-restarting') restarts.push(event.error);
+    });
+    const result = await job.execute();
+    expect(result).toMatchObject({ status: 'finished', attempts: 2 });
+    expect(String(restarts[0])).toMatch(/first job attempt fails/);
+    expect(out.records).toEqual([{ ok: true }]);
+  });
+
   it('a config role without addRole fails before anything waits, naming the role', async () => {
     const job = new Job();
     addAMRole(
