@@ -223,7 +223,7 @@ const round = (value, digits = 2) => Number(value.toFixed(digits));
 
 // Other work shares this machine, so each measurement runs `repetitions` times, interleaved with
 // the others, and the best run counts (the one least disturbed); every run is kept in the JSON.
-const repetitions = Number(process.env.MILLRACE_BENCH_REPETITIONS ?? 3);
+const repetitions = Number(process.env.MILLRACE_BENCH_REPETITIONS ?? 5);
 const runs = {};
 async function measure(name, run, rate) {
   const result = await run();

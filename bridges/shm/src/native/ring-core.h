@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,7 +80,6 @@ extern "C" {
 
 /* §5 waiting */
 #define MR_SPIN_ITERATIONS 1000
-#define MR_YIELD_ITERATIONS 32
 #define MR_SLICE_MS 50
 
 static inline uint32_t *mr_u32(uint8_t *base, size_t offset) { return (uint32_t *)(base + offset); }
@@ -379,13 +377,6 @@ static inline int mr_wait(uint8_t *base, int is_writer, uint64_t position, uint6
     uint64_t value = mr_load_acquire64(base, watch_off);
     if (MR_READY(value)) return MR_OK;
     mr_cpu_relax();
-  }
-  /* On a loaded machine the peer may simply not be scheduled: give it our time slice a few times
-   * before paying for a sleep and a wake-up. */
-  for (int i = 0; i < MR_YIELD_ITERATIONS; i++) {
-    sched_yield();
-    uint64_t value = mr_load_acquire64(base, watch_off);
-    if (MR_READY(value)) return MR_OK;
   }
   int64_t started = mr_now_ms();
   for (;;) {
