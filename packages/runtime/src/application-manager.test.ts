@@ -186,6 +186,37 @@ describe('ApplicationManager: bad calls are refused and the AM stays healthy', (
     expect(am.snapshot.state).toBe('running');
   });
 
+  it('refuses registrations during the restart backoff with NOT_ACCEPTING, then takes them', async () => {
+    const am = await startAm({
+      roles: { worker: { instances: 1 } },
+      restartBackoff: { initialMs: 300, maxMs: 300 },
+    });
+    const node = connect(am);
+    await node.registerNode(registration('worker', 0));
+    await node.reportStatus({
+      role: 'worker',
+      index: 0,
+      generation: 0,
+      state: NodeState.NODE_STATE_FAILED,
+      attempt: 0,
+      reason: 1,
+      exitCode: 1,
+      signal: '',
+      message: 'exit 1',
+      stderrTail: '',
+      metrics: {},
+    });
+    expect(am.snapshot.state).toBe('failing-over');
+    await expect(node.registerNode(registration('worker', 0, 1))).rejects.toMatchObject({
+      reason: 'not-accepting',
+    });
+    await waitUntil(() => am.snapshot.state === 'registering');
+    await expect(node.registerNode(registration('worker', 0, 1))).resolves.toMatchObject({
+      generation: 1,
+      attempt: 1,
+    });
+  });
+
   it('refuses a protocol version it does not speak', async () => {
     const am = await startAm();
     const node = connect(am);

@@ -104,8 +104,6 @@ export class ApplicationManager {
   #resolveResult!: (outcome: JobOutcome) => void;
   #outcome: JobOutcome | undefined;
   #currentSpec: ClusterSpec | undefined;
-  /** Registrations that arrived while failing over; answered once the restart begins. */
-  #heldRegistrations: (() => void)[] = [];
   /** Node reports the machine refused while failing over (restart-one survivors); replayed after. */
   #deferredEvents: ClusterEvent[] = [];
   #heartbeatTimer: NodeJS.Timeout | undefined;
@@ -316,9 +314,7 @@ export class ApplicationManager {
     };
   }
 
-  #registerNode(
-    request: RegisterNodeRequest,
-  ): RegisterNodeResponse | Rejection | Promise<RegisterNodeResponse | Rejection> {
+  #registerNode(request: RegisterNodeRequest): RegisterNodeResponse | Rejection {
     const { role, index } = request;
     const at = { role, index };
     if (request.protocolVersion !== protocolVersion) {
@@ -361,10 +357,11 @@ export class ApplicationManager {
       };
     }
     if (snapshot.state === 'failing-over') {
-      // The restart backoff is running; answer once the new generation opens.
-      return new Promise((resolve) => {
-        this.#heldRegistrations.push(() => resolve(this.#registerNode(request)));
-      });
+      return {
+        code: ErrorCode.ERROR_CODE_REGISTRATION_NOT_ACCEPTING,
+        message: `the cluster is between generations (restart backoff); register again shortly`,
+        ...at,
+      };
     }
     if (snapshot.nodes[nodeKey(role, index)]?.status !== 'pending') {
       return {
@@ -583,9 +580,6 @@ export class ApplicationManager {
     this.#restartTimer = setTimeout(() => {
       this.#dispatch({ type: 'restart-cluster' });
       this.#armRegistrationTimer();
-      const held = this.#heldRegistrations;
-      this.#heldRegistrations = [];
-      for (const answer of held) answer();
       const deferred = this.#deferredEvents;
       this.#deferredEvents = [];
       const generation = this.#machine.snapshot.generation;
@@ -618,9 +612,6 @@ export class ApplicationManager {
       record.stream?.end();
       record.stream = undefined;
     }
-    const held = this.#heldRegistrations;
-    this.#heldRegistrations = [];
-    for (const answer of held) answer();
     this.#observe({ type: 'job-finished', outcome });
     this.#resolveResult(outcome);
   }

@@ -253,7 +253,10 @@ export class NodeAgent {
     reservation: PortReservation,
   ): Promise<RegisterNodeResponse | undefined> {
     let wanted = generation;
-    const deadline = Date.now() + (this.#options.connectionLostMs ?? 10_000);
+    // Unreachable: bounded by connectionLostMs. Between generations: the AM answers, so the wait is
+    // bounded by its restart backoff; specTimeoutMs backstops it.
+    const unreachableDeadline = Date.now() + (this.#options.connectionLostMs ?? 10_000);
+    const notAcceptingDeadline = Date.now() + (this.#options.specTimeoutMs ?? 120_000);
     for (;;) {
       try {
         const response = await this.#connection.registerNode({
@@ -288,10 +291,13 @@ export class NodeAgent {
         }
         const code = protocolErrorCode(error);
         if (code === ErrorCode.ERROR_CODE_JOB_ENDED) return undefined;
-        const retryable =
-          (error instanceof RegistrationError && error.reason === 'not-accepting') ||
-          (error instanceof ProtocolError && code === undefined); // no detail: the AM is not reachable (yet)
-        if (!retryable || Date.now() > deadline) throw error;
+        const notAccepting = error instanceof RegistrationError && error.reason === 'not-accepting';
+        const unreachable = error instanceof ProtocolError && code === undefined; // no detail: no AM (yet)
+        if (notAccepting && Date.now() < notAcceptingDeadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          continue;
+        }
+        if (!unreachable || Date.now() > unreachableDeadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

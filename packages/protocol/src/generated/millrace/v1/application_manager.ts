@@ -404,7 +404,10 @@ export interface RestartNode {
   generation: number;
   /** Why, for logs (e.g. "worker:1 failed: exit code 3"). */
   reason: string;
-  /** The AM applies restart backoff; registrations arriving earlier are held until then. */
+  /**
+   * The AM applies restart backoff: until it has passed, registrations are refused with
+   * REGISTRATION_NOT_ACCEPTING; retry every few milliseconds.
+   */
   delayMs: number;
 }
 
