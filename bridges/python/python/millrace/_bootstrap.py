@@ -94,6 +94,13 @@ def main(argv: List[str]) -> int:
         signal.signal(signal.SIGTERM, on_sigterm)
         control = _control_of(ctx)
         if control is not None:
+            # The agent is gone (its end of the socket closed): stop as if it had asked to.
+            def on_lost() -> None:
+                assert ctx is not None
+                ctx.request_stop("the agent's control connection closed")
+                os.kill(os.getpid(), signal.SIGTERM)
+
+            control.on_lost = on_lost
             control.start_heartbeat(int(os.environ.get(names.HEARTBEAT_MS, "1000")) / 1000)
 
         if mode == "--entry":

@@ -21,6 +21,11 @@ class ControlChannel:
     def __init__(self, fd: int, on_stop: Callable[[str], None]) -> None:
         self._fd = fd
         self._on_stop = on_stop
+        #: Called once if the agent's end closes: the agent died (or was killed), so nobody will
+        #: ever ask this process to stop. The bootstrap sets it to stop the runner.
+        self.on_lost: Optional[Callable[[], None]] = None
+        # Processes the runner starts (DataLoader workers, subprocesses) must not hold the socket.
+        os.set_inheritable(fd, False)
         self._write_lock = threading.Lock()
         self._closed = False
         self._reader = threading.Thread(target=self._read_loop, name="millrace-control", daemon=True)
@@ -56,8 +61,11 @@ class ControlChannel:
             try:
                 chunk = os.read(self._fd, 65536)
             except OSError:
-                return
+                chunk = b""
             if not chunk:
+                self._closed = True
+                if self.on_lost is not None:
+                    self.on_lost()
                 return
             buffered += chunk
             while b"\n" in buffered:

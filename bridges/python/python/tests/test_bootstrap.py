@@ -141,3 +141,22 @@ class BootstrapTest(unittest.TestCase):
         error = child.messages_until("error")[-1]
         self.assertIn("has no function 'main'", error["message"])
         self.assertEqual(child.finish()[0], 1)
+
+
+class AgentLossTest(unittest.TestCase):
+    def test_the_runner_stops_when_the_agent_end_of_the_control_socket_closes(self):
+        child = Child(self, """
+            import time
+            def main(ctx):
+                try:
+                    ctx.report(up=1)
+                    time.sleep(30)
+                finally:
+                    print("stopping because", ctx.stop_reason)
+        """)
+        child.messages_until("metrics")
+        child.reader.close()
+        child.ours.close()
+        code, out, _ = child.finish()
+        self.assertEqual(code, 143)
+        self.assertIn("stopping because the agent's control connection closed", out)

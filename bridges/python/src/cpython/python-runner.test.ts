@@ -75,6 +75,20 @@ describe('pythonRunner', () => {
     expect(failed.stderrTail).toContain('ValueError: corrupt batch 7');
   });
 
+  it('an entry module that fails to import never becomes ready and fails with the import traceback', async () => {
+    const entry = userCode(
+      'broken_import.py',
+      'import module_that_does_not_exist\ndef main(ctx):\n    pass\n',
+    );
+    const { handle } = await start({ entry: `${entry}:main` });
+    await expect(handle.ready).rejects.toThrow(/exited before it was ready/);
+    const result = (await handle.result) as Extract<RunnerResult, { status: 'failed' }>;
+    expect(result.status).toBe('failed');
+    expect(result.message).toContain(
+      "uncaught Python exception ModuleNotFoundError: No module named 'module_that_does_not_exist'",
+    );
+  });
+
   it('a runner killed by a signal reports the signal', async () => {
     const entry = userCode(
       'killed.py',

@@ -73,7 +73,7 @@ export interface PythonRunnerOptions {
 export interface PythonRunnerHandle extends RunnerHandle {
   /** The child's process id. */
   readonly pid: number;
-  /** Resolves when the Python side has loaded the entry and is about to call it. */
+  /** Resolves when the Python side has loaded the entry and is about to call it; rejects if it exits first. */
   readonly ready: Promise<void>;
 }
 
@@ -197,9 +197,12 @@ async function startPythonRunner(
   let stopRequested = false;
   let lastSign = Date.now();
   let markReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => {
+  let markNeverReady: (error: Error) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
     markReady = resolve;
+    markNeverReady = reject;
   });
+  ready.catch(() => {}); // awaiting it is optional
 
   const control = openControlChannel(controlSocket as Duplex, {
     onReady: () => {
@@ -242,6 +245,7 @@ async function startPythonRunner(
   else context.signal.addEventListener('abort', onAbort, { once: true });
 
   const result = supervised.exit.then(async (exit): Promise<RunnerResult> => {
+    markNeverReady(new Error(`${description} exited before it was ready`));
     clearInterval(liveness);
     context.signal.removeEventListener('abort', onAbort);
     control.close();
