@@ -369,6 +369,10 @@ static inline int mr_peer_check(uint8_t *base, int is_writer, int64_t started, c
  */
 static inline int mr_wait(uint8_t *base, int is_writer, uint64_t position, uint64_t need, const mr_wait_options *o) {
   uint64_t capacity = mr_capacity(base);
+  /* §5 hysteresis: a full writer waits for a quarter of the ring, not just for its next record,
+   * so the two sides do not ping-pong one record at a time. The reader is draining a full ring, so
+   * that space always comes. */
+  if (is_writer && need < capacity / 4) need = capacity / 4;
   size_t watch_off = is_writer ? MR_OFF_READ_POSITION : MR_OFF_WRITE_POSITION;
   size_t seq_off = is_writer ? MR_OFF_SPACE_SEQ : MR_OFF_DATA_SEQ;
   size_t sleeping_off = is_writer ? MR_OFF_WRITER_SLEEPING : MR_OFF_READER_SLEEPING;
