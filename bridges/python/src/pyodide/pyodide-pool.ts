@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { MillraceTimeoutError } from '@millrace/core';
 import { pyodideHelpers } from './pyodide-helpers.js';
 import { pyodideWorkerSource } from './pyodide-worker-source.js';
 
@@ -76,12 +77,42 @@ export class PyodideWorker {
     return this.#pending.size > 0;
   }
 
-  async request(message: Request): Promise<WorkerReply> {
+  /** True once the worker crashed, exited or was terminated; it is never used again. */
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /**
+   * Sends a request; `timeoutMs` bounds the wait for the answer. Python code that runs past it is
+   * stuck for good (a worker thread cannot be interrupted), so the worker is terminated and the
+   * pool starts a fresh one for the next call.
+   */
+  async request(message: Request, timeoutMs: number): Promise<WorkerReply> {
     await this.ready;
     if (this.#failure) throw this.#failure;
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        const error = new MillraceTimeoutError(
+          `the Python function (${String(message.type)})`,
+          timeoutMs,
+          'the Pyodide worker was terminated',
+        );
+        this.#fail(error);
+        reject(error);
+        void this.terminate();
+      }, timeoutMs);
+      this.#pending.set(id, {
+        resolve: (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       this.#worker.ref(); // a call in flight keeps the process alive until it answers
       this.#worker.postMessage({ ...message, id });
     });
@@ -143,7 +174,13 @@ export class PyodidePool {
   }
 
   #release(worker: PyodideWorker): void {
-    if (!this.#workers.includes(worker)) return;
+    if (worker.failed) this.#forget(worker);
+    if (!this.#workers.includes(worker)) {
+      // A waiter may now start a fresh worker in the freed slot.
+      const next = this.#waiting.shift();
+      if (next) void this.#acquire().then(next);
+      return;
+    }
     const next = this.#waiting.shift();
     if (next) next(worker);
     else this.#idle.push(worker);

@@ -117,6 +117,16 @@ describe('python() in a pipeline (Pyodide on a worker thread)', () => {
     ]);
   });
 
+  it('a function that never returns times out, and the pool replaces its worker', async () => {
+    const spin = python<number, number>('def spin(n):\n    while n >= 0:\n        pass\n    return n\n', {
+      maxWorkers: 1,
+      grantDirectory: directory,
+      timeoutMs: 500,
+    });
+    await expect(spin([1])).rejects.toThrow(/Timed out after 500 ms waiting for the Python function/);
+    expect(await spin([-1])).toEqual([-1]);
+  });
+
   it('a granted directory is visible at its mount point', async () => {
     writeFileSync(join(directory, 'lookup.json'), '{"a": 1, "b": 2}');
     const lookup = python<string, number>(

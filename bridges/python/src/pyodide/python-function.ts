@@ -34,6 +34,11 @@ export interface PythonFunctionOptions {
   mountPoint?: string | undefined;
   /** Most worker threads the pool for these settings starts. Default: the number of CPUs. */
   maxWorkers?: number | undefined;
+  /**
+   * Longest a single batch (or the definition) may run. Past it the worker is terminated (Python
+   * cannot be interrupted inside a thread) and the call fails with a timeout. Default 60 s.
+   */
+  timeoutMs?: number | undefined;
   /** Shown in tracebacks. Default `<python udf>`, or the file's path. */
   filename?: string | undefined;
 }
@@ -100,8 +105,11 @@ function validate(source: unknown, options: PythonFunctionOptions): ConfigIssue[
   if (options.mountPoint !== undefined && !options.mountPoint.startsWith('/')) {
     issues.push({ path: 'mountPoint', message: 'must be an absolute path inside the sandbox, e.g. /data' });
   }
-  if (options.maxWorkers !== undefined && !(Number.isInteger(options.maxWorkers) && options.maxWorkers > 0)) {
-    issues.push({ path: 'maxWorkers', message: 'must be a positive integer' });
+  for (const field of ['maxWorkers', 'timeoutMs'] as const) {
+    const value = options[field];
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+      issues.push({ path: field, message: 'must be a positive integer' });
+    }
   }
   return issues;
 }
@@ -117,6 +125,7 @@ export function python<I = unknown, O = unknown>(
   const filename = options.filename ?? '<python udf>';
   const description = options.function ? `${options.function} (${filename})` : filename;
   const wholeBatch = options.mode === 'batch';
+  const timeoutMs = options.timeoutMs ?? 60_000;
   let pool: ReturnType<typeof pyodidePool> | undefined;
   const getPool = () => {
     pool ??= pyodidePool(
@@ -132,13 +141,16 @@ export function python<I = unknown, O = unknown>(
 
   const ensureDefined = async (worker: PyodideWorker) => {
     if (worker.definedFunctions.has(functionId)) return;
-    const reply = await worker.request({
-      type: 'define',
-      functionId,
-      source,
-      functionName: options.function,
-      filename,
-    });
+    const reply = await worker.request(
+      {
+        type: 'define',
+        functionId,
+        source,
+        functionName: options.function,
+        filename,
+      },
+      timeoutMs,
+    );
     throwForReply(reply, description);
     worker.definedFunctions.add(functionId);
   };
@@ -146,7 +158,7 @@ export function python<I = unknown, O = unknown>(
   const call = async (rows: readonly I[]): Promise<O[]> =>
     getPool().use(async (worker) => {
       await ensureDefined(worker);
-      const reply = await worker.request({ type: 'call', functionId, rows, wholeBatch });
+      const reply = await worker.request({ type: 'call', functionId, rows, wholeBatch }, timeoutMs);
       throwForReply(reply, description);
       return reply.results as O[];
     });
