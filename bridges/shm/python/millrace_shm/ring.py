@@ -60,7 +60,9 @@ class _RingEnd:
             size = os.fstat(fd).st_size
             if size < HEADER_SIZE:
                 raise RingFormatError(f"{self.path} is {size} bytes, too small to be a Millrace ring")
-            self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            # MAP_POPULATE faults the pages in now rather than one by one on the hot path.
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            self._map = mmap.mmap(fd, size, flags, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(fd)
         self._anchor = ctypes.c_char.from_buffer(self._map)

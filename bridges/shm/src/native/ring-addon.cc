@@ -69,8 +69,12 @@ Napi::Value CreateRingFile(const Napi::CallbackInfo &info) {
       return env.Undefined();
     }
     uint64_t size = MR_HEADER_SIZE + capacity;
-    if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
-      std::string message = ErrnoText("cannot size ring file", path);
+    // §1: allocate every page now. A sparse file on a full /dev/shm would fail later with SIGBUS
+    // in the middle of a write; here it fails with a clear ENOSPC.
+    int allocated = posix_fallocate(fd, 0, static_cast<off_t>(size));
+    if (allocated != 0) {
+      errno = allocated;
+      std::string message = ErrnoText("cannot allocate " + std::to_string(size) + " bytes for ring file", path);
       close(fd);
       unlink(path.c_str());
       CodedError(env, "IO", message).ThrowAsJavaScriptException();
@@ -137,7 +141,10 @@ class RingHandle : public Napi::ObjectWrap<RingHandle> {
         return;
       }
       size_ = static_cast<uint64_t>(st.st_size);
-      void *base = size_ >= MR_HEADER_SIZE ? mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+      // MAP_POPULATE: fault the pages in now rather than one by one on the hot path.
+      void *base = size_ >= MR_HEADER_SIZE
+                       ? mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)
+                       : MAP_FAILED;
       close(fd);
       if (base == MAP_FAILED) {
         CodedError(env, "BAD_HEADER", "cannot map ring file " + path_ + " (" + std::to_string(size_) + " bytes)")

@@ -201,8 +201,9 @@ MRP_EXPORT int mrp_create(const char *path, uint64_t capacity, const char *codec
   if (capacity < MR_MIN_CAPACITY || (capacity & (capacity - 1)) != 0) return MR_BAD_HEADER;
   int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return -1000 - errno;
-  if (ftruncate(fd, (off_t)(MR_HEADER_SIZE + capacity)) != 0) {
-    int saved = errno;
+  int allocated = posix_fallocate(fd, 0, (off_t)(MR_HEADER_SIZE + capacity)); /* §1: no sparse file */
+  if (allocated != 0) {
+    int saved = allocated;
     close(fd);
     unlink(path);
     return -1000 - saved;
