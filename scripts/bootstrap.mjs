@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
-const env = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr' };
+const env = {
+  ...process.env,
+  npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr',
+  TURBO_TELEMETRY_DISABLED: '1',
+};
 
 function run(command, commandArgs, options = {}) {
   const result = spawnSync(command, commandArgs, { cwd: root, stdio: 'inherit', env, ...options });

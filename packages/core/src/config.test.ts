@@ -27,7 +27,8 @@ describe('parseClusterConfig', () => {
     const error = configErrorOf({ engine: 'pytorch', roles: { worker: { instances: 0 } } });
     expect(error.issues[0]?.path).toBe('roles.worker.instances');
     expect(error.message).toContain('config.roles.worker.instances');
-    expect(error.message).toContain('positive integer');
+    expect(error.message).toContain('must be a positive integer');
+    expect(error.message).not.toContain('zero');
   });
 
   it('names negative timeouts and unknown fields together', () => {

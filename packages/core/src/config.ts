@@ -66,9 +66,8 @@ export function toConfigIssues(error: z.ZodError): ConfigIssue[] {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'too_small' && issue.origin === 'number') {
-    return issue.minimum === 0 || issue.minimum === 0n
-      ? 'must be zero or a positive integer'
-      : `must be a positive integer (at least ${issue.minimum}), got a smaller number`;
+    const zeroAllowed = issue.inclusive && Number(issue.minimum) === 0;
+    return zeroAllowed ? 'must be zero or a positive integer' : 'must be a positive integer';
   }
   if (issue.code === 'invalid_type') return `must be ${issue.expected}`;
   if (issue.code === 'unrecognized_keys')

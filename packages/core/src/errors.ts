@@ -35,8 +35,19 @@ export class MillraceError extends Error {
     this.code = code;
   }
 
-  static isInstance(value: unknown): value is MillraceError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  /**
+   * True for a Millrace error from any copy of this package. Called on a subclass
+   * (`ConfigError.isInstance(x)`) it also checks the kind, by the error's name.
+   */
+  static isInstance<T extends MillraceError>(
+    this: abstract new (
+      ...args: never[]
+    ) => T,
+    value: unknown,
+  ): value is T {
+    if (typeof value !== 'object' || value === null) return false;
+    if ((value as Record<symbol, unknown>)[brand] !== true) return false;
+    return (this as unknown) === MillraceError || (value as Error).name === this.name;
   }
 }
 
@@ -58,10 +69,6 @@ export class ConfigError extends MillraceError {
     super('CONFIG_INVALID', `Invalid ${subject}:\n${lines.join('\n')}`, options);
     this.name = 'ConfigError';
     this.issues = issues;
-  }
-
-  static override isInstance(value: unknown): value is ConfigError {
-    return MillraceError.isInstance(value) && value.code === 'CONFIG_INVALID';
   }
 }
 
