@@ -588,7 +588,11 @@ void DeliverWaitResult(Napi::Env env, Napi::Function, RingHandle *ring, int *sta
   delete status;
   // env is null while the environment tears down; there is nobody left to tell.
   if (env == nullptr || ring == nullptr) return;
-  ring->Deliver(env, value);
+  try {
+    ring->Deliver(env, value);
+  } catch (...) {
+    // Only std::bad_alloc can get here; exceptions must not unwind into Node.
+  }
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
