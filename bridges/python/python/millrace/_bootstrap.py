@@ -19,6 +19,7 @@ from typing import Any, Callable, List, Optional
 
 from . import _environment as names
 from ._context import Context, _control_of, context
+from ._control import open_control_channel
 
 #: The exit status after a stop request that the user's code did not handle itself (128 + SIGTERM).
 STOPPED_EXIT_STATUS = 143
@@ -64,7 +65,12 @@ def _report_exception(ctx: Optional[Context], error: BaseException) -> None:
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     sys.stderr.write(text)
     sys.stderr.flush()
-    control = _control_of(ctx) if ctx is not None else None
+    if ctx is not None:
+        control = _control_of(ctx)
+    else:
+        # The context itself could not be built (a ring would not open, say): report through a
+        # channel of our own so the agent still gets the traceback as data.
+        control = open_control_channel(os.environ.get(names.CONTROL_FD), lambda reason: None)
     if control is not None:
         control.send(
             {

@@ -160,3 +160,21 @@ class AgentLossTest(unittest.TestCase):
         code, out, _ = child.finish()
         self.assertEqual(code, 143)
         self.assertIn("stopping because the agent's control connection closed", out)
+
+
+class BrokenContextTest(unittest.TestCase):
+    def test_a_context_that_cannot_be_built_still_reports_its_traceback(self):
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        env = dict(os.environ, PYTHONPATH=PYTHON_ROOT, MILLRACE_ROLE="worker",
+                   MILLRACE_CONTROL_FD=str(theirs.fileno()), MILLRACE_INPUT_RING="/nonexistent/ring.shm")
+        process = subprocess.run([sys.executable, "-m", "millrace", "--entry", "x:main"], env=env,
+                                 pass_fds=(theirs.fileno(),), capture_output=True, timeout=20)
+        theirs.close()
+        ours.settimeout(10)
+        with ours.makefile("rb") as reader:
+            messages = [json.loads(line) for line in reader.read().splitlines()]
+        self.assertEqual(process.returncode, 1)
+        self.assertEqual(messages[-1]["type"], "error")
+        # Without millrace_shm on the path the ring cannot even be opened; with it, the file is missing.
+        self.assertRegex(messages[-1]["traceback"], r"millrace_shm|/nonexistent/ring\.shm")

@@ -6,6 +6,7 @@
  * (see `ring-pumps.ts`). Process handling (own group, line forwarding, stderr tail,
  * SIGTERM → SIGKILL) is `superviseProcess` from `@millrace/runtime`.
  */
+import { delimiter } from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
   ConfigError,
@@ -159,7 +160,7 @@ async function startPythonRunner(
     ...process.env,
     ...millraceEnvironment(context),
     ...rings.environment,
-    PYTHONPATH: pythonPath.join(':'),
+    PYTHONPATH: pythonPath.join(delimiter),
     PYTHONUNBUFFERED: '1',
     MILLRACE_CONTROL_FD: String(controlFileDescriptor),
     MILLRACE_HEARTBEAT_MS: String(heartbeatIntervalMs),
