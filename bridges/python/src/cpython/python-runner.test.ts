@@ -180,6 +180,19 @@ describe('pythonRunner', () => {
     expect(lines).toContain(`stdout: script ['--epochs', '2'] ${library} 42 yes 1 worker`);
   });
 
+  it('resolves a module:function entry through the extra PYTHONPATH', async () => {
+    const packageDirectory = join(directory, 'modules', 'jobs');
+    await import('node:fs').then((fs) => fs.mkdirSync(packageDirectory, { recursive: true }));
+    writeFileSync(join(packageDirectory, '__init__.py'), '');
+    writeFileSync(
+      join(packageDirectory, 'train.py'),
+      'def main(ctx):\n    print("module entry on", ctx.role)\n',
+    );
+    const { handle } = await start({ entry: 'jobs.train:main', pythonPath: [join(directory, 'modules')] });
+    expect(await handle.result).toEqual({ status: 'succeeded' });
+    expect(lines).toContain('stdout: module entry on worker');
+  });
+
   it('rejects options that name no entry, or both', () => {
     expect(() => pythonRunner({})).toThrow(ConfigError);
     expect(() => pythonRunner({ entry: 'a:b', script: 'x.py' })).toThrow(/exactly one of entry/);
