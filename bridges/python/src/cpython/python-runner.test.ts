@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, DependencyMissingError, type RunnerResult } from '@millrace/core';
@@ -156,9 +156,8 @@ describe('pythonRunner', () => {
 
   it('runs a plain script with its arguments, cwd, PYTHONPATH and env from the options', async () => {
     const library = join(directory, 'lib');
-    userCode('lib-marker', '');
     rmSync(library, { recursive: true, force: true });
-    await import('node:fs').then((fs) => fs.mkdirSync(library));
+    mkdirSync(library);
     writeFileSync(join(library, 'helper_module.py'), 'VALUE = 42\n');
     const script = userCode(
       'train.py',
@@ -182,7 +181,7 @@ describe('pythonRunner', () => {
 
   it('resolves a module:function entry through the extra PYTHONPATH', async () => {
     const packageDirectory = join(directory, 'modules', 'jobs');
-    await import('node:fs').then((fs) => fs.mkdirSync(packageDirectory, { recursive: true }));
+    mkdirSync(packageDirectory, { recursive: true });
     writeFileSync(join(packageDirectory, '__init__.py'), '');
     writeFileSync(
       join(packageDirectory, 'train.py'),
