@@ -5,6 +5,7 @@
  * would not be shared memory), so there is no switch to turn the addon off.
  */
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DependencyMissingError } from '@millrace/core';
 
@@ -41,18 +42,22 @@ export const packageRoot = fileURLToPath(new URL('..', import.meta.url));
 let binding: NativeRingBinding | undefined;
 
 export function loadNativeRing(): NativeRingBinding {
-  if (binding) return binding;
+  binding ??= loadNativeRingFrom(packageRoot);
+  return binding;
+}
+
+/** Loads the addon built under `directory` (exported for the loader's own test). */
+export function loadNativeRingFrom(directory: string): NativeRingBinding {
   const require = createRequire(import.meta.url);
   const nodeGypBuild = require('node-gyp-build') as (directory: string) => unknown;
   try {
-    binding = nodeGypBuild(packageRoot) as NativeRingBinding;
-    return binding;
+    return nodeGypBuild(directory) as NativeRingBinding;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (!/No native build was found/i.test(message)) throw error;
     throw new DependencyMissingError(
       'millrace_ring.node',
-      `The shared-memory ring addon is not built (looked in ${packageRoot}build/Release).\n` +
+      `The shared-memory ring addon is not built (looked in ${join(directory, 'build', 'Release')}).\n` +
         `  Build it with: npm run build -w @millrace/bridge-shm\n` +
         `  (needs g++ and make; node-gyp reads Node's headers from npm_config_nodedir=/usr, no download)`,
       { cause: error },
