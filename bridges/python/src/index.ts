@@ -26,3 +26,4 @@ export {
   pythonFile,
   resolvePyodideDirectory,
 } from './pyodide/python-function.js';
+export { pythonOperator } from './pyodide/python-operator.js';

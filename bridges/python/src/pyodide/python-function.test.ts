@@ -6,6 +6,7 @@ import { Job } from '@millrace/dataflow';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closePyodideWorkers } from './pyodide-pool.js';
 import { python, pythonFile } from './python-function.js';
+import { pythonOperator } from './python-operator.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'millrace-pyodide-'));
 afterAll(async () => {
@@ -35,6 +36,23 @@ describe('python() in a pipeline (Pyodide on a worker thread)', () => {
     expect(out.records).toHaveLength(500);
     expect(out.records[0]).toEqual({ sku: 'ITEM-0', total: 0, tags: ['taxed'] });
     expect(out.records[499]).toEqual({ sku: 'ITEM-499', total: 149.7, tags: ['taxed'] });
+  });
+
+  it('as a transform operator it defines the function in open: a bad import fails the job there', async () => {
+    const job = new Job({ batchSize: 8 });
+    job
+      .generate((index) => index, { count: 100 })
+      .transform(pythonOperator(python('import pandas\ndef f(row):\n    return row\n', shared)))
+      .collect();
+    await expect(job.execute()).rejects.toThrow(/imports pandas, which Pyodide cannot load here/);
+
+    const ok = new Job({ batchSize: 8 });
+    const out = ok
+      .fromIterable(['a', 'b'])
+      .transform(pythonOperator(python<string, string>('def f(s):\n    return s * 2\n', shared)))
+      .collect();
+    await ok.execute();
+    expect(out.records).toEqual(['aa', 'bb']);
   });
 
   it('keeps one interpreter per worker: module state survives from batch to batch', async () => {
