@@ -47,6 +47,7 @@ export class MillraceError extends Error {
   ): value is T {
     if (typeof value !== 'object' || value === null) return false;
     if ((value as Record<symbol, unknown>)[brand] !== true) return false;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class the check was called on, which decides the kind.
     return (this as unknown) === MillraceError || (value as Error).name === this.name;
   }
 }
