@@ -18,7 +18,8 @@ export interface TrainingProcessPayload {
   clusterSpec: import('@millrace/core').ClusterSpec;
   checkpointDirectory: string;
   training: 'async' | 'sync';
-  hasInput: boolean;
+  /** How input records arrive: a shared-memory ring (default), IPC messages (fallback), or none. */
+  input: { kind: 'ring'; path: string } | { kind: 'ipc' } | { kind: 'none' };
   options: import('./training-options.js').TrainingOptions;
 }
 

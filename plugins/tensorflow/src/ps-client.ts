@@ -119,6 +119,51 @@ async function connectWithRetry(address: string, timeoutMs: number, signal?: Abo
   );
 }
 
+/**
+ * Connects and says HELLO until a parameter server answers WELCOME. A connection that is refused,
+ * reset or silent during the handshake is retried until `connectTimeoutMs`: the ps may not have
+ * started yet, or the port may still be held by the node agent's reservation.
+ */
+async function handshake(
+  address: string,
+  hello: Buffer,
+  options: ParameterServerClientOptions,
+): Promise<{ shard: ShardConnection; welcome: Frame }> {
+  const deadline = Date.now() + options.connectTimeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    const socket = await connectWithRetry(address, Math.max(1, deadline - Date.now()), options.signal);
+    const shard = new ShardConnection(socket, address);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const silent = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new MillraceTimeoutError(`WELCOME from ${address}`, handshakeTimeoutMs)),
+          handshakeTimeoutMs,
+        );
+      });
+      const welcome = await Promise.race([shard.request(hello, MessageType.welcome), silent]);
+      return { shard, welcome };
+    } catch (error) {
+      // A model mismatch is final; anything else may be a ps that is not ready yet.
+      if (error instanceof ProtocolError) throw error;
+      lastError = error;
+      shard.close();
+      socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  throw new MillraceTimeoutError(
+    `parameter server ${address}`,
+    options.connectTimeoutMs,
+    `last error: ${(lastError as Error | undefined)?.message ?? 'none'}`,
+  );
+}
+
+const handshakeTimeoutMs = 2_000;
+
 function splitAddress(address: string): [string, string] {
   const at = address.lastIndexOf(':');
   return [address.slice(0, at), address.slice(at + 1)];
@@ -143,19 +188,19 @@ export class ParameterServerClient {
   }
 
   static async connect(options: ParameterServerClientOptions): Promise<ParameterServerClient> {
+    const hello = encodeFrame(
+      MessageType.hello,
+      Buffer.from(JSON.stringify({ worker: options.worker, fingerprint: options.fingerprint })),
+    );
     const shards: ShardConnection[] = [];
+    let startStep = 0;
     try {
-      for (const address of options.addresses) {
-        const socket = await connectWithRetry(address, options.connectTimeoutMs, options.signal);
-        shards.push(new ShardConnection(socket, address));
+      for (const [index, address] of options.addresses.entries()) {
+        const { shard, welcome } = await handshake(address, hello, options);
+        shards.push(shard);
+        if (index === 0) startStep = (JSON.parse(welcome.body.toString('utf8')) as { step: number }).step;
       }
-      const hello = encodeFrame(
-        MessageType.hello,
-        Buffer.from(JSON.stringify({ worker: options.worker, fingerprint: options.fingerprint })),
-      );
-      const welcomes = await Promise.all(shards.map((shard) => shard.request(hello, MessageType.welcome)));
-      const first = JSON.parse(welcomes[0]!.body.toString('utf8')) as { step: number };
-      return new ParameterServerClient(shards, first.step);
+      return new ParameterServerClient(shards, startStep);
     } catch (error) {
       for (const shard of shards) shard.close();
       throw error;

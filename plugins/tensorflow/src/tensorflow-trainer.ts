@@ -23,6 +23,7 @@ import {
   payloadVariable,
   type TrainingProcessPayload,
 } from './process-messages.js';
+import { createRingFeed, type RingFeed } from './ring-input.js';
 import { type TrainingOptionsInput, trainingOptionsSchema } from './training-options.js';
 
 /** How long a stopped training process gets after SIGTERM before SIGKILL. */
@@ -39,13 +40,23 @@ export function tensorflowTrainer(options: TrainingOptionsInput): Runner {
   const resolved = parseWithSchema(trainingOptionsSchema, options, 'tensorflow training options');
   return {
     description: `tensorflow.js parameter-server training (${resolved.module})`,
-    start: (context) => startTrainingProcess(resolved, context),
+    start: async (context) => {
+      let feed: RingFeed | undefined;
+      if (context.input && resolved.inputTransport === 'ring') {
+        feed = await createRingFeed(context.logger).catch((error: Error) => {
+          context.logger.warn(`shared-memory ring unavailable, input goes over IPC: ${error.message}`);
+          return undefined;
+        });
+      }
+      return startTrainingProcess(resolved, context, feed);
+    },
   };
 }
 
 function startTrainingProcess(
   options: TrainingProcessPayload['options'],
   context: RunnerContext,
+  feed: RingFeed | undefined,
 ): RunnerHandle {
   const entry = trainingProcessPath();
   if (!existsSync(entry)) {
@@ -60,7 +71,7 @@ function startTrainingProcess(
     clusterSpec: context.clusterSpec,
     checkpointDirectory: context.checkpointDirectory,
     training: context.environment.MILLRACE_TF_TRAINING === 'sync' ? 'sync' : 'async',
-    hasInput: context.input !== undefined,
+    input: feed ? { kind: 'ring', path: feed.path } : context.input ? { kind: 'ipc' } : { kind: 'none' },
     options,
   };
   const child = spawn(process.execPath, [entry], {
@@ -75,13 +86,15 @@ function startTrainingProcess(
   });
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => context.logger.info(chunk.trimEnd()));
   child.on('message', (message: ChildMessage) => handleMessage(child, message, context));
+  if (feed && context.input) void feed.pump(context.input);
 
   let stopping = false;
   const result = new Promise<RunnerResult>((resolve) => {
     child.once('error', (error) =>
       resolve({ status: 'failed', message: `could not start: ${error.message}` }),
     );
-    child.once('exit', (code, signal) => {
+    child.once('exit', async (code, signal) => {
+      await feed?.close();
       if (stopping) resolve({ status: 'stopped' });
       else if (code === 0) resolve({ status: 'succeeded' });
       else

@@ -32,6 +32,12 @@ export const trainingOptionsSchema = z
     backend: z.enum(['wasm', 'cpu']).default('wasm'),
     /** How long a worker keeps retrying to reach a parameter server before it fails. */
     connectTimeoutMs: z.number().int().positive().default(30_000),
+    /**
+     * How a stream-mode node's input records reach its training process: `ring`, a shared-memory
+     * ring (`@millrace/bridge-shm`), or `ipc`, Node's IPC channel. `ring` falls back to `ipc`, with
+     * a warning, when the ring's native addon is not built.
+     */
+    inputTransport: z.enum(['ring', 'ipc']).default('ring'),
     /** Extra values handed to the module's hooks (e.g. a dataset seed). */
     moduleOptions: z.record(z.string(), z.unknown()).default({}),
   })

@@ -11,6 +11,7 @@ import {
   payloadVariable,
   type TrainingProcessPayload,
 } from './process-messages.js';
+import { openRingInput } from './ring-input.js';
 import { runTrainingNode } from './training-node.js';
 
 const send = (message: ChildMessage) => process.send?.(message);
@@ -64,7 +65,12 @@ async function main(): Promise<void> {
     clusterSpec: payload.clusterSpec,
     checkpointDirectory: payload.checkpointDirectory,
     training: payload.training,
-    input: payload.hasInput ? ipcInput() : undefined,
+    input:
+      payload.input.kind === 'ring'
+        ? await openRingInput(payload.input.path)
+        : payload.input.kind === 'ipc'
+          ? ipcInput()
+          : undefined,
     metrics: { report: (metrics) => send({ type: 'metrics', metrics: { ...metrics } }) },
     logger,
     signal: controller.signal,
