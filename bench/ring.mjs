@@ -27,8 +27,8 @@ process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const smallCounts = { 64: 8_000_000, 256: 4_000_000 };
 const baselineCounts = { 64: 400_000, 256: 300_000 };
 const frameCount = 2048;
-const poolRecords = Number(process.env.MILLRACE_BENCH_BATCH ?? 1024);
-const smallRingBytes = Number(process.env.MILLRACE_BENCH_SMALL_RING ?? 1 << 20);
+const poolRecords = Number(process.env.MILLRACE_BENCH_BATCH ?? 2048);
+const smallRingBytes = Number(process.env.MILLRACE_BENCH_SMALL_RING ?? 2 << 20);
 const frameBytes = 1 << 20;
 
 function cpuSeconds(before) {
