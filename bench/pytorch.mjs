@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// PyTorch benchmark, one run, side by side (best of 3 alternating rounds on a shared machine):
+// PyTorch benchmark, one run, side by side (5 rounds, each variant back to back; medians):
 //  1. samples/s of the same small-MLP DDP loop (2 workers, gloo, bench/pytorch/ddp_loop.py) fed
 //     (a) through Millrace: a dataflow source → a stream-mode pytorch role → the shared-memory ring
 //         → millrace_torch.frame_dataset (one tensor frame per batch),
@@ -22,7 +22,7 @@ import { addAMRole, addRole, launchLocalCluster } from '@millrace/runtime';
 const here = dirname(fileURLToPath(import.meta.url));
 const scripts = join(here, 'pytorch');
 const python = process.env.MILLRACE_PYTHON ?? '/usr/bin/python3';
-const rounds = Number(process.env.BENCH_PYTORCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_PYTORCH_ROUNDS ?? 5);
 
 const model = { features: 32, hidden: 32, batch: 4096 };
 const steps = { full: 200, warmup: 20, queue: 40, queueWarmup: 5 };
@@ -77,7 +77,8 @@ async function batchModeJob(script, environment, name) {
     runnerFor: () => torchRunner({ script: join(scripts, script), python, env: environment, output }),
   });
   const outcome = await cluster.result;
-  if (outcome.status !== 'succeeded') throw outcome.error ?? new Error(`${name} ${outcome.status}: ${outcome.reason}`);
+  if (outcome.status !== 'succeeded')
+    throw outcome.error ?? new Error(`${name} ${outcome.status}: ${outcome.reason}`);
   return { reports, started };
 }
 
@@ -166,13 +167,20 @@ const round = (value, digits = 0) => Number(value.toFixed(digits));
 const throughput = { ring: [], ceiling: [], mp_queue: [] };
 const startup = { millrace: [], torchrun: [] };
 for (let trial = 1; trial <= rounds; trial++) {
-  const ceiling = await batchModeJob(
-    'ceiling.py',
-    benchEnvironment(steps.full, steps.warmup),
-    'bench-ceiling',
-  );
-  throughput.ceiling.push(total(ceiling.reports, 'ceiling'));
-  throughput.ring.push(total(await ringJob(), 'ring'));
+  // Alternate which of the two goes first, so neither always inherits the previous step's load.
+  const measureCeiling = async () => {
+    const ceiling = await batchModeJob(
+      'ceiling.py',
+      benchEnvironment(steps.full, steps.warmup),
+      'bench-ceiling',
+    );
+    throughput.ceiling.push(total(ceiling.reports, 'ceiling'));
+  };
+  const measureRing = async () => {
+    throughput.ring.push(total(await ringJob(), 'ring'));
+  };
+  for (const measure of trial % 2 ? [measureCeiling, measureRing] : [measureRing, measureCeiling])
+    await measure();
   const queue = await batchModeJob(
     'mp_queue.py',
     benchEnvironment(steps.queue, steps.queueWarmup),
@@ -192,15 +200,21 @@ for (let trial = 1; trial <= rounds; trial++) {
   );
 }
 
-const best = Object.fromEntries(
-  Object.entries(throughput).map(([name, values]) => [name, Math.max(...values)]),
+// The machine is shared, so load swings between measurements: compare variants measured back to
+// back (one round) and take the median over rounds.
+const perRound = (numerator, denominator) =>
+  throughput[numerator].map((value, i) => value / throughput[denominator][i]);
+const typical = Object.fromEntries(
+  Object.entries(throughput).map(([name, values]) => [name, median(values)]),
 );
 const result = {
   benchmark: 'pytorch',
-  vs_ceiling: round(best.ring / best.ceiling, 3),
-  vs_mp_queue: round(best.ring / best.mp_queue, 2),
+  vs_ceiling: round(median(perRound('ring', 'ceiling')), 3),
+  vs_mp_queue: round(median(perRound('ring', 'mp_queue')), 2),
   targets: { vs_ceiling: 0.9, vs_mp_queue: 5 },
-  samples_per_second: Object.fromEntries(Object.entries(best).map(([name, value]) => [name, round(value)])),
+  samples_per_second: Object.fromEntries(
+    Object.entries(typical).map(([name, value]) => [name, round(value)]),
+  ),
   first_training_step_ms: {
     millrace: round(median(startup.millrace)),
     torchrun: round(median(startup.torchrun)),
@@ -218,10 +232,10 @@ const result = {
     model: `MLP ${model.features}→${model.hidden}→${model.hidden}→1, batch ${model.batch}, DDP gloo, ${workers} workers, OMP_NUM_THREADS=1`,
     steps: `${steps.full} (${steps.warmup} warm-up) for ring and ceiling, ${steps.queue} (${steps.queueWarmup} warm-up) for mp.Queue`,
     ring: 'dataflow generate → addRole(worker, stream mode) → 16 MiB shared-memory ring → frame_dataset(frames="batches"); one tensor frame per batch',
-    ceiling: 'pre-made tensors sliced per step, no I/O',
+    ceiling: 'a pool of 8 pre-made batches cycled in memory (the ring source cycles 8 frames too), no I/O',
     mp_queue:
       'a producer process per worker puts one record (numpy row, label) per queue item; the trainer gets 4096 items per batch',
-    aggregation: `best of ${rounds} alternating rounds (samples/s, summed over both ranks); median for startup`,
+    aggregation: `${rounds} rounds, each measuring every variant back to back; ratios are the median of the per-round ratios, samples/s the median over rounds (summed over both ranks), startup the median`,
     machine: `${cpus().length} cores, shared with other builds and tests while measuring`,
   },
   measuredAt: new Date().toISOString(),

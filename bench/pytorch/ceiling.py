@@ -1,17 +1,20 @@
-"""Ceiling: the DDP loop over batches already in memory (pre-made tensors, sliced per step).
+"""Ceiling: the DDP loop over batches already in memory (pre-made tensors, no I/O at all).
 
-No reading, decoding or collating at all: what the loop does when data costs nothing.
+Like the ring variant's source, it cycles a pool of 8 distinct batches, so both loops touch the
+same amount of memory per step and differ only in how the batch reaches the loop.
 """
 
+import itertools
 import os
 
 import torch
 
 from ddp_loop import BATCH, FEATURES, STEPS, train
 
-rank = int(os.environ["RANK"])
-generator = torch.Generator().manual_seed(rank)
-features = torch.randn(STEPS * BATCH, FEATURES, generator=generator)
-labels = (features[:, 0] > 0).float()
-batches = [(features[i : i + BATCH], labels[i : i + BATCH]) for i in range(0, STEPS * BATCH, BATCH)]
-train(batches, "ceiling")
+POOL = 8
+generator = torch.Generator().manual_seed(int(os.environ["RANK"]))
+pool = []
+for _ in range(POOL):
+    features = torch.rand(BATCH, FEATURES, generator=generator) * 2 - 1
+    pool.append((features, (features[:, 0] > 0).float()))
+train(itertools.islice(itertools.cycle(pool), STEPS), "ceiling")

@@ -37,9 +37,16 @@ def batches(queue):
 
 
 if __name__ == "__main__":
-    context = mp.get_context("fork")
+    # spawn, not fork: forking a process that already runs torch's and Millrace's threads can
+    # leave the child holding a lock nobody will release.
+    context = mp.get_context("spawn")
     queue = context.Queue(maxsize=4 * BATCH)
     producer = context.Process(target=produce, args=(queue, int(os.environ["RANK"]), STEPS * BATCH), daemon=True)
     producer.start()
     train(batches(queue), "mp_queue")
+    # The producer may still be blocked putting records nobody will read: stop it, and do not let
+    # interpreter exit wait on the queue's buffered data.
     producer.kill()
+    producer.join(timeout=10)
+    queue.cancel_join_thread()
+    queue.close()

@@ -42,11 +42,18 @@ export interface TorchRunnerOptions {
   ringBytes?: number | undefined;
   /** Between SIGTERM and SIGKILL when a worker is stopped. Default 5000 ms. */
   gracePeriodMs?: number | undefined;
-  /** A worker silent this long (no heartbeat) is killed and counts as failed. Default 30 s. */
+  /**
+   * A worker silent this long (no heartbeat) is killed and counts as failed. Default 120 s:
+   * torch's TCPStore holds the GIL while a worker waits to reach rank 0, which pauses the Python
+   * host's heartbeat thread; on a loaded machine rank 0 can take tens of seconds to start. A worker
+   * that exits is still seen at once.
+   */
   livenessTimeoutMs?: number | undefined;
   /** Where worker output goes. Default: this process's stdout/stderr, prefixed `worker[i] `. */
   output?: PythonOutput | undefined;
 }
+
+const defaultLivenessTimeoutMs = 120_000;
 
 export function torchRunner(options: TorchRunnerOptions): Runner {
   const scriptDirectory = options.script ? [dirname(resolve(options.cwd ?? '.', options.script))] : [];
@@ -71,7 +78,7 @@ export function torchRunner(options: TorchRunnerOptions): Runner {
     outputCodec: options.outputCodec ?? 'msgpack',
     ringBytes: options.ringBytes,
     gracePeriodMs: options.gracePeriodMs,
-    livenessTimeoutMs: options.livenessTimeoutMs,
+    livenessTimeoutMs: options.livenessTimeoutMs ?? defaultLivenessTimeoutMs,
     output: options.output,
   });
 }
