@@ -39,11 +39,11 @@ async function freePort() {
 }
 
 /** 2 workers + 1 ps as three processes; samples/s over the workers' training time. */
-async function distributedTraining(backend) {
+async function distributedTraining(backend, workerCount = 2) {
   const checkpointDirectory = mkdtempSync(join(tmpdir(), 'millrace-bench-tf-'));
   const spec = { jobName: 'bench', generation: 0, roles: {} };
   for (const [role, count] of [
-    ['worker', 2],
+    ['worker', workerCount],
     ['ps', 1],
   ]) {
     spec.roles[role] = [];
@@ -79,7 +79,8 @@ async function distributedTraining(backend) {
     return { handle, metrics };
   };
   const ps = await start('ps', 0);
-  const workers = [await start('worker', 0), await start('worker', 1)];
+  const workers = [];
+  for (let index = 0; index < workerCount; index++) workers.push(await start('worker', index));
   const results = await Promise.all(workers.map((worker) => worker.handle.result));
   await ps.handle.stop('bench done');
   rmSync(checkpointDirectory, { recursive: true, force: true });

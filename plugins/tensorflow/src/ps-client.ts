@@ -1,6 +1,6 @@
 /**
- * The worker's side of the parameter-server protocol: one TCP connection per parameter server,
- * one request in flight on each. A push goes to every shard at once and resolves when every shard
+ * The worker's side of the parameter-server protocol: one TCP connection per parameter server;
+ * requests on it are answered in order, so several may be in flight. A push goes to every shard at once and resolves when every shard
  * answered with its fresh values, so one step costs one round trip.
  */
 import { connect, type Socket } from 'node:net';
@@ -23,7 +23,8 @@ export interface ShardValues {
 class ShardConnection {
   readonly #socket: Socket;
   readonly address: string;
-  #waiting: { resolve: (frame: Frame) => void; reject: (error: Error) => void } | undefined;
+  /** Requests in flight, answered in order (TCP keeps the order, the ps answers each in turn). */
+  readonly #waiting: { resolve: (frame: Frame) => void; reject: (error: Error) => void }[] = [];
   #closedError: Error | undefined;
 
   constructor(socket: Socket, address: string) {
@@ -33,8 +34,7 @@ class ShardConnection {
     readFrames(
       socket,
       (frame) => {
-        const waiting = this.#waiting;
-        this.#waiting = undefined;
+        const waiting = this.#waiting.shift();
         if (!waiting) return;
         if (frame.type === MessageType.error) {
           waiting.reject(new ProtocolError(`parameter server ${address}: ${frame.body.toString('utf8')}`));
@@ -54,16 +54,13 @@ class ShardConnection {
 
   #fail(error: Error): void {
     this.#closedError ??= error;
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.reject(error);
+    for (const waiting of this.#waiting.splice(0)) waiting.reject(error);
   }
 
   request(frame: Buffer, expect: number): Promise<Frame> {
     if (this.#closedError) return Promise.reject(this.#closedError);
-    if (this.#waiting) return Promise.reject(new ProtocolError('one request at a time per parameter server'));
     return new Promise<Frame>((resolve, reject) => {
-      this.#waiting = {
+      this.#waiting.push({
         resolve: (reply) =>
           reply.type === expect
             ? resolve(reply)
@@ -73,7 +70,7 @@ class ShardConnection {
                 ),
               ),
         reject,
-      };
+      });
       this.#socket.write(frame);
     });
   }

@@ -176,13 +176,15 @@ async function trainWorker(
     signal: context.signal,
   });
   const assign = (replies: ShardValues[]) => {
-    replies.forEach((reply, shard) => {
-      let offset = 0;
-      for (const index of shards[shard]!) {
-        const size = variables[index]!.size;
-        variables[index]!.assign(tf.tensor(reply.values.subarray(offset, offset + size), shapes[index]));
-        offset += size;
-      }
+    tf.tidy(() => {
+      replies.forEach((reply, shard) => {
+        let offset = 0;
+        for (const index of shards[shard]!) {
+          const size = variables[index]!.size;
+          variables[index]!.assign(tf.tensor(reply.values.subarray(offset, offset + size), shapes[index]));
+          offset += size;
+        }
+      });
     });
     return replies.map((reply) => reply.step);
   };
@@ -201,16 +203,17 @@ async function trainWorker(
   let window = { time: Date.now(), samples: 0 };
   let firstBatchAt: number | undefined;
   context.metrics.report({ step: startStep, pid: process.pid });
-  // Async mode overlaps the exchange with compute: while step k's push is on the wire, the
-  // worker computes step k+1's gradient on the values it has (one step staler, which async
-  // training tolerates anyway). Sync mode cannot: every gradient must be on the current step.
-  const overlap = context.training === 'async';
-  let inFlight: Promise<ShardValues[]> | undefined;
+  // Async mode overlaps the exchange with compute: up to `pushesInFlight` pushes are on the wire
+  // while the worker computes the next gradients on the values it has (a step or two staler,
+  // which asynchronous training tolerates anyway); a parameter server that is slow to be
+  // scheduled on a busy machine then costs no idle time. Sync mode cannot: every gradient must be
+  // on the current step.
+  const depth = context.training === 'async' ? options.pushesInFlight : 0;
+  const inFlight: Promise<ShardValues[]>[] = [];
   const settle = async () => {
-    if (!inFlight) return;
-    const replies = await inFlight;
-    inFlight = undefined;
-    steps = assign(replies);
+    const oldest = inFlight.shift();
+    if (!oldest) return;
+    steps = assign(await oldest);
     summary.lastStep = steps[0]!;
     const now = Date.now();
     if (now - window.time >= 500) {
@@ -246,14 +249,14 @@ async function trainWorker(
         loss,
       );
       next = batches.next(); // decode the next batch while the push is on the wire
-      await settle();
-      inFlight = client.push(gradients, steps, batch.count);
+      while (inFlight.length > Math.max(0, depth - 1)) await settle();
+      inFlight.push(client.push(gradients, steps, batch.count));
       summary.steps += 1;
       summary.samples += batch.count;
       summary.lastLoss = lossValue;
-      if (!overlap) await settle();
+      if (depth === 0) await settle();
     }
-    await settle();
+    while (inFlight.length > 0) await settle();
     if (!context.signal.aborted) {
       // The final checkpoint: the saver always writes one; in stream mode the other workers may
       // still be training then, so the last worker to leave writes one too, with every update in.

@@ -26,6 +26,11 @@ export const trainingOptionsSchema = z
     loss: z.enum(lossNames).default('binaryCrossentropy'),
     /** The saving worker (chief, else worker 0) writes a checkpoint every this many global steps, and at the end. */
     checkpointEverySteps: z.number().int().positive().default(50),
+    /**
+     * Async mode: gradient pushes a worker may have on the wire while it computes the next ones.
+     * More hides more network and scheduling latency, at the price of staler gradients.
+     */
+    pushesInFlight: z.number().int().min(1).max(8).default(2),
     /** Stop after this many steps on each worker even if input remains (0: run to end of input). */
     maxStepsPerWorker: z.number().int().min(0).default(0),
     /** TensorFlow.js backend of the training processes; wasm is 2-3× faster than cpu here, cpu is the fallback. */

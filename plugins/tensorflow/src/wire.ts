@@ -13,7 +13,8 @@
  * ERROR   := utf8 message                                         ps → worker
  * ```
  *
- * One request is in flight per connection, so responses need no ids. Gradients and values travel
+ * A parameter server answers a connection's requests in the order they came (TCP keeps it), so
+ * responses need no ids and a worker may have several in flight. Gradients and values travel
  * as one frame per step for the whole shard: the exchange is batched, never per sample or per
  * variable.
  */
