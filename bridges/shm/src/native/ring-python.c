@@ -9,14 +9,16 @@
  * through ctypes.PyDLL (GIL held). It declares the few CPython functions it needs itself, all from
  * the stable ABI, so the library needs no Python headers and works with any CPython 3.
  */
+#include <stdlib.h>
+
 #include "ring-core.h"
 
 typedef struct _object PyObject;
 extern PyObject *PyList_New(intptr_t size);
 extern int PyList_SetItem(PyObject *list, intptr_t index, PyObject *item);
-extern int PyList_Append(PyObject *list, PyObject *item);
 extern PyObject *PyBytes_FromStringAndSize(const char *bytes, intptr_t size);
 extern void Py_DecRef(PyObject *object);
+extern PyObject *PyErr_NoMemory(void);
 
 #define MRP_EXPORT __attribute__((visibility("default")))
 
@@ -79,44 +81,25 @@ MRP_EXPORT int mrp_wait_readable(mr_reader *r, int64_t timeout_ms, int64_t attac
 /* Up to `max_records` records (and about `max_bytes` bytes) as a new list of bytes objects.
  * *status: MR_OK (list non-empty), MR_EMPTY, MR_END (end-of-stream consumed) or MR_CORRUPT.
  * Returns NULL only when Python is out of memory. */
-enum { MRP_CHUNK = 512 };
-
-/* Moves `filled` new references from `items` into *list (created on first use). On failure
- * releases everything, sets *list to NULL and returns -1. */
-static int mrp_flush(PyObject **list, PyObject **items, uint32_t filled) {
-  if (!*list) {
-    *list = PyList_New(filled);
-    if (!*list) {
-      for (uint32_t i = 0; i < filled; i++) Py_DecRef(items[i]);
-      return -1;
-    }
-    for (uint32_t i = 0; i < filled; i++) PyList_SetItem(*list, i, items[i]); /* steals */
-    return 0;
-  }
-  int failed = 0;
-  for (uint32_t i = 0; i < filled; i++) {
-    if (!failed && PyList_Append(*list, items[i]) != 0) failed = 1;
-    Py_DecRef(items[i]);
-  }
-  if (failed) {
-    Py_DecRef(*list);
-    *list = NULL;
-    return -1;
-  }
-  return 0;
-}
+enum { MRP_STACK_ITEMS = 512 };
 
 /* Up to `max_records` records (and about `max_bytes` bytes) as a new list of bytes objects, in
- * one pass over the frames. *status: MR_OK (list non-empty), MR_EMPTY, MR_END (end-of-stream
- * consumed) or MR_CORRUPT. Returns NULL only when Python is out of memory. */
+ * one pass over the frames; the list is created once, at its final size. *status: MR_OK (list
+ * non-empty), MR_EMPTY, MR_END (end-of-stream consumed) or MR_CORRUPT. Returns NULL only when
+ * Python is out of memory; nothing is consumed then, the records stay in the ring. */
 MRP_EXPORT PyObject *mrp_read_batch(mr_reader *r, uint32_t max_records, uint64_t max_bytes, int *status) {
   mr_reader_release(r); /* §7: views handed out by mrp_read_view end here */
   *status = MR_EMPTY;
-  PyObject *list = NULL;
-  PyObject *items[MRP_CHUNK];
-  uint32_t filled = 0, count = 0;
+  PyObject *stack_items[MRP_STACK_ITEMS];
+  PyObject **items = stack_items;
+  if (max_records > MRP_STACK_ITEMS) {
+    if (max_records > (1u << 20)) max_records = 1u << 20;
+    items = (PyObject **)malloc(sizeof(PyObject *) * max_records);
+    if (!items) return PyErr_NoMemory(); /* nothing consumed */
+  }
   uint64_t total = 0, start = r->tail;
-  int out_of_memory = 0;
+  uint32_t count = 0;
+  int failed = 0;
   while (count < max_records) {
     uint32_t kind;
     uint8_t *payload;
@@ -137,28 +120,23 @@ MRP_EXPORT PyObject *mrp_read_batch(mr_reader *r, uint32_t max_records, uint64_t
     if (count > 0 && total + length > max_bytes) break;
     PyObject *item = PyBytes_FromStringAndSize((const char *)payload, (intptr_t)length);
     if (!item) {
-      out_of_memory = 1; /* MemoryError is set; ctypes raises it */
+      failed = 1; /* MemoryError is set; ctypes raises it */
       break;
     }
-    items[filled++] = item;
+    items[count++] = item;
     r->tail += size;
     total += length;
-    count++;
-    if (filled == MRP_CHUNK) {
-      if (mrp_flush(&list, items, filled) != 0) {
-        r->tail = start;
-        return NULL;
-      }
-      filled = 0;
-    }
   }
-  if (mrp_flush(&list, items, filled) != 0 || out_of_memory) {
-    if (list) Py_DecRef(list);
-    r->tail = start; /* nothing was consumed: the records stay in the ring */
-    return NULL;
+  PyObject *list = failed ? NULL : PyList_New(count);
+  if (!list) {
+    for (uint32_t i = 0; i < count; i++) Py_DecRef(items[i]);
+    r->tail = start;
+  } else {
+    for (uint32_t i = 0; i < count; i++) PyList_SetItem(list, i, items[i]); /* steals */
+    if (count > 0) *status = MR_OK;
+    mr_reader_release(r);
   }
-  if (count > 0) *status = MR_OK;
-  mr_reader_release(r);
+  if (items != stack_items) free(items);
   return list;
 }
 
