@@ -111,7 +111,7 @@ describe('ClusterStateMachine', () => {
     const result = machine.dispatch({ type: 'node-failed', failure: failure('worker', 0, 0) });
     expect(machine.snapshot.state).toBe('failed');
     expect(result.accepted && result.effects.at(-1)).toMatchObject({ type: 'job-failed' });
-    expect(machine.snapshot.outcome).toContain('worker:0');
+    expect(machine.snapshot.outcome).toContain('worker[0] failed');
   });
 
   it('ignores failures from an older generation (a peer dying because of the restart)', () => {

@@ -233,10 +233,11 @@ function apply(snapshot: ClusterSnapshot, event: ClusterEvent, options: ReduceOp
       };
       const policy = options.engine.failurePolicy(failure, failedView);
       if (policy === 'fail' || snapshot.restarts >= snapshot.maxRestarts) {
+        const node = `${failure.role}[${failure.index}]`;
         const reason =
           policy === 'fail'
-            ? `engine '${options.engine.name}' does not restart after a failure of ${key}`
-            : `${key} failed and the cluster already restarted ${snapshot.restarts} time(s) (maxRestarts ${snapshot.maxRestarts})`;
+            ? `engine '${options.engine.name}' does not restart after a failure of ${node}`
+            : `${node} failed and the cluster already restarted ${snapshot.restarts} time(s) (maxRestarts ${snapshot.maxRestarts})`;
         const others = liveNodes(failedView);
         return {
           accepted: true,
