@@ -24,7 +24,7 @@ const python = process.env.MILLRACE_BENCH_PYTHON ?? '/usr/bin/python3';
 const scratch = mkdtempSync(join(tmpdir(), 'millrace-ring-bench-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
-const smallCounts = { 64: 8_000_000, 256: 4_000_000 };
+const smallCounts = { 64: 12_000_000, 256: 8_000_000 };
 const baselineCounts = { 64: 400_000, 256: 300_000 };
 const frameCount = 2048;
 const poolRecords = Number(process.env.MILLRACE_BENCH_BATCH ?? 2048);
@@ -36,7 +36,11 @@ function cpuSeconds(before) {
   return (usage.user + usage.system) / 1e6;
 }
 
-/** Starts the Python end; resolves once it is ready, with a promise of its final report. */
+/**
+ * Starts the Python end; resolves once it is ready (imports done, ring or socket open), with a
+ * promise of its report. The report counts when its line arrives, so interpreter shutdown is not
+ * timed.
+ */
 async function startPython(mode, args, stdin = 'ignore') {
   const child = spawn(python, [join(here, 'ring', 'python_bench.py'), mode, ...args], {
     env: { ...process.env, PYTHONPATH: pythonModuleDirectory },
@@ -44,16 +48,19 @@ async function startPython(mode, args, stdin = 'ignore') {
   });
   let output = '';
   let readyResolve;
+  let reportResolve;
   const ready = new Promise((resolve) => (readyResolve = resolve));
+  const report = new Promise((resolve, reject) => {
+    reportResolve = resolve;
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`python ${mode} exited ${code}`));
+    });
+  });
   child.stdout.on('data', (chunk) => {
     output += chunk;
     if (output.includes('ready')) readyResolve();
-  });
-  const report = new Promise((resolve, reject) => {
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`python ${mode} exited ${code}`));
-      resolve(JSON.parse(output.trim().split('\n').at(-1)));
-    });
+    const last = output.trim().split('\n').at(-1);
+    if (last?.startsWith('{') && output.endsWith('\n')) reportResolve(JSON.parse(last));
   });
   await ready;
   return { child, report };

@@ -28,11 +28,20 @@ def context_switches():
     return usage.ru_nvcsw + usage.ru_nivcsw
 
 
+_baseline = {}
+
+
+def ready():
+    """Imports and setup are done: CPU and context switches count from here."""
+    _baseline["cpu"], _baseline["switches"] = cpu_seconds(), context_switches()
+    print("ready", flush=True)
+
+
 def ring_records(path):
     from millrace_shm import RingReader
 
     reader = RingReader.open(path)
-    print("ready", flush=True)
+    ready()
     count, started = 0, None
     while True:
         batch = reader.read_batch(READ_BATCH)  # a list of bytes objects
@@ -49,7 +58,7 @@ def ring_tensors(path):
     from millrace_shm import RingReader
 
     reader = RingReader.open(path)
-    print("ready", flush=True)
+    ready()
     count, started, total_bytes = 0, None, 0
     while True:
         frame = reader.read_tensor_frame()  # numpy.frombuffer views over the ring memory
@@ -65,7 +74,7 @@ def ring_tensors(path):
 
 
 def json_lines():
-    print("ready", flush=True)
+    ready()
     count, started = 0, None
     loads = json.loads
     for line in sys.stdin.buffer:
@@ -80,7 +89,7 @@ def unix_socket(path):
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
-    print("ready", flush=True)
+    ready()
     connection, _ = server.accept()
     # A careful length-prefixed reader: big recv()s into a buffer, records sliced out of it.
     buffer = bytearray(4 << 20)
@@ -114,8 +123,6 @@ def unix_socket(path):
 if __name__ == "__main__":
     mode = sys.argv[1]
     runners = {"ring-records": ring_records, "ring-tensors": ring_tensors, "json-lines": json_lines, "unix-socket": unix_socket}
-    cpu_before = cpu_seconds()
-    switches_before = context_switches()
     count, started, total_bytes = runners[mode](*sys.argv[2:])
     finished = time.perf_counter()
     print(
@@ -124,8 +131,8 @@ if __name__ == "__main__":
                 "records": count,
                 "seconds": finished - (started or finished),
                 "bytes": total_bytes,
-                "cpuSeconds": cpu_seconds() - cpu_before,
-                "contextSwitches": context_switches() - switches_before,
+                "cpuSeconds": cpu_seconds() - _baseline["cpu"],
+                "contextSwitches": context_switches() - _baseline["switches"],
             }
         ),
         flush=True,
