@@ -56,6 +56,7 @@ async function distributedTraining(backend, workerCount = 2) {
     ...optimizerSettings,
     backend,
     checkpointEverySteps: 1_000_000,
+    pushesInFlight: Number(process.env.BENCH_TF_IN_FLIGHT ?? 4), // the trainer's default
     moduleOptions,
   });
   const start = async (role, index) => {

@@ -174,22 +174,25 @@ function trainingProgress({ log, chaos, trainImpressions }) {
     const key = `${observation.role}[${observation.index}]`;
     const metrics = { ...nodes.get(key), ...observation.metrics };
     nodes.set(key, metrics);
-    if (
-      chaos &&
-      killed === undefined &&
-      observation.role === 'worker' &&
-      observation.index === 1 &&
-      metrics.pid
-    ) {
-      if ((metrics.samples ?? 0) > trainImpressions / 8) {
-        killed = metrics.pid;
-        log(`chaos: kill -9 worker[1] (pid ${killed})`);
-        try {
-          process.kill(killed, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
+    if (chaos && observation.role === 'worker' && observation.index === 1 && metrics.pid) {
+      // Kill once worker[1] has trained on an eighth of the stream, or 1.5 s after it started,
+      // whichever comes first (metrics reach the AM in batches, so progress shows late).
+      chaosPid ??= metrics.pid;
+      chaosTimer ??= setTimeout(kill, 1_500);
+      if ((metrics.samples ?? 0) > trainImpressions / 8) kill();
+    }
+  };
+  let chaosPid;
+  let chaosTimer;
+  const kill = () => {
+    clearTimeout(chaosTimer);
+    if (killed !== undefined || chaosPid === undefined) return;
+    killed = chaosPid;
+    log(`chaos: kill -9 worker[1] (pid ${killed})`);
+    try {
+      process.kill(killed, 'SIGKILL');
+    } catch {
+      // Already gone.
     }
   };
   const timer = setInterval(() => {
@@ -208,7 +211,10 @@ function trainingProgress({ log, chaos, trainImpressions }) {
   }, 1_500);
   return {
     onEvent,
-    stop: () => clearInterval(timer),
+    stop: () => {
+      clearInterval(timer);
+      clearTimeout(chaosTimer);
+    },
     restarts: () => restarts,
     killed: () => killed,
     peakSamplesPerSecond: () => peak,

@@ -203,7 +203,7 @@ async function trainWorker(
   let window = { time: Date.now(), samples: 0 };
   let firstBatchAt: number | undefined;
   context.metrics.report({ step: startStep, pid: process.pid });
-  // Async mode overlaps the exchange with compute: up to `pushesInFlight` pushes are on the wire
+  // Async mode overlaps the exchange with compute: up to `pushesInFlight` (default 4) pushes are on the wire
   // while the worker computes the next gradients on the values it has (a step or two staler,
   // which asynchronous training tolerates anyway); a parameter server that is slow to be
   // scheduled on a busy machine then costs no idle time. Sync mode cannot: every gradient must be

@@ -30,7 +30,7 @@ export const trainingOptionsSchema = z
      * Async mode: gradient pushes a worker may have on the wire while it computes the next ones.
      * More hides more network and scheduling latency, at the price of staler gradients.
      */
-    pushesInFlight: z.number().int().min(1).max(8).default(2),
+    pushesInFlight: z.number().int().min(1).max(8).default(4),
     /** Stop after this many steps on each worker even if input remains (0: run to end of input). */
     maxStepsPerWorker: z.number().int().min(0).default(0),
     /** TensorFlow.js backend of the training processes; wasm is 2-3× faster than cpu here, cpu is the fallback. */
