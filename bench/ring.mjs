@@ -230,7 +230,7 @@ const round = (value, digits = 2) => Number(value.toFixed(digits));
 
 // Other work shares this machine, so each measurement runs `repetitions` times, interleaved with
 // the others, and the best run counts (the one least disturbed); every run is kept in the JSON.
-const repetitions = Number(process.env.MILLRACE_BENCH_REPETITIONS ?? 5);
+const repetitions = Number(process.env.MILLRACE_BENCH_REPETITIONS ?? 7);
 const runs = {};
 async function measure(name, run, rate) {
   const result = await run();
@@ -316,6 +316,12 @@ const summary = {
     results.small[64].ring.recordsPerSecond / results.small[64].unixSocket.recordsPerSecond,
   ),
   targets: { small_vs_json_lines: 20, small_vs_unix_socket: 5, large_vs_memcpy: 0.5 },
+  notes:
+    'Node -> Python, records/s into Python objects (bytes from RingReader.read_batch; dicts from json.loads; ' +
+    'bytes sliced from recv_into buffers for the socket). small_* ratios are 256 B records written with ' +
+    'RingWriter.writePacked (one buffer plus end offsets: the same input the Unix-socket baseline sends); ' +
+    'small_array_* write an array of Uint8Array with writeBatch. Each figure is the best of `repetitions` ' +
+    'interleaved runs on a shared machine; timing stops when the Python side reports its last record.',
   repetitions,
   best: results,
   runs,

@@ -3,7 +3,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createRing, pythonModuleDirectory, RingReader, RingWriter } from '@millrace/bridge-shm';
+import { Worker } from 'node:worker_threads';
+import {
+  ChannelClosedError,
+  createRing,
+  pythonModuleDirectory,
+  RingReader,
+  RingWriter,
+} from '@millrace/bridge-shm';
 import { PeerDiedError } from '@millrace/core';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -98,6 +105,24 @@ describe('ring peer crashes', () => {
     expect(error).toBeInstanceOf(PeerDiedError);
     expect(existsSync(path)).toBe(false);
     await reader.close();
+  });
+
+  it('fails the writer, without crashing, when a worker thread holding the reader is terminated', async () => {
+    const { path } = await createRing({ capacityBytes: 4096 });
+    const worker = new Worker(new URL(`file://${fixtures}node-peer.mjs`), {
+      workerData: ['reader', path, 'stall'],
+      execArgv: [],
+    });
+    await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    const writer = await RingWriter.open(path);
+    const blocked = writer
+      .writeBatch(Array.from({ length: 10 }, () => new Uint8Array(1000)))
+      .catch((caught: unknown) => caught);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await worker.terminate();
+    expect(await blocked).toBeInstanceOf(ChannelClosedError);
+    await writer.close();
+    expect(existsSync(path)).toBe(false);
   });
 
   it('fails a Node writer blocked on a full ring when a reader in a child Node process is killed', async () => {
