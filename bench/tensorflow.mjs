@@ -159,7 +159,7 @@ async function prediction(backend, directory) {
         backend,
         maxBatchSize: chunk,
         features: (r) => r.features,
-        result: (r, p) => p[0],
+        result: (_record, prediction) => prediction[0],
       }),
       { name: 'predict', parallelism: 1 },
     )

@@ -1,6 +1,6 @@
 /** Area under the ROC curve (rank statistic, ties averaged) and accuracy at 0.5. */
 export function areaUnderCurve(scores, labels) {
-  const order = scores.map((score, index) => index).sort((a, b) => scores[a] - scores[b]);
+  const order = scores.map((_score, index) => index).sort((a, b) => scores[a] - scores[b]);
   let positives = 0;
   let rankSum = 0;
   for (let start = 0; start < order.length; ) {
