@@ -47,6 +47,7 @@ export {
   JobFailedError,
   MillraceError,
   type MillraceErrorCode,
+  type MillraceErrorOptions,
   MillraceTimeoutError,
   type NodeFailure,
   NodeFailureError,
