@@ -164,35 +164,45 @@ function torchrunFirstStep(environment) {
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round = (value, digits = 0) => Number(value.toFixed(digits));
 
+/** Runs one measurement; on a shared machine a run can fail for reasons outside it, so retry once. */
+const retries = [];
+async function measured(what, measure) {
+  try {
+    return await measure();
+  } catch (error) {
+    retries.push(`${what}: ${String(error.message).split('\n').slice(0, 2).join(' ')}`);
+    console.error(
+      `  ${what} failed (${String(error.message).split('\n')[1] ?? error.message}); retrying once`,
+    );
+    return measure();
+  }
+}
+
 const throughput = { ring: [], ceiling: [], mp_queue: [] };
 const startup = { millrace: [], torchrun: [] };
 for (let trial = 1; trial <= rounds; trial++) {
   // Alternate which of the two goes first, so neither always inherits the previous step's load.
   const measureCeiling = async () => {
-    const ceiling = await batchModeJob(
-      'ceiling.py',
-      benchEnvironment(steps.full, steps.warmup),
-      'bench-ceiling',
+    const ceiling = await measured('ceiling', () =>
+      batchModeJob('ceiling.py', benchEnvironment(steps.full, steps.warmup), 'bench-ceiling'),
     );
     throughput.ceiling.push(total(ceiling.reports, 'ceiling'));
   };
   const measureRing = async () => {
-    throughput.ring.push(total(await ringJob(), 'ring'));
+    throughput.ring.push(total(await measured('ring', ringJob), 'ring'));
   };
   for (const measure of trial % 2 ? [measureCeiling, measureRing] : [measureRing, measureCeiling])
     await measure();
-  const queue = await batchModeJob(
-    'mp_queue.py',
-    benchEnvironment(steps.queue, steps.queueWarmup),
-    'bench-queue',
+  const queue = await measured('mp.Queue', () =>
+    batchModeJob('mp_queue.py', benchEnvironment(steps.queue, steps.queueWarmup), 'bench-queue'),
   );
   throughput.mp_queue.push(total(queue.reports, 'mp_queue'));
 
   const short = benchEnvironment(3, 1);
-  const quick = await batchModeJob('ceiling.py', short, 'bench-startup');
+  const quick = await measured('startup', () => batchModeJob('ceiling.py', short, 'bench-startup'));
   const rank0 = quick.reports.find((report) => report.rank === 0);
   startup.millrace.push(rank0.first_step_at * 1000 - quick.started);
-  startup.torchrun.push(await torchrunFirstStep(short));
+  startup.torchrun.push(await measured('torchrun startup', () => torchrunFirstStep(short)));
   console.log(
     `round ${trial}: samples/s ring ${round(throughput.ring.at(-1))}, ceiling ${round(throughput.ceiling.at(-1))}, ` +
       `mp.Queue ${round(throughput.mp_queue.at(-1))}; first step after ${round(startup.millrace.at(-1))} ms ` +
@@ -238,6 +248,7 @@ const result = {
     aggregation: `${rounds} rounds, each measuring every variant back to back; ratios are the median of the per-round ratios, samples/s the median over rounds (summed over both ranks), startup the median`,
     machine: `${cpus().length} cores, shared with other builds and tests while measuring`,
   },
+  retries,
   measuredAt: new Date().toISOString(),
 };
 mkdirSync(join(here, 'results'), { recursive: true });

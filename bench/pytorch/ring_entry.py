@@ -7,3 +7,7 @@ from millrace_torch import frame_dataset
 
 def main(ctx):
     train(frame_dataset(ctx.input, BATCH, fields=("features", "label"), frames="batches"), "ring")
+    # The loop stops after its step budget; read on to the end-of-stream so the pipeline's side of
+    # the ring sees a reader that finished, not one that walked away.
+    for _ in ctx.input:
+        pass
