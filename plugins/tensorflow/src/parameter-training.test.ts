@@ -14,6 +14,7 @@ import {
   memoryInput,
   startNode,
   temporaryDirectory,
+  waitUntil,
 } from './fixtures/local-nodes.js';
 import { latestCheckpoint, loadLayersModelFrom } from './model-io.js';
 import { tensorflowTrainer } from './tensorflow-trainer.js';
@@ -109,5 +110,24 @@ describe('parameter-server training', () => {
     cleanups.push(() => ps.handle.stop('test over'));
     expect((await worker.handle.result).status).toBe('succeeded');
     expect(await accuracyOf(directory)).toBeGreaterThan(0.85);
+  });
+
+  it('an evaluator reports held-out loss and accuracy for each new checkpoint until stopped', async () => {
+    const { start, directory } = await cluster({ worker: 1, ps: 1, evaluator: 1 }, 'async');
+    await start('ps', 0);
+    const evaluator = await start('evaluator', 0);
+    const worker = await start('worker', 0);
+    expect((await worker.handle.result).status).toBe('succeeded');
+    const final = (await latestCheckpoint(directory))!;
+    await waitUntil(
+      () => evaluator.metrics.some((m) => m.checkpoint_step === final.step),
+      20_000,
+      'the evaluation of the final checkpoint',
+    );
+    const last = evaluator.metrics.find((m) => m.checkpoint_step === final.step)!;
+    expect(last.eval_accuracy).toBeGreaterThan(0.85);
+    expect(last.eval_loss).toBeLessThan(0.4);
+    await evaluator.handle.stop('job over');
+    expect(await evaluator.handle.result).toEqual({ status: 'stopped' });
   });
 });

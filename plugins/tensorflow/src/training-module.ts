@@ -45,6 +45,10 @@ export interface TrainingModule {
   modelDirectory?: string;
   /** Turns one input record into an example. Default: msgpack `{ features: number[], label }`. */
   decodeExample?(record: Uint8Array): Example;
+  /** Held-out batches for an evaluator without an input stream. */
+  evaluationBatches?(context: {
+    options: Readonly<Record<string, unknown>>;
+  }): AsyncIterable<Batch> | Iterable<Batch>;
   /** Batches for a worker without an input stream (a batch-mode source role). */
   trainingBatches?(context: BatchContext): AsyncIterable<Batch> | Iterable<Batch>;
 }

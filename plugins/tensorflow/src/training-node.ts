@@ -7,6 +7,7 @@ import { ConfigError } from '@millrace/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend } from './backend.js';
+import { runEvaluator } from './evaluator.js';
 import { latestCheckpoint, loadLayersModelFrom, trainableValues, writeCheckpoint } from './model-io.js';
 import { ParameterServer } from './parameter-server.js';
 import { ParameterServerClient, type ShardValues } from './ps-client.js';
@@ -59,8 +60,17 @@ export async function runTrainingNode(
   }
   if (context.role === 'chief' || context.role === 'worker')
     return trainWorker(options, context, model, module);
+  if (context.role === 'evaluator') {
+    await runEvaluator(options, context, model, module);
+    return undefined;
+  }
   throw new ConfigError(
-    [{ path: `roles.${context.role}`, message: 'the TF.js trainer runs chief, worker and ps nodes only' }],
+    [
+      {
+        path: `roles.${context.role}`,
+        message: 'the TF.js trainer runs chief, worker, ps and evaluator nodes',
+      },
+    ],
     { subject: 'tensorflow training' },
   );
 }

@@ -43,6 +43,8 @@ export const trainingOptionsSchema = z
      * a warning, when the ring's native addon is not built.
      */
     inputTransport: z.enum(['ring', 'ipc']).default('ring'),
+    /** A stream-mode evaluator holds out this many of its first input records. */
+    evaluationExamples: z.number().int().positive().default(2_000),
     /** Extra values handed to the module's hooks (e.g. a dataset seed). */
     moduleOptions: z.record(z.string(), z.unknown()).default({}),
   })
