@@ -47,7 +47,9 @@ describe.skipIf(!hasTorch)('ONNX prediction in process matches torch', () => {
     for (const { row, y } of predictions.records) {
       const expected = reference.outputs[row]!;
       expect(y).toHaveLength(3);
-      y.forEach((value, column) => expect(Math.abs(value - expected[column]!)).toBeLessThan(1e-5));
+      y.forEach((value, column) => {
+        expect(Math.abs(value - expected[column]!)).toBeLessThan(1e-5);
+      });
     }
   }, 60_000);
 });
