@@ -34,9 +34,12 @@ export interface TorchRunnerOptions {
   pythonPath?: readonly string[] | undefined;
   /** Extra environment variables, applied last. */
   env?: Readonly<Record<string, string>> | undefined;
-  /** How the Python side decodes input records. Default `tensor` (tensor frames). */
+  /**
+   * How the Python side decodes input records. Default `tensor`: give the role
+   * `codec: tensorFrameCodec` (from `@millrace/bridge-shm`), which `millrace_torch.frame_dataset` reads.
+   */
   inputCodec?: TorchRecordCodec | undefined;
-  /** How the Python side encodes output records. Default `msgpack`. */
+  /** How the Python side encodes output records. Default `json`, matching `addRole`'s default codec. */
   outputCodec?: TorchRecordCodec | undefined;
   /** Bytes of each shared-memory ring. Default: the Python host's (4 MiB). */
   ringBytes?: number | undefined;
@@ -75,7 +78,7 @@ export function torchRunner(options: TorchRunnerOptions): Runner {
     ],
     env: options.env,
     inputCodec: options.inputCodec ?? 'tensor',
-    outputCodec: options.outputCodec ?? 'msgpack',
+    outputCodec: options.outputCodec ?? 'json',
     ringBytes: options.ringBytes,
     gracePeriodMs: options.gracePeriodMs,
     livenessTimeoutMs: options.livenessTimeoutMs ?? defaultLivenessTimeoutMs,
