@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
 // PROD skips debug checks and the tfjs-node advert, as the library does in useBackend().
@@ -6,7 +8,7 @@ tf.env().set('PROD', true);
 import { pack } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
-import { examples } from './fixtures/clicks-model.mjs';
+import { createModel, examples } from './fixtures/clicks-model.mjs';
 import {
   clicksModulePath,
   type LocalNode,
@@ -16,7 +18,7 @@ import {
   temporaryDirectory,
   waitUntil,
 } from './fixtures/local-nodes.js';
-import { latestCheckpoint, loadLayersModelFrom } from './model-io.js';
+import { latestCheckpoint, loadLayersModelFrom, saveModelTo } from './model-io.js';
 import { tensorflowTrainer } from './tensorflow-trainer.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -58,8 +60,8 @@ async function cluster(layout: Record<string, number>, training: 'async' | 'sync
     await Promise.all(nodes.map((node) => node.handle.stop('test over')));
     directory.remove();
   });
-  const start = async (role: string, index: number, attempt = 0) => {
-    const node = await startNode(runner, {
+  const start = async (role: string, index: number, attempt = 0, nodeRunner = runner) => {
+    const node = await startNode(nodeRunner, {
       spec,
       role,
       index,
@@ -129,5 +131,32 @@ describe('parameter-server training', () => {
     expect(last.eval_loss).toBeLessThan(0.4);
     await evaluator.handle.stop('job over');
     expect(await evaluator.handle.result).toEqual({ status: 'stopped' });
+  });
+
+  it('starts from a saved model directory when the module exports modelDirectory', async () => {
+    await tf.setBackend('cpu');
+    const { start, directory } = await cluster({ worker: 1, ps: 1 }, 'async');
+    const saved = join(directory, 'pretrained');
+    const pretrained = createModel({ hidden: 12 });
+    await saveModelTo(pretrained, saved);
+    // A module with no code of its own: the model is the saved one, the data the fixture's.
+    const module = join(directory, 'from-directory.mjs');
+    writeFileSync(
+      module,
+      `export const modelDirectory = ${JSON.stringify(saved)};\nexport { trainingBatches } from ${JSON.stringify(clicksModulePath)};\n`,
+    );
+    const runner = tensorflowTrainer({ module, batchSize: 64, moduleOptions: { batchesPerWorker: 5 } });
+    await start('ps', 0, 0, runner);
+    const worker = await start('worker', 0, 0, runner);
+    expect((await worker.handle.result).status).toBe('succeeded');
+    const trained = await loadLayersModelFrom((await latestCheckpoint(directory))!.path);
+    // Same architecture as the saved model (12 hidden units, not the fixture's default 16)…
+    expect(trained.trainableWeights.map((w) => w.shape)).toEqual(
+      pretrained.trainableWeights.map((w) => w.shape),
+    );
+    // …and training moved its weights.
+    const before = pretrained.trainableWeights[0]!.read().dataSync();
+    const after = trained.trainableWeights[0]!.read().dataSync();
+    expect(Array.from(after)).not.toEqual(Array.from(before));
   });
 });
