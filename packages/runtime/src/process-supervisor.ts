@@ -122,6 +122,9 @@ function forwardLines(stream: Readable | null, onLine: (line: string) => void): 
     const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
     lines.on('line', onLine);
     lines.on('close', resolve);
+    // readline re-emits input errors (e.g. ECONNRESET when the child dies) on the interface;
+    // unhandled, they would crash the host. A broken pipe just ends the output.
+    lines.on('error', () => resolve());
     stream.on('error', () => resolve());
   });
 }
