@@ -59,6 +59,10 @@ async function main(): Promise<void> {
   const payload = JSON.parse(text) as TrainingProcessPayload;
   const controller = new AbortController();
   process.once('SIGTERM', () => controller.abort());
+  // The IPC channel closes when the runner's process dies (even by SIGKILL): never outlive it.
+  process.once('disconnect', () => {
+    if (!finished) process.exit(1);
+  });
   const summary = await runTrainingNode(payload.options, {
     role: payload.role,
     index: payload.index,
@@ -76,7 +80,10 @@ async function main(): Promise<void> {
     signal: controller.signal,
   });
   if (summary) logger.info('worker finished', { ...summary });
+  finished = true;
 }
+
+let finished = false;
 
 main().then(
   () => {
