@@ -88,4 +88,11 @@ describe('tensorflow engine', () => {
       /tensorflow settings.training/,
     );
   });
+
+  it('offers the TF.js parameter-server trainer as its runner', () => {
+    expect(typeof tensorflow.runners?.trainer).toBe('function');
+    expect(() => tensorflow.runners!.trainer!({ module: '' } as never)).toThrow(
+      /tensorflow training options.module/,
+    );
+  });
 });

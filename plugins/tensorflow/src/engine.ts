@@ -17,6 +17,7 @@ import {
   rolesFinished,
 } from '@millrace/core';
 import { z } from 'zod';
+import { tensorflowTrainer } from './tensorflow-trainer.js';
 import { tensorflowPortName, tfConfigJson } from './tf-config.js';
 
 export const tensorflowSettingsSchema = z
@@ -84,6 +85,7 @@ export function createTensorflowEngine(settings: TensorflowSettingsInput = {}): 
     validateConfig: (config: ClusterConfig) => validateLayout(config),
     isJobFinished: (view: ClusterView) => isJobFinished(resolved, view),
     failurePolicy: (failure: NodeFailure) => failurePolicy(resolved, failure),
+    runners: { trainer: tensorflowTrainer },
     nodeEnvironment: ({ role, index, clusterSpec, checkpointDirectory }) => ({
       TF_CONFIG: tfConfigJson(clusterSpec, role, index),
       MILLRACE_CHECKPOINT_DIR: checkpointDirectory,
