@@ -61,6 +61,25 @@ describe('ML operator: source (batch-mode) roles', () => {
     expect(out.records.filter((n) => n === 1)).toHaveLength(50);
   });
 
+  it('runs one application manager even when the job default parallelism is 2 (regression: the job never ended)', async () => {
+    const job = new Job({ parallelism: 2 });
+    addAMRole(
+      job,
+      { name: 'parallel-default', engine: 'generic', roles: { worker: { instances: 2 } } },
+      { engine: createGenericEngine() },
+    );
+    const out = addRole<never, { node: number }>(job, 'worker', {
+      instances: 2,
+      runner: countingRunner(5),
+    }).collect();
+    const outcome = await Promise.race([
+      job.execute(),
+      new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref()),
+    ]);
+    expect(outcome).not.toBe('hung');
+    expect(out.records).toHaveLength(10);
+  });
+
   it('finishes when the workers finish, stopping a serving role (parameter server) instead of waiting for it', async () => {
     const job = new Job();
     const engine = createGenericEngine({ roles: ['worker', 'ps'], servingRoles: ['ps'] });

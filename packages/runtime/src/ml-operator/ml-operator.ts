@@ -177,7 +177,8 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
         },
       };
     },
-    { name: options.name ?? `${parsed.name}-am` },
+    // One AM per cluster whatever the job's default parallelism: a second would wait for nodes forever.
+    { name: options.name ?? `${parsed.name}-am`, parallelism: 1 },
   );
   const handle: MLCluster = { name: state.name, config: state.config, engine: state.engine };
   stateOf.set(handle, state);
