@@ -90,6 +90,35 @@ describe('millrace am / node / status / stop', () => {
     expect(am.stderr()).toMatch(/job succeeded/);
   });
 
+  it('knows the built-in engines by name: a hand-formed pytorch cluster gets torchrun variables', async () => {
+    const am = start(['am', '--engine', 'pytorch', '--roles', 'worker=2']);
+    const { address, token } = JSON.parse(await am.firstLine()) as { address: string; token: string };
+    const script =
+      'const e = process.env; if (e.WORLD_SIZE !== "2" || e.RANK !== e.MILLRACE_INDEX || !/^\\d+$/.test(e.MASTER_PORT)) process.exit(9)';
+    const nodes = [0, 1].map((index) =>
+      start([
+        'node',
+        '--am',
+        address,
+        '--token',
+        token,
+        '--role',
+        'worker',
+        '--index',
+        String(index),
+        '--engine',
+        'pytorch',
+        '--',
+        process.execPath,
+        '-e',
+        script,
+        marker,
+      ]),
+    );
+    expect(await Promise.all(nodes.map((node) => node.exited))).toEqual([0, 0]);
+    expect(await am.exited).toBe(0);
+  });
+
   it('refuses a wrong token and stops the job with `millrace stop`', async () => {
     const am = start(['am', '--roles', 'worker=1']);
     const { address, token } = JSON.parse(await am.firstLine()) as { address: string; token: string };
@@ -156,7 +185,7 @@ describe('millrace am / node / status / stop', () => {
     expect(zero.code).toBe(1);
     expect(zero.stderr).toMatch(/config\.roles\.worker\.instances/);
     const engine = await run(['am', '--roles', 'worker=1', '--engine', 'nope']);
-    expect(engine.stderr).toMatch(/unknown engine 'nope'; registered engines: generic/);
+    expect(engine.stderr).toMatch(/unknown engine 'nope'; registered engines: generic, tensorflow, pytorch/);
     const missing = await run(['status']);
     expect(missing.stderr).toMatch(/options\.am: is required/);
   });

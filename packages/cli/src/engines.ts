@@ -3,9 +3,11 @@
  * engine packages register theirs by adding one entry to {@link builtInEngines}.
  */
 import { type Engine, EngineRegistry } from '@millrace/core';
+import { pytorch } from '@millrace/plugin-pytorch';
+import { tensorflow } from '@millrace/plugin-tensorflow';
 import { createGenericEngine, type GenericEngineOptions } from '@millrace/runtime';
 
-export const builtInEngines: readonly Engine[] = [];
+export const builtInEngines: readonly Engine[] = [tensorflow, pytorch];
 
 /** The engine registered under `name`; a ConfigError listing the known engines otherwise. */
 export function engineByName(name: string, generic: GenericEngineOptions = {}): Engine {
