@@ -56,7 +56,9 @@ export {
   processRunner,
 } from './process-runner.js';
 export {
+  describeExit,
   type ProcessExit,
+  runnerResultOf,
   type SupervisedProcess,
   type SuperviseProcessOptions,
   superviseProcess,

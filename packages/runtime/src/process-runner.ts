@@ -11,9 +11,9 @@
  */
 
 import type { Server } from 'node:net';
-import type { Runner, RunnerContext, RunnerHandle, RunnerResult } from '@millrace/core';
+import type { Runner, RunnerContext, RunnerHandle } from '@millrace/core';
 import { adoptsReservedSockets, takeReservedSockets } from './port-reservation.js';
-import { superviseProcess } from './process-supervisor.js';
+import { runnerResultOf, superviseProcess } from './process-supervisor.js';
 
 export type ProcessOutput =
   /** Write to this process's stdout/stderr, each line prefixed with `role[index] `. */
@@ -157,18 +157,7 @@ export function processRunner(
       });
       // The child holds its own copies of the sockets now (or never will): ours can go.
       await processHandle.started.finally(() => closeAll(sockets)); // rejects with the reason when it cannot start
-      const result = processHandle.exit.then((exit): RunnerResult => {
-        if (exit.exitCode === 0) return { status: 'succeeded' };
-        if (exit.stopped) return { status: 'stopped' };
-        const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-        return {
-          status: 'failed',
-          message: `'${commandLine}' ${how}`,
-          exitCode: exit.exitCode ?? undefined,
-          signal: exit.signal ?? undefined,
-          stderrTail: exit.stderrTail,
-        };
-      });
+      const result = processHandle.exit.then((exit) => runnerResultOf(exit, commandLine));
       return {
         result,
         stop: async () => {

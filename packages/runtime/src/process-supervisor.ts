@@ -11,6 +11,7 @@
 import { type ChildProcess, type IOType, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable, Stream } from 'node:stream';
+import type { RunnerResult } from '@millrace/core';
 
 export interface SuperviseProcessOptions {
   command: string;
@@ -45,6 +46,24 @@ export interface ProcessExit {
   stopped: boolean;
   /** The last lines of stderr. */
   stderrTail: string;
+}
+
+/** How a process ended, in words: `killed by SIGKILL` or `exited with code 3`. */
+export function describeExit(exit: ProcessExit): string {
+  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
+}
+
+/** A runner's result for a supervised process's exit; `commandLine` names the process in the message. */
+export function runnerResultOf(exit: ProcessExit, commandLine: string): RunnerResult {
+  if (exit.exitCode === 0) return { status: 'succeeded' };
+  if (exit.stopped) return { status: 'stopped' };
+  return {
+    status: 'failed',
+    message: `'${commandLine}' ${describeExit(exit)}`,
+    exitCode: exit.exitCode ?? undefined,
+    signal: exit.signal ?? undefined,
+    stderrTail: exit.stderrTail,
+  };
 }
 
 export interface SupervisedProcess {

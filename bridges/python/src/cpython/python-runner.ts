@@ -16,7 +16,7 @@ import {
   type RunnerHandle,
   type RunnerResult,
 } from '@millrace/core';
-import { millraceEnvironment, superviseProcess } from '@millrace/runtime';
+import { describeExit, millraceEnvironment, superviseProcess } from '@millrace/runtime';
 import { controlFileDescriptor, openControlChannel, type PythonException } from './control-channel.js';
 import { findPython } from './find-python.js';
 import { millracePythonDirectory, shmPythonDirectory } from './python-package.js';
@@ -253,14 +253,13 @@ async function startPythonRunner(
     const dataError = await rings.finish({ succeeded: exit.exitCode === 0 });
     if (exit.exitCode === 0 && !dataError) return { status: 'succeeded' };
     if ((stopRequested || exit.stopped) && !pythonException) return { status: 'stopped' };
-    const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
     const message = pythonException
       ? `uncaught Python exception ${pythonException.exception}: ${pythonException.message}\n${pythonException.traceback.trimEnd()}`
       : livenessFailure
         ? `${description}: ${livenessFailure}`
         : dataError
           ? `${description}: ${dataError}`
-          : `${description} ${how}`;
+          : `${description} ${describeExit(exit)}`;
     return {
       status: 'failed',
       message,

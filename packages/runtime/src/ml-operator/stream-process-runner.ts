@@ -9,7 +9,7 @@
  */
 import type { Runner, RunnerHandle, RunnerResult } from '@millrace/core';
 import { millraceEnvironment, parseMetricsLine } from '../process-runner.js';
-import { superviseProcess } from '../process-supervisor.js';
+import { runnerResultOf, superviseProcess } from '../process-supervisor.js';
 import { pipeTransport, type RecordTransport } from './pipe-transport.js';
 
 export interface StreamProcessRunnerOptions {
@@ -69,16 +69,7 @@ export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner
         pumps.stop();
         // Everything the process wrote before exiting reaches the pipeline before the node reports.
         await pumps.outputDrained;
-        if (exit.exitCode === 0) return { status: 'succeeded' };
-        if (exit.stopped) return { status: 'stopped' };
-        const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-        return {
-          status: 'failed',
-          message: `'${commandLine}' ${how}`,
-          exitCode: exit.exitCode ?? undefined,
-          signal: exit.signal ?? undefined,
-          stderrTail: exit.stderrTail,
-        };
+        return runnerResultOf(exit, commandLine);
       });
       return {
         result,
