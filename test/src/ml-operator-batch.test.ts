@@ -1,23 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import type { Runner, RunnerResult } from '@millrace/core';
 import { Job, type JobEvent } from '@millrace/dataflow';
 import { addAMRole, addRole, createGenericEngine, streamProcessRunner } from '@millrace/runtime';
+import { childProcessesOf } from '@millrace/runtime/testing';
 import { describe, expect, it } from 'vitest';
-
-function childProcesses(): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid)
-        children.push(Number(entry));
-    } catch {
-      // gone already
-    }
-  }
-  return children;
-}
 
 const encoder = new TextEncoder();
 
@@ -111,7 +96,7 @@ describe('ML operator: source (batch-mode) roles', () => {
       (e) => e.type === 'cluster-observation' && e.observation.type === 'job-finished',
     );
     expect(finished).toMatchObject({ observation: { outcome: { status: 'succeeded' } } });
-    expect(childProcesses()).toEqual([]);
+    expect(childProcessesOf()).toEqual([]);
   });
 
   it('a cluster restart (generation 1) reruns the runners; the dataflow job goes on', async () => {

@@ -1,22 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { runJobModule } from '@millrace/dataflow';
+import { childProcessesOf } from '@millrace/runtime/testing';
 import { describe, expect, it } from 'vitest';
 import { job } from '../../examples/stream-to-cluster/src/main.mjs';
-
-function childProcesses(): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid)
-        children.push(Number(entry));
-    } catch {
-      // gone already
-    }
-  }
-  return children;
-}
 
 describe('examples/stream-to-cluster', () => {
   it('the two runner processes together receive every number once; their sums add up', async () => {
@@ -33,6 +18,6 @@ describe('examples/stream-to-cluster', () => {
       .map((line) => Number(/: (\d+) records/.exec(line)![1]));
     expect(counts).toHaveLength(2);
     expect(counts.every((count) => count > 0)).toBe(true);
-    expect(childProcesses()).toEqual([]);
+    expect(childProcessesOf()).toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { JobFailedError } from '@millrace/core';
 import { type DataStream, Job, type JobEvent } from '@millrace/dataflow';
 import { addAMRole, addRole, createGenericEngine, streamProcessRunner } from '@millrace/runtime';
+import { childProcessesOf } from '@millrace/runtime/testing';
 import { describe, expect, it } from 'vitest';
 
 const runnerPath = fileURLToPath(new URL('./fixtures/summing-runner.mjs', import.meta.url));
@@ -15,21 +15,6 @@ interface Emitted {
 }
 
 /** Child processes of this test process (the runners), found through /proc. */
-function childProcesses(): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // Field 4 of /proc/<pid>/stat is the parent pid; the name (field 2) may hold spaces.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (parent === process.pid) children.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return children;
-}
 
 function summingCluster(
   job: Job,
@@ -80,7 +65,7 @@ describe('ML operator: stream-mode role', () => {
     );
     expect(observations).toContain('cluster-ready');
     expect(observations).toContain('job-finished');
-    expect(childProcesses()).toEqual([]);
+    expect(childProcessesOf()).toEqual([]);
   });
 
   it('fails the job with the cluster error naming the failed node and its stderr', async () => {
@@ -94,7 +79,7 @@ describe('ML operator: stream-mode role', () => {
     expect(error).toBeInstanceOf(JobFailedError);
     expect((error as Error).message).toMatch(/worker\[\d\].*exit code 3/s);
     expect((error as Error).message).toContain('refusing record 50 on purpose');
-    expect(childProcesses()).toEqual([]);
+    expect(childProcessesOf()).toEqual([]);
   });
 
   it('cancelling an unbounded stream stops the AM, the agents and every runner process', async () => {
@@ -106,10 +91,10 @@ describe('ML operator: stream-mode role', () => {
     });
     const done = job.execute();
     while (seen.length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(childProcesses().length).toBe(2);
+    expect(childProcessesOf().length).toBe(2);
     job.cancel();
     await expect(done).resolves.toMatchObject({ status: 'cancelled' });
-    expect(childProcesses()).toEqual([]);
+    expect(childProcessesOf()).toEqual([]);
   });
 
   it('rejects a role that does not match the cluster config, naming the field', () => {

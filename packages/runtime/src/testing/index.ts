@@ -1,1 +1,1 @@
-export { nodeScriptRunner, processesWithMarker, scriptedRunner } from './processes.js';
+export { childProcessesOf, nodeScriptRunner, processesWithMarker, scriptedRunner } from './processes.js';

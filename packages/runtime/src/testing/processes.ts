@@ -43,3 +43,20 @@ export function processesWithMarker(marker: string): number[] {
   }
   return found;
 }
+
+/** Pids of the live children of `parentPid` (default: this process), from Linux /proc. */
+export function childProcessesOf(parentPid: number = process.pid): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent pid; the name (field 2) may hold spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === parentPid && fields[0] !== 'Z') children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
