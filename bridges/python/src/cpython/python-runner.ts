@@ -237,9 +237,18 @@ async function startPythonRunner(
   liveness.unref();
 
   const stop = async (reason: string): Promise<void> => {
+    if (stopRequested) return supervised.exit.then(() => undefined);
     stopRequested = true;
     control.requestStop(reason);
-    await supervised.stop(gracePeriodMs);
+    // Cooperative code sees `ctx.stopping` and finishes on its own; SIGTERM (which raises
+    // StopRequested wherever Python is, even inside a `finally`) comes only if it has not
+    // exited after a share of the grace period, and SIGKILL after the rest.
+    const cooperativeMs = Math.min(1_000, Math.floor(gracePeriodMs / 2));
+    const exitedInTime = await Promise.race([
+      supervised.exit.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), cooperativeMs).unref()),
+    ]);
+    if (!exitedInTime) await supervised.stop(gracePeriodMs - cooperativeMs);
   };
   const onAbort = () => void stop(String(context.signal.reason ?? 'stopped by the agent'));
   if (context.signal.aborted) onAbort();
@@ -251,7 +260,8 @@ async function startPythonRunner(
     context.signal.removeEventListener('abort', onAbort);
     control.close();
     const dataError = await rings.finish({ succeeded: exit.exitCode === 0 });
-    if (exit.exitCode === 0 && !dataError) return { status: 'succeeded' };
+    // A clean exit after a stop request is a stop (the runner obeyed), not the work finishing.
+    if (exit.exitCode === 0 && !dataError) return { status: stopRequested ? 'stopped' : 'succeeded' };
     if ((stopRequested || exit.stopped) && !pythonException) return { status: 'stopped' };
     const message = pythonException
       ? `uncaught Python exception ${pythonException.exception}: ${pythonException.message}\n${pythonException.traceback.trimEnd()}`
