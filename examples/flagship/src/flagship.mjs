@@ -19,6 +19,8 @@ import { createWorld, impressionLine, profiles } from './click-log.mjs';
 import { accuracy, areaUnderCurve } from './evaluation.mjs';
 import { buildFeatures, encodeFeatures } from './features.mjs';
 
+import { chaosVariable } from './model.mjs';
+
 const modelModule = new URL('./model.mjs', import.meta.url).pathname;
 
 /**
@@ -75,11 +77,15 @@ export async function runFlagship(options = {}) {
     addRole(training, 'worker', { instances: 2, input: examples, runner: trainer, codec: msgpackCodec });
     addRole(training, 'ps', { instances: 1, runner: trainer, codec: msgpackCodec });
 
-    const progress = trainingProgress({ log, chaos: options.chaos ?? false, trainImpressions });
+    const progress = trainingProgress({ log });
     training.onEvent(progress.onEvent);
     options.track?.(training);
+    // Training processes inherit this process's environment; model.mjs reads the variable there.
+    if (options.chaos) process.env[chaosVariable] = String(Math.round(trainImpressions / 8));
     const trainingStarted = performance.now();
-    const trained = await training.execute({ signal: options.signal });
+    const trained = await training.execute({ signal: options.signal }).finally(() => {
+      delete process.env[chaosVariable];
+    });
     progress.stop();
     const trainingSeconds = (performance.now() - trainingStarted) / 1000;
     if (trained.status !== 'finished') throw new Error(`training job ${trained.status}`);
@@ -139,7 +145,7 @@ export async function runFlagship(options = {}) {
     log(
       `throughput: training ${Math.round(result.trainingImpressionsPerSecond)} impressions/s end to end ` +
         `(trainers peak ${Math.round(result.trainerSamplesPerSecond)} samples/s), prediction ${Math.round(result.predictionRowsPerSecond)} rows/s; ` +
-        `restarts ${result.restarts}${result.chaosKilled ? ` (chaos killed pid ${result.chaosKilled})` : ''}; total ${result.totalSeconds.toFixed(1)} s`,
+        `restarts ${result.restarts}${result.chaosKilled ? ` (chaos killed ${result.chaosKilled})` : ''}; total ${result.totalSeconds.toFixed(1)} s`,
     );
     return result;
   } finally {
@@ -147,13 +153,18 @@ export async function runFlagship(options = {}) {
   }
 }
 
-/** Live progress from the cluster's observations, and the chaos monkey. */
-function trainingProgress({ log, chaos, trainImpressions }) {
+/** Live progress from the cluster's observations; notes which node a SIGKILL took down. */
+function trainingProgress({ log }) {
   const nodes = new Map();
   let state = 'starting';
   let restarts = 0;
   let killed;
   let peak = 0;
+  // Every worker's latest rate, summed: what the trainers do together right now.
+  const workerSamplesPerSecond = () =>
+    [...nodes.entries()]
+      .filter(([key]) => key.startsWith('worker'))
+      .reduce((sum, [, m]) => sum + (m.samples_per_second ?? 0), 0);
   const onEvent = (event) => {
     if (event.type !== 'cluster-observation') return;
     const observation = event.observation;
@@ -166,34 +177,15 @@ function trainingProgress({ log, chaos, trainImpressions }) {
     }
     if (observation.type === 'node-failed') {
       const failure = observation.failure;
+      if (failure.signal === 'SIGKILL') killed ??= `${failure.role}[${failure.index}]`;
       log(
         `cluster: ${failure.role}[${failure.index}] failed (${failure.signal ?? `exit ${failure.exitCode}`}): ${failure.message}${failure.stderrTail ? `\n${failure.stderrTail}` : ''}`,
       );
     }
     if (observation.type !== 'node-metrics') return;
     const key = `${observation.role}[${observation.index}]`;
-    const metrics = { ...nodes.get(key), ...observation.metrics };
-    nodes.set(key, metrics);
-    if (chaos && observation.role === 'worker' && observation.index === 1 && metrics.pid) {
-      // Kill once worker[1] has trained on an eighth of the stream, or 1.5 s after it started,
-      // whichever comes first (metrics reach the AM in batches, so progress shows late).
-      chaosPid ??= metrics.pid;
-      chaosTimer ??= setTimeout(kill, 1_500);
-      if ((metrics.samples ?? 0) > trainImpressions / 8) kill();
-    }
-  };
-  let chaosPid;
-  let chaosTimer;
-  const kill = () => {
-    clearTimeout(chaosTimer);
-    if (killed !== undefined || chaosPid === undefined) return;
-    killed = chaosPid;
-    log(`chaos: kill -9 worker[1] (pid ${killed})`);
-    try {
-      process.kill(killed, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
+    nodes.set(key, { ...nodes.get(key), ...observation.metrics });
+    peak = Math.max(peak, workerSamplesPerSecond());
   };
   const timer = setInterval(() => {
     const parts = [...nodes.entries()]
@@ -203,18 +195,11 @@ function trainingProgress({ log, chaos, trainImpressions }) {
           ? `${key} step ${m.step ?? 0}`
           : `${key} ${Math.round(m.samples_per_second ?? 0)}/s loss ${(m.loss ?? Number.NaN).toFixed(3)}`,
       );
-    const rate = [...nodes.entries()]
-      .filter(([key]) => key.startsWith('worker'))
-      .reduce((sum, [, m]) => sum + (m.samples_per_second ?? 0), 0);
-    peak = Math.max(peak, rate);
     log(`training: cluster ${state} | ${parts.join(' | ') || 'forming…'}`);
   }, 1_500);
   return {
     onEvent,
-    stop: () => {
-      clearInterval(timer);
-      clearTimeout(chaosTimer);
-    },
+    stop: () => clearInterval(timer),
     restarts: () => restarts,
     killed: () => killed,
     peakSamplesPerSecond: () => peak,

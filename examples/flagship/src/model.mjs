@@ -2,9 +2,14 @@
  * The training module every TF.js training process imports (workers and the parameter server
  * alike): the model, and how a pipeline record becomes an example.
  */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Packr } from 'msgpackr';
 import { featureCount } from './features.mjs';
+
+/** Set by `--chaos` (see flagship.mjs): after this many records, worker[1] is killed with SIGKILL. */
+export const chaosVariable = 'FLAGSHIP_CHAOS_AFTER_RECORDS';
 
 export function createModel() {
   return tfl.sequential({
@@ -20,6 +25,27 @@ export function createModel() {
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 export function decodeExample(record) {
+  if (chaos !== undefined && ++chaos.decoded === chaos.after) killOnce();
   const { features, label } = packr.unpack(record);
   return { features, label };
+}
+
+// --chaos: worker[1]'s training process sends itself SIGKILL part-way through its share of the
+// stream — a real kill -9 of a real trainer, landing mid-training however fast the machine is
+// (a kill from outside, timed by progress reports, can arrive after a fast worker finished).
+// A marker in the checkpoint directory makes it happen once: the restarted worker trains on.
+const chaos = chaosTarget();
+
+function chaosTarget() {
+  const after = Number(process.env[chaosVariable] ?? 0);
+  if (!(after > 0) || !process.env.TF_CONFIG || !process.env.MILLRACE_CHECKPOINT_DIR) return undefined;
+  const task = JSON.parse(process.env.TF_CONFIG).task ?? {};
+  if (task.type !== 'worker' || task.index !== 1) return undefined;
+  const marker = join(process.env.MILLRACE_CHECKPOINT_DIR, 'flagship-chaos-done');
+  return existsSync(marker) ? undefined : { after, decoded: 0, marker };
+}
+
+function killOnce() {
+  writeFileSync(chaos.marker, String(process.pid));
+  process.kill(process.pid, 'SIGKILL');
 }
