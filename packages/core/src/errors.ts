@@ -19,7 +19,11 @@ export type MillraceErrorCode =
   | 'CODEC'
   | 'CHANNEL_CLOSED'
   | 'PEER_DIED'
-  | 'DEPENDENCY_MISSING';
+  | 'DEPENDENCY_MISSING'
+  /** A dataflow operator (or the user function inside it) failed. */
+  | 'OPERATOR_FAILED'
+  /** User code in another language or sandbox (a Python function) raised. */
+  | 'USER_CODE_FAILED';
 
 export interface MillraceErrorOptions {
   cause?: unknown;

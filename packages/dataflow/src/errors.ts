@@ -44,7 +44,7 @@ export class OperatorError extends MillraceError {
   ) {
     const on = details.record === undefined ? '' : ` on record ${details.record}`;
     super(
-      'JOB_FAILED',
+      'OPERATOR_FAILED',
       `Operator '${details.operator}' (subtask ${details.subtask + 1}/${details.parallelism}) failed${on}: ${details.message}`,
       options,
     );

@@ -20,7 +20,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, type ConfigIssue, DependencyMissingError } from '@millrace/core';
+import { ConfigError, type ConfigIssue, DependencyMissingError, MillraceError } from '@millrace/core';
 import { type PyodideWorker, pyodidePool, type WorkerReply } from './pyodide-pool.js';
 
 export interface PythonFunctionOptions {
@@ -52,12 +52,15 @@ export interface PythonBatchFunction<I = unknown, O = unknown> {
 }
 
 /** A Python exception raised by a Pyodide function; `traceback` is Python's own. */
-export class PythonFunctionError extends Error {
+export class PythonFunctionError extends MillraceError {
   readonly exception: string;
   readonly traceback: string;
 
   constructor(description: string, exception: string, message: string, traceback: string) {
-    super(`Python function ${description} raised ${exception}: ${message}\n${traceback.trimEnd()}`);
+    super(
+      'USER_CODE_FAILED',
+      `Python function ${description} raised ${exception}: ${message}\n${traceback.trimEnd()}`,
+    );
     this.name = 'PythonFunctionError';
     this.exception = exception;
     this.traceback = traceback;
