@@ -16,6 +16,7 @@ import {
   memoryInput,
   startNode,
   temporaryDirectory,
+  clicksTrainer as trainer,
   waitUntil,
 } from './fixtures/local-nodes.js';
 import { latestCheckpoint, loadLayersModelFrom, saveModelTo } from './model-io.js';
@@ -25,17 +26,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-function trainer(moduleOptions: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
-  return tensorflowTrainer({
-    module: clicksModulePath,
-    batchSize: 64,
-    learningRate: 0.02,
-    checkpointEverySteps: 20,
-    moduleOptions: { batchesPerWorker: 60, ...moduleOptions },
-    ...extra,
-  });
-}
 
 async function accuracyOf(directory: string): Promise<number> {
   await tf.setBackend('cpu');

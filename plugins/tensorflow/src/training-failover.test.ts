@@ -1,30 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  clicksModulePath,
   type LocalNode,
   localSpec,
   startNode,
   temporaryDirectory,
+  clicksTrainer as trainer,
   waitUntil,
 } from './fixtures/local-nodes.js';
 import { latestCheckpoint } from './model-io.js';
-import { tensorflowTrainer } from './tensorflow-trainer.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-function trainer(moduleOptions: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
-  return tensorflowTrainer({
-    module: clicksModulePath,
-    batchSize: 64,
-    learningRate: 0.02,
-    checkpointEverySteps: 20,
-    moduleOptions: { batchesPerWorker: 60, ...moduleOptions },
-    ...extra,
-  });
-}
 
 async function cluster(layout: Record<string, number>, training: 'async' | 'sync', runner = trainer()) {
   const directory = temporaryDirectory();
