@@ -25,3 +25,12 @@ export { pythonModuleDirectory } from './python-module.js';
 export type { RingOpenOptions } from './ring-options.js';
 export { RingReader } from './ring-reader.js';
 export { RingWriter } from './ring-writer.js';
+export {
+  createRecordTransport,
+  defaultRingCapacityBytes,
+  type RingPumps,
+  type RingTransport,
+  type RingTransportOptions,
+  type RingTransportSetup,
+} from './runner-transport.js';
+export { openRunnerChannels, type RingRunnerChannels } from './runner-transport-channels.js';

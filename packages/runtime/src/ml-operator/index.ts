@@ -20,3 +20,4 @@ export {
   type RunnerOutput,
 } from './runner-channels.js';
 export { type StreamProcessRunnerOptions, streamProcessRunner } from './stream-process-runner.js';
+export { loadRecordTransport, type RecordTransportChoice } from './transport-choice.js';

@@ -18,23 +18,34 @@ export interface RecordTransportSetup {
   /** stdio entries for fd 3, 4 … of the child. */
   extraStdio: ('pipe' | 'ignore')[];
   env: Record<string, string>;
-}
-
-export interface RecordPumps {
-  /** Settles when every record the child wrote was handed to `output`. */
-  readonly outputDrained: Promise<void>;
-  /** Stops pumping (the child is gone). */
-  stop(): void;
-}
-
-export interface RecordTransport {
-  readonly name: string;
-  setup(options: { hasInput: boolean; hasOutput: boolean }): RecordTransportSetup;
   /** Starts moving records once the child runs; `stdio` is the child's stdio array. */
   connect(
     stdio: readonly (Readable | Writable | null | undefined)[],
     channels: { input?: InputChannel | undefined; output?: OutputChannel | undefined },
   ): RecordPumps;
+  /** Releases what `setup` made (e.g. ring files) when the child never started. */
+  discard?(): void;
+}
+
+export interface RecordPumps {
+  /**
+   * Settles when every record the child wrote was handed to `output` and the transport's
+   * resources are released.
+   */
+  readonly outputDrained: Promise<void>;
+  /** Set when the transport itself failed the node (e.g. a record too large for it). */
+  readonly failure?: Error | undefined;
+  /** Stops pumping (the child is gone). */
+  stop(): void;
+}
+
+/**
+ * One way records cross. `setup` runs before each runner process is spawned and returns what that
+ * process needs, and the `connect` that pumps its records (so concurrent starts never mix up).
+ */
+export interface RecordTransport {
+  readonly name: string;
+  setup(options: { hasInput: boolean; hasOutput: boolean }): RecordTransportSetup;
 }
 
 export const inputDescriptor = 3;
@@ -47,54 +58,62 @@ export const pipeTransport: RecordTransport = {
     const env: Record<string, string> = { MILLRACE_RECORDS_TRANSPORT: 'pipes' };
     if (hasInput) env.MILLRACE_RECORDS_IN_FD = String(inputDescriptor);
     if (hasOutput) env.MILLRACE_RECORDS_OUT_FD = String(outputDescriptor);
-    return { extraStdio: [hasInput ? 'pipe' : 'ignore', hasOutput ? 'pipe' : 'ignore'], env };
-  },
-  connect(stdio, channels) {
-    let stopped = false;
-    const toChild = stdio[inputDescriptor] as Writable | null | undefined;
-    const fromChild = stdio[outputDescriptor] as Readable | null | undefined;
-    let stopInput: () => void = () => {};
-    if (channels.input && toChild) {
-      const input = channels.input;
-      const halted = new Promise<null>((resolve) => {
-        stopInput = () => resolve(null);
-      });
-      toChild.on('error', () => {}); // EPIPE when the child exits without reading everything.
-      void (async () => {
-        try {
-          for (;;) {
-            const batch = await Promise.race([input.readBatch(batchRecords), halted]);
-            if (batch === null || stopped || toChild.destroyed) break;
-            if (!toChild.write(encodeFrames(batch))) await Promise.race([once(toChild, 'drain'), halted]);
-          }
-        } catch {
-          // The channel failed (cancellation); the runner's stop follows.
-        } finally {
-          if (!toChild.destroyed) toChild.end();
-        }
-      })();
-    }
-    let outputDrained = Promise.resolve();
-    if (channels.output && fromChild) {
-      const output = channels.output;
-      const decoder = new FrameDecoder();
-      outputDrained = (async () => {
-        try {
-          for await (const chunk of fromChild as AsyncIterable<Buffer>) {
-            const frames = decoder.push(chunk);
-            if (frames.length > 0) await output.writeBatch(frames);
-          }
-        } catch {
-          // The pipe broke with the child; what arrived was delivered.
-        }
-      })();
-    }
     return {
-      outputDrained,
-      stop() {
-        stopped = true;
-        stopInput();
-      },
+      extraStdio: [hasInput ? 'pipe' : 'ignore', hasOutput ? 'pipe' : 'ignore'],
+      env,
+      connect: connectPipes,
     };
   },
 };
+
+function connectPipes(
+  stdio: readonly (Readable | Writable | null | undefined)[],
+  channels: { input?: InputChannel | undefined; output?: OutputChannel | undefined },
+): RecordPumps {
+  let stopped = false;
+  const toChild = stdio[inputDescriptor] as Writable | null | undefined;
+  const fromChild = stdio[outputDescriptor] as Readable | null | undefined;
+  let stopInput: () => void = () => {};
+  if (channels.input && toChild) {
+    const input = channels.input;
+    const halted = new Promise<null>((resolve) => {
+      stopInput = () => resolve(null);
+    });
+    toChild.on('error', () => {}); // EPIPE when the child exits without reading everything.
+    void (async () => {
+      try {
+        for (;;) {
+          const batch = await Promise.race([input.readBatch(batchRecords), halted]);
+          if (batch === null || stopped || toChild.destroyed) break;
+          if (!toChild.write(encodeFrames(batch))) await Promise.race([once(toChild, 'drain'), halted]);
+        }
+      } catch {
+        // The channel failed (cancellation); the runner's stop follows.
+      } finally {
+        if (!toChild.destroyed) toChild.end();
+      }
+    })();
+  }
+  let outputDrained = Promise.resolve();
+  if (channels.output && fromChild) {
+    const output = channels.output;
+    const decoder = new FrameDecoder();
+    outputDrained = (async () => {
+      try {
+        for await (const chunk of fromChild as AsyncIterable<Buffer>) {
+          const frames = decoder.push(chunk);
+          if (frames.length > 0) await output.writeBatch(frames);
+        }
+      } catch {
+        // The pipe broke with the child; what arrived was delivered.
+      }
+    })();
+  }
+  return {
+    outputDrained,
+    stop() {
+      stopped = true;
+      stopInput();
+    },
+  };
+}

@@ -10,7 +10,7 @@
 import type { Runner, RunnerHandle, RunnerResult } from '@millrace/core';
 import { millraceEnvironment, parseMetricsLine } from '../process-runner.js';
 import { runnerResultOf, superviseProcess } from '../process-supervisor.js';
-import { pipeTransport, type RecordTransport } from './pipe-transport.js';
+import { chooseRecordTransport, type RecordTransportChoice } from './transport-choice.js';
 
 export interface StreamProcessRunnerOptions {
   command: string;
@@ -20,8 +20,14 @@ export interface StreamProcessRunnerOptions {
   cwd?: string;
   /** Between SIGTERM and SIGKILL when the runner is stopped. Default 5000 ms. */
   gracePeriodMs?: number;
-  /** How records cross to the process. Default: pipes (length-prefixed frames on fd 3 and 4). */
-  transport?: RecordTransport;
+  /**
+   * How records cross to the process: `shm` (the shared-memory ring of @millrace/bridge-shm),
+   * `pipes` (length-prefixed frames on fd 3 and 4), or a RecordTransport (e.g. the ring with a
+   * larger capacity: `createRecordTransport({ capacityBytes })`). Default `auto`: the ring when
+   * @millrace/bridge-shm is installed and its addon loads, else pipes with a warning;
+   * `MILLRACE_RECORDS_TRANSPORT=pipes` in this process's environment forces pipes.
+   */
+  transport?: RecordTransportChoice;
   /**
    * Where the child's stdout/stderr lines go: `inherit` (default; prefixed `role[index] `),
    * `ignore`, or a function.
@@ -30,11 +36,16 @@ export interface StreamProcessRunnerOptions {
 }
 
 export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner {
-  const transport = options.transport ?? pipeTransport;
   const commandLine = [options.command, ...(options.args ?? [])].join(' ');
+  const choice = options.transport ?? 'auto';
+  let warned = false;
   return {
-    description: `${commandLine} (records over ${transport.name})`,
+    description: `${commandLine} (records over ${typeof choice === 'string' ? choice : choice.name})`,
     async start(context): Promise<RunnerHandle> {
+      const transport = await chooseRecordTransport(choice, process.env, (line) => {
+        if (!warned) context.logger.warn(line);
+        warned = true;
+      });
       const setup = transport.setup({
         hasInput: context.input !== undefined,
         hasOutput: context.output !== undefined,
@@ -63,12 +74,24 @@ export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner
         onStderrLine: lines('stderr'),
         signal: context.signal,
       });
-      await child.started;
-      const pumps = transport.connect(child.child.stdio, { input: context.input, output: context.output });
+      try {
+        await child.started;
+      } catch (error) {
+        setup.discard?.();
+        throw error;
+      }
+      const pumps = setup.connect(child.child.stdio, { input: context.input, output: context.output });
       const result = child.exit.then(async (exit): Promise<RunnerResult> => {
         pumps.stop();
         // Everything the process wrote before exiting reaches the pipeline before the node reports.
         await pumps.outputDrained;
+        if (pumps.failure && !exit.stopped) {
+          return {
+            status: 'failed',
+            message: `'${commandLine}': ${pumps.failure.message}`,
+            stderrTail: exit.stderrTail,
+          };
+        }
         return runnerResultOf(exit, commandLine);
       });
       return {
