@@ -63,11 +63,12 @@ export async function chooseRecordTransport(
   choice: RecordTransportChoice | undefined,
   environment: NodeJS.ProcessEnv,
   warn: (line: string) => void,
+  load: (name: string) => Promise<RecordTransport> = loadRecordTransport,
 ): Promise<RecordTransport> {
   if (choice !== undefined && typeof choice === 'object') return choice;
   const requested = choice ?? 'auto';
   if (requested === 'pipes') return pipeTransport;
-  if (requested === 'shm') return loadRecordTransport('shm');
+  if (requested === 'shm') return load('shm');
   if (requested !== 'auto') {
     throw new ConfigError(
       [
@@ -92,9 +93,9 @@ export async function chooseRecordTransport(
       { subject: 'NodeAgent environment' },
     );
   }
-  if (forced === 'shm') return loadRecordTransport('shm');
+  if (forced === 'shm') return load('shm');
   try {
-    return await loadRecordTransport('shm');
+    return await load('shm');
   } catch (error) {
     const reason = ((error as Error).message ?? String(error)).split('\n')[0];
     warn(`records go over pipes, not the shared-memory ring: ${reason}`);
