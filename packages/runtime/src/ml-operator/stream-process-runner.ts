@@ -96,8 +96,11 @@ export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner
       });
       return {
         result,
+        // Stopped means gone: the process, its pumps and its transport's files (the shared-memory
+        // rings), so a job that ends right after a stop leaves nothing behind.
         stop: async () => {
           await child.stop();
+          await result;
         },
       };
     },
