@@ -11,12 +11,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import { createModel, examples } from './fixtures/clicks-model.mjs';
 import {
   clicksModulePath,
-  type LocalNode,
-  localSpec,
   memoryInput,
   startNode,
-  temporaryDirectory,
   clicksTrainer as trainer,
+  trainingCluster,
   waitUntil,
 } from './fixtures/local-nodes.js';
 import { latestCheckpoint, loadLayersModelFrom, saveModelTo } from './model-io.js';
@@ -42,27 +40,9 @@ async function accuracyOf(directory: string): Promise<number> {
   return correct / held.count;
 }
 
-async function cluster(layout: Record<string, number>, training: 'async' | 'sync', runner = trainer()) {
-  const directory = temporaryDirectory();
-  const spec = await localSpec(layout);
-  const nodes: LocalNode[] = [];
-  cleanups.push(async () => {
-    await Promise.all(nodes.map((node) => node.handle.stop('test over')));
-    directory.remove();
-  });
-  const start = async (role: string, index: number, attempt = 0, nodeRunner = runner) => {
-    const node = await startNode(nodeRunner, {
-      spec,
-      role,
-      index,
-      training,
-      attempt,
-      checkpointDirectory: directory.path,
-    });
-    nodes.push(node);
-    return node;
-  };
-  return { directory: directory.path, spec, nodes, start };
+/** A cluster of hand-started nodes on the clicks trainer, stopped and removed after each test. */
+function cluster(layout: Record<string, number>, training: 'async' | 'sync', runner = trainer()) {
+  return trainingCluster(layout, training, runner, (cleanup) => cleanups.push(cleanup));
 }
 
 describe('parameter-server training', () => {

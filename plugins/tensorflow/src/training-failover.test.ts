@@ -1,12 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type LocalNode,
-  localSpec,
-  startNode,
-  temporaryDirectory,
-  clicksTrainer as trainer,
-  waitUntil,
-} from './fixtures/local-nodes.js';
+import { clicksTrainer as trainer, trainingCluster, waitUntil } from './fixtures/local-nodes.js';
 import { latestCheckpoint } from './model-io.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -14,27 +7,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function cluster(layout: Record<string, number>, training: 'async' | 'sync', runner = trainer()) {
-  const directory = temporaryDirectory();
-  const spec = await localSpec(layout);
-  const nodes: LocalNode[] = [];
-  cleanups.push(async () => {
-    await Promise.all(nodes.map((node) => node.handle.stop('test over')));
-    directory.remove();
-  });
-  const start = async (role: string, index: number, attempt = 0) => {
-    const node = await startNode(runner, {
-      spec,
-      role,
-      index,
-      training,
-      attempt,
-      checkpointDirectory: directory.path,
-    });
-    nodes.push(node);
-    return node;
-  };
-  return { directory: directory.path, spec, nodes, start };
+/** A cluster of hand-started nodes on the clicks trainer, stopped and removed after each test. */
+function cluster(layout: Record<string, number>, training: 'async' | 'sync', runner = trainer()) {
+  return trainingCluster(layout, training, runner, (cleanup) => cleanups.push(cleanup));
 }
 
 describe('parameter-server training failover', () => {
