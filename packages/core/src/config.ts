@@ -10,6 +10,12 @@ const roleName = z
 export const roleConfigSchema = z.object({
   /** How many instances (nodes) of this role the cluster has. */
   instances: positiveInteger,
+  /**
+   * A runner of this role that makes no progress (no metric reported, no record consumed) for
+   * this long is declared stalled: a node failure with reason `stalled`. Overrides the cluster's
+   * `stallTimeoutMs` and the engine's default for the role.
+   */
+  stallTimeoutMs: positiveInteger.optional(),
 });
 
 export const heartbeatConfigSchema = z.object({
@@ -40,6 +46,12 @@ export const clusterConfigSchema = z
     maxRestarts: nonNegativeInteger.default(3),
     restartBackoff: restartBackoffSchema.default({ initialMs: 100, maxMs: 5_000 }),
     heartbeat: heartbeatConfigSchema.default({ intervalMs: 500, missedLimit: 3 }),
+    /**
+     * Stall detection for every role that finishes on its own (serving roles only when their role
+     * config sets it): no metric and no record consumed for this long is a node failure, `stalled`.
+     * Off when neither this, the role config nor the engine sets it.
+     */
+    stallTimeoutMs: positiveInteger.optional(),
     /** How long the AM waits for every expected node to register. */
     registrationTimeoutMs: positiveInteger.default(60_000),
     /** How long a runner gets to stop after SIGTERM before it is killed. */
@@ -99,4 +111,20 @@ export function parseWithSchema<S extends z.ZodType>(
 /** Total number of nodes the config asks for. */
 export function expectedNodeCount(config: Pick<ClusterConfig, 'roles'>): number {
   return Object.values(config.roles).reduce((sum, role) => sum + role.instances, 0);
+}
+
+/**
+ * The stall timeout for one role, or undefined when stall detection is off for it: the role's own
+ * setting, else (for roles that finish) the cluster's, else the engine's default for the role.
+ * Serving roles idle legitimately, so only their own role setting turns detection on.
+ */
+export function stallTimeoutFor(
+  config: Pick<ClusterConfig, 'roles' | 'stallTimeoutMs'>,
+  role: { name: string; lifecycle: 'finishes' | 'serves'; stallTimeoutMs?: number | undefined } | undefined,
+  roleName: string,
+): number | undefined {
+  const own = config.roles[roleName]?.stallTimeoutMs;
+  if (own !== undefined) return own;
+  if (role?.lifecycle === 'serves') return undefined;
+  return config.stallTimeoutMs ?? role?.stallTimeoutMs;
 }

@@ -18,6 +18,11 @@ export interface RoleDefinition {
   lifecycle: 'finishes' | 'serves';
   /** The cluster config must give this role at least one instance. */
   required?: boolean | undefined;
+  /**
+   * Default stall timeout for this role (see `stallTimeoutMs` in the cluster config); the config
+   * overrides it. Ignored for `serves` roles unless their role config sets one.
+   */
+  stallTimeoutMs?: number | undefined;
 }
 
 export type NodeStatus = 'pending' | 'registered' | 'running' | 'finished' | 'failed';

@@ -86,8 +86,11 @@ export interface NodeFailure {
   exitCode?: number | undefined;
   /** Signal that ended the runner process, e.g. `SIGKILL`. */
   signal?: string | undefined;
-  /** Why the node is considered failed: `exited`, `heartbeat-missed`, `start-failed`, `error`. */
-  reason: 'exited' | 'heartbeat-missed' | 'start-failed' | 'error';
+  /**
+   * Why the node is considered failed: `exited`, `heartbeat-missed`, `start-failed`, `stalled`
+   * (alive, but no progress for its stall timeout), `error`.
+   */
+  reason: 'exited' | 'heartbeat-missed' | 'start-failed' | 'stalled' | 'error';
   message: string;
   /** The last lines the runner wrote to stderr (bounded). */
   stderrTail?: string | undefined;

@@ -17,6 +17,7 @@ export {
   parseWithSchema,
   restartBackoffSchema,
   roleConfigSchema,
+  stallTimeoutFor,
   toConfigIssues,
 } from './config.js';
 export {

@@ -39,6 +39,7 @@ import {
   type NodeSpec,
   nodeKey,
   parseClusterConfig,
+  stallTimeoutFor,
   validateConfigForEngine,
 } from '@millrace/core';
 import {
@@ -398,6 +399,12 @@ export class ApplicationManager {
       heartbeatIntervalMs: this.config.heartbeat.intervalMs,
       missedHeartbeatLimit: this.config.heartbeat.missedLimit,
       stopGracePeriodMs: this.config.stopGracePeriodMs,
+      stallTimeoutMs:
+        stallTimeoutFor(
+          this.config,
+          this.engine.roles.find((definition) => definition.name === role),
+          role,
+        ) ?? 0,
     };
   }
 

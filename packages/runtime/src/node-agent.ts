@@ -46,6 +46,7 @@ import {
   reservePorts,
   runnerAdoptsReservedSockets,
 } from './port-reservation.js';
+import { ProgressWatch } from './progress-watch.js';
 import { fromWireClusterSpec, protocolErrorCode, toWireFailureReason } from './protocol-mapping.js';
 
 export interface NodeAgentOptions {
@@ -99,7 +100,8 @@ type AgentSignal =
   | { type: 'restart'; generation: number; reason: string }
   | { type: 'stop'; reason: string }
   | { type: 'lost'; error: MillraceError }
-  | { type: 'runner-ended'; result: RunnerResult; start: number };
+  | { type: 'runner-ended'; result: RunnerResult; start: number }
+  | { type: 'stalled'; silentMs: number; timeoutMs: number; start: number };
 
 export class NodeAgent {
   readonly role: string;
@@ -122,6 +124,9 @@ export class NodeAgent {
   #running: Promise<NodeAgentOutcome> | undefined;
   #startFailure: RunnerResult | undefined;
   #leaving = false;
+  readonly #progress = new ProgressWatch();
+  /** The caller's input as the runner sees it: reads count as progress for stall detection. */
+  readonly #input: InputChannel | undefined;
 
   constructor(options: NodeAgentOptions) {
     this.#options = options;
@@ -130,6 +135,7 @@ export class NodeAgent {
     this.#targetGeneration = options.generation ?? 0;
     this.#logger = childLogger(options.logger ?? createConsoleLogger(), `${options.role}[${options.index}]`);
     this.#connection = new ApplicationManagerConnection({ address: options.address, token: options.token });
+    this.#input = options.input && this.#progress.observeInput(options.input);
   }
 
   /** Runs the node until the AM stops it; rejects when it cannot take part (refused, AM lost). */
@@ -189,13 +195,22 @@ export class NodeAgent {
         this.#emit({ type: 'runner-started', generation, attempt: this.#attempt });
         await this.#report(NodeState.NODE_STATE_RUNNING);
         void handle.result.then((result) => this.#mailbox.push({ type: 'runner-ended', result, start }));
+        const timeoutMs = registration!.stallTimeoutMs;
+        if (timeoutMs > 0) {
+          this.#progress.start({
+            timeoutMs,
+            onStall: (silentMs) => this.#mailbox.push({ type: 'stalled', silentMs, timeoutMs, start }),
+          });
+        }
       } else {
         lastResult = this.#startFailure;
       }
       let runnerLive = handle !== undefined;
       // A runner's stop is bounded by its own grace period; this bound covers runners that hang.
       const stopBoundMs = registration!.stopGracePeriodMs + 2_000;
+      let stalled = false;
       const stopRunner = async (reason: string) => {
+        this.#progress.stop();
         controller.abort(new Error(reason));
         if (runnerLive && handle) {
           let timer: NodeJS.Timeout | undefined;
@@ -214,11 +229,26 @@ export class NodeAgent {
         const signal = await this.#mailbox.next();
         if (!signal) continue;
         if (signal.type === 'runner-ended') {
-          if (signal.start !== start) continue;
+          // A stalled runner was already reported; its stopped result says nothing new.
+          if (signal.start !== start || stalled) continue;
+          this.#progress.stop();
           runnerLive = false;
           lastResult = signal.result;
           this.#emit({ type: 'runner-ended', result: signal.result });
           await this.#reportResult(signal.result);
+        } else if (signal.type === 'stalled') {
+          if (signal.start !== start || !runnerLive) continue;
+          stalled = true;
+          const message = `no progress for ${signal.silentMs} ms (stallTimeoutMs ${signal.timeoutMs}): no metric reported and no record consumed`;
+          this.#logger.warn(`the runner stalled: ${message}; stopping it`);
+          await stopRunner(`stalled: ${message}`);
+          lastResult = { status: 'failed', message: `stalled: ${message}` };
+          this.#emit({ type: 'runner-ended', result: lastResult });
+          await this.#flushMetrics();
+          await this.#report(NodeState.NODE_STATE_FAILED, {
+            reason: toWireFailureReason('stalled'),
+            message,
+          });
         } else if (signal.type === 'spec') {
           // Another node restarted alone: adopt the new generation, keep running.
           generation = Math.max(generation, signal.spec.generation);
@@ -315,7 +345,7 @@ export class NodeAgent {
           `${this.role}[${this.index}] registered but the cluster never became complete (are all nodes started?)`,
         );
       }
-      if (signal.type !== 'runner-ended') return signal;
+      if (signal.type !== 'runner-ended' && signal.type !== 'stalled') return signal;
     }
   }
 
@@ -342,7 +372,7 @@ export class NodeAgent {
         attempt: this.#attempt,
         clusterSpec: spec,
         environment,
-        input: this.#options.input,
+        input: this.#input,
         output: this.#options.output,
         checkpointDirectory,
         reservedPorts: reservation.ports,
@@ -411,6 +441,7 @@ export class NodeAgent {
   }
 
   #queueMetrics(metrics: Readonly<Record<string, number>>): void {
+    this.#progress.progress();
     Object.assign(this.#pendingMetrics, metrics);
     // Coalesce bursts: a runner reporting every step must not flood the AM.
     this.#metricsTimer ??= setTimeout(() => void this.#flushMetrics(), 100);
@@ -515,6 +546,7 @@ export class NodeAgent {
     this.#leaving = true;
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#metricsTimer);
+    this.#progress.stop();
     this.#watch?.cancel();
     this.#connection.close();
   }

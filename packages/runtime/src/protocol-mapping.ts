@@ -61,6 +61,7 @@ const reasonsToWire: Record<NodeFailure['reason'], FailureReason> = {
   exited: FailureReason.FAILURE_REASON_EXITED,
   'heartbeat-missed': FailureReason.FAILURE_REASON_HEARTBEAT_MISSED,
   'start-failed': FailureReason.FAILURE_REASON_START_FAILED,
+  stalled: FailureReason.FAILURE_REASON_STALLED,
   error: FailureReason.FAILURE_REASON_ERROR,
 };
 

@@ -241,6 +241,8 @@ export enum FailureReason {
   FAILURE_REASON_START_FAILED = 3,
   /** FAILURE_REASON_ERROR - Any other error. */
   FAILURE_REASON_ERROR = 4,
+  /** FAILURE_REASON_STALLED - The runner was alive but made no progress (no metric, no record consumed) for its stall timeout. */
+  FAILURE_REASON_STALLED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -261,6 +263,9 @@ export function failureReasonFromJSON(object: any): FailureReason {
     case 4:
     case "FAILURE_REASON_ERROR":
       return FailureReason.FAILURE_REASON_ERROR;
+    case 5:
+    case "FAILURE_REASON_STALLED":
+      return FailureReason.FAILURE_REASON_STALLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -280,6 +285,8 @@ export function failureReasonToJSON(object: FailureReason): string {
       return "FAILURE_REASON_START_FAILED";
     case FailureReason.FAILURE_REASON_ERROR:
       return "FAILURE_REASON_ERROR";
+    case FailureReason.FAILURE_REASON_STALLED:
+      return "FAILURE_REASON_STALLED";
     case FailureReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -373,6 +380,8 @@ export interface RegisterNodeResponse {
   engine: string;
   /** How long the runner gets between SIGTERM and SIGKILL when asked to stop. */
   stopGracePeriodMs: number;
+  /** A runner that makes no progress for this long is stalled (0: stall detection off for this role). */
+  stallTimeoutMs: number;
 }
 
 export interface WatchClusterRequest {
@@ -1491,6 +1500,7 @@ function createBaseRegisterNodeResponse(): RegisterNodeResponse {
     missedHeartbeatLimit: 0,
     engine: "",
     stopGracePeriodMs: 0,
+    stallTimeoutMs: 0,
   };
 }
 
@@ -1516,6 +1526,9 @@ export const RegisterNodeResponse: MessageFns<RegisterNodeResponse> = {
     }
     if (message.stopGracePeriodMs !== 0) {
       writer.uint32(56).uint32(message.stopGracePeriodMs);
+    }
+    if (message.stallTimeoutMs !== 0) {
+      writer.uint32(64).uint32(message.stallTimeoutMs);
     }
     return writer;
   },
@@ -1589,6 +1602,14 @@ export const RegisterNodeResponse: MessageFns<RegisterNodeResponse> = {
             message.stopGracePeriodMs = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.stallTimeoutMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1626,6 +1647,11 @@ export const RegisterNodeResponse: MessageFns<RegisterNodeResponse> = {
         : isSet(object.stop_grace_period_ms)
         ? globalThis.Number(object.stop_grace_period_ms)
         : 0,
+      stallTimeoutMs: isSet(object.stallTimeoutMs)
+        ? globalThis.Number(object.stallTimeoutMs)
+        : isSet(object.stall_timeout_ms)
+        ? globalThis.Number(object.stall_timeout_ms)
+        : 0,
     };
   },
 
@@ -1652,6 +1678,9 @@ export const RegisterNodeResponse: MessageFns<RegisterNodeResponse> = {
     if (message.stopGracePeriodMs !== 0) {
       obj.stopGracePeriodMs = Math.round(message.stopGracePeriodMs);
     }
+    if (message.stallTimeoutMs !== 0) {
+      obj.stallTimeoutMs = Math.round(message.stallTimeoutMs);
+    }
     return obj;
   },
 
@@ -1667,6 +1696,7 @@ export const RegisterNodeResponse: MessageFns<RegisterNodeResponse> = {
     message.missedHeartbeatLimit = object.missedHeartbeatLimit ?? 0;
     message.engine = object.engine ?? "";
     message.stopGracePeriodMs = object.stopGracePeriodMs ?? 0;
+    message.stallTimeoutMs = object.stallTimeoutMs ?? 0;
     return message;
   },
 };
