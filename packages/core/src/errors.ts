@@ -23,7 +23,9 @@ export type MillraceErrorCode =
   /** A dataflow operator (or the user function inside it) failed. */
   | 'OPERATOR_FAILED'
   /** User code in another language or sandbox (a Python function) raised. */
-  | 'USER_CODE_FAILED';
+  | 'USER_CODE_FAILED'
+  /** A cluster manager (Slurm, Kubernetes, local host processes) refused or lost an application. */
+  | 'SCHEDULER';
 
 export interface MillraceErrorOptions {
   cause?: unknown;

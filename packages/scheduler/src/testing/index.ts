@@ -1,0 +1,1 @@
+export { type SlurmCluster, startSlurmCluster } from './slurm-cluster.js';
