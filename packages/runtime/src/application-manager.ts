@@ -303,7 +303,18 @@ export class ApplicationManager {
       };
     }
     if (generation < record.requiredGeneration) return this.#stale(record, generation);
+    const current = this.#machine.snapshot.generation;
+    if (generation > current) return this.#futureGeneration(role, index, generation);
     return record;
+  }
+
+  #futureGeneration(role: string, index: number, generation: number): Rejection {
+    return {
+      code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+      message: `generation ${generation} does not exist yet; the cluster is at ${this.#machine.snapshot.generation}`,
+      role,
+      index,
+    };
   }
 
   #stale(record: NodeRecord, generation: number): Rejection {
@@ -332,6 +343,13 @@ export class ApplicationManager {
         ...at,
       };
     }
+    if (role === '') {
+      return {
+        code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+        message: `the role name is empty; name one of the cluster's roles (${Object.keys(this.config.roles).join(', ')})`,
+        ...at,
+      };
+    }
     const instances = this.config.roles[role]?.instances;
     if (instances === undefined) {
       return {
@@ -350,13 +368,8 @@ export class ApplicationManager {
     const record = this.#nodes.get(nodeKey(role, index))!;
     if (request.generation < record.requiredGeneration) return this.#stale(record, request.generation);
     const snapshot = this.#machine.snapshot;
-    if (request.generation > snapshot.generation) {
-      return {
-        code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
-        message: `generation ${request.generation} does not exist yet; the cluster is at ${snapshot.generation}`,
-        ...at,
-      };
-    }
+    if (request.generation > snapshot.generation)
+      return this.#futureGeneration(role, index, request.generation);
     if (snapshot.state === 'failing-over') {
       return {
         code: ErrorCode.ERROR_CODE_REGISTRATION_NOT_ACCEPTING,
@@ -415,11 +428,19 @@ export class ApplicationManager {
       return;
     }
     const { role, index, generation } = call.request;
-    const found = this.#nodeFor(role, index, generation);
+    const record = this.#nodes.get(nodeKey(role, index));
+    // A stream opened from a generation the node has left behind is not refused: the node missed
+    // its `restart`, and the replay below tells it which generation to register into.
+    const found =
+      record && record.registrations > 0 && generation < record.requiredGeneration
+        ? record
+        : this.#nodeFor(role, index, generation);
     if (isRejection(found)) {
       fail(found);
       return;
     }
+    // Opening the stream is a call from the node, so it counts as a heartbeat.
+    found.lastSeen = Date.now();
     if (found.stream && found.stream !== call) found.stream.end();
     found.stream = call;
     call.on('cancelled', () => {
@@ -462,6 +483,15 @@ export class ApplicationManager {
         }
         break;
       case NodeState.NODE_STATE_SUCCEEDED:
+        if (this.#machine.snapshot.nodes[nodeKey(role, index)]?.status === 'registered') {
+          // Dropping it would leave the job waiting for this node forever.
+          return {
+            code: ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+            message: `${role}[${index}] reported SUCCEEDED before the cluster spec of generation ${generation} reached it; start the runner on spec_ready, then report how it ended`,
+            role,
+            index,
+          };
+        }
         this.#nodeEvent({ type: 'node-finished', role, index, generation });
         break;
       case NodeState.NODE_STATE_FAILED:

@@ -15,6 +15,7 @@ import {
   status,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { ErrorCode, errorDetailOf } from '@millrace/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApplicationManager } from './application-manager.js';
 import { createGenericEngine } from './generic-engine.js';
@@ -128,5 +129,136 @@ describe('the protocol, from the .proto alone', () => {
     expect(await am.result).toMatchObject({ status: 'succeeded' });
     const job = await call(client, 'GetJobStatus', {}, am.token);
     expect(job).toMatchObject({ state: 'finished', nodes: [{ role: 'worker', status: 'finished' }] });
+  });
+});
+
+/** The rules the .proto's comments state, one test each, checked from the .proto alone. */
+describe('the protocol keeps the words of its .proto', () => {
+  async function startCluster(config: Record<string, unknown> = {}) {
+    const am = await ApplicationManager.start({
+      config: {
+        engine: 'generic',
+        roles: { worker: { instances: 2 } },
+        heartbeat: { intervalMs: 100, missedLimit: 3 },
+        restartBackoff: { initialMs: 0, maxMs: 0 },
+        ...config,
+      },
+      engine: createGenericEngine(),
+    });
+    cleanups.push(() => am.close());
+    const client = new millrace.v1.ApplicationManager(am.address, credentials.createInsecure());
+    cleanups.push(() => client.close());
+    return { am, client };
+  }
+  const register = (client: DynamicClient, token: string, role: string, index: number, generation = 0) =>
+    call(
+      client,
+      'RegisterNode',
+      { protocol_version: 'millrace.v1', role, index, host: '127.0.0.1', pid: 1, generation },
+      token,
+    );
+  function watch(client: DynamicClient, token: string, role: string, index: number, generation: number) {
+    const metadata = new Metadata();
+    metadata.set('x-millrace-token', token);
+    const stream = client.WatchCluster!({ role, index, generation }, metadata) as NodeJS.EventEmitter & {
+      cancel(): void;
+    };
+    stream.on('error', () => {});
+    cleanups.push(() => stream.cancel());
+    return new Promise<Record<string, unknown>>((resolve) => stream.once('data', resolve));
+  }
+
+  it('"any other call from the node counts as a heartbeat": a node that only reopens WatchCluster stays alive', async () => {
+    const { am, client } = await startCluster({ roles: { worker: { instances: 1 } } });
+    await register(client, am.token, 'worker', 0);
+    // Six times the 300 ms death bound with no Heartbeat at all, only WatchCluster calls.
+    const until = Date.now() + 1_800;
+    while (Date.now() < until) {
+      void watch(client, am.token, 'worker', 0, 0);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+    }
+    expect(am.snapshot.failures).toEqual([]);
+    expect(am.snapshot.state).toBe('running');
+  });
+
+  it('a pending restart is replayed on a stream opened from the generation the node left behind', async () => {
+    const { am, client } = await startCluster();
+    await register(client, am.token, 'worker', 0);
+    await register(client, am.token, 'worker', 1);
+    await call(
+      client,
+      'ReportStatus',
+      { role: 'worker', index: 0, generation: 0, state: 'NODE_STATE_RUNNING' },
+      am.token,
+    );
+    await call(
+      client,
+      'ReportStatus',
+      {
+        role: 'worker',
+        index: 1,
+        generation: 0,
+        state: 'NODE_STATE_FAILED',
+        reason: 'FAILURE_REASON_EXITED',
+        exit_code: 3,
+      },
+      am.token,
+    );
+    // worker[0] had no stream open when the restart was sent; it opens one now, from generation 0.
+    const first = await watch(client, am.token, 'worker', 0, 0);
+    expect(first).toMatchObject({ event: 'restart', restart: { generation: 1 } });
+  });
+
+  it("RegisterNode with an empty role name is INVALID_ARGUMENT, as the .proto's example says", async () => {
+    const { am, client } = await startCluster();
+    await expect(register(client, am.token, '', 0)).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/role name is empty/),
+    });
+    const refused = await register(client, am.token, '', 0).catch((error: ServiceError) => error);
+    expect(errorDetailOf(refused)?.code).toBe(ErrorCode.ERROR_CODE_INVALID_ARGUMENT);
+  });
+
+  it('a Heartbeat from a generation the cluster has not reached is refused', async () => {
+    const { am, client } = await startCluster();
+    await register(client, am.token, 'worker', 0);
+    await expect(
+      call(client, 'Heartbeat', { role: 'worker', index: 0, generation: 5 }, am.token),
+    ).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/generation 5 does not exist/),
+    });
+    await expect(
+      call(client, 'Heartbeat', { role: 'worker', index: 0, generation: 0 }, am.token),
+    ).resolves.toMatchObject({
+      generation: 0,
+    });
+  });
+
+  it('ReportStatus(SUCCEEDED) before spec_ready is refused, not answered OK and dropped', async () => {
+    const { am, client } = await startCluster();
+    await register(client, am.token, 'worker', 0);
+    await expect(
+      call(
+        client,
+        'ReportStatus',
+        { role: 'worker', index: 0, generation: 0, state: 'NODE_STATE_SUCCEEDED' },
+        am.token,
+      ),
+    ).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/before the cluster spec/),
+    });
+    // Once the spec is out, the same report is taken.
+    await register(client, am.token, 'worker', 1);
+    for (const index of [0, 1]) {
+      await call(
+        client,
+        'ReportStatus',
+        { role: 'worker', index, generation: 0, state: 'NODE_STATE_SUCCEEDED' },
+        am.token,
+      );
+    }
+    expect(await am.result).toMatchObject({ status: 'succeeded' });
   });
 });

@@ -3810,7 +3810,8 @@ export type ApplicationManagerService = typeof ApplicationManagerService;
 export const ApplicationManagerService = {
   /**
    * A node joins the cluster (or re-joins after a restart) as one instance of a role.
-   * Errors: REGISTRATION_UNKNOWN_ROLE (the cluster has no such role),
+   * Errors: INVALID_ARGUMENT (an empty role name, or a generation the cluster has not reached),
+   * REGISTRATION_UNKNOWN_ROLE (the cluster has no such role),
    * REGISTRATION_INDEX_OUT_OF_RANGE (index >= the role's instance count),
    * REGISTRATION_DUPLICATE (that role and index already registered in this generation),
    * STALE_GENERATION (`generation` is older than the one this node must join; retry with
@@ -3831,8 +3832,11 @@ export const ApplicationManagerService = {
    * What the AM tells a node, as a server stream that stays open for the job's life: the cluster
    * spec once complete, restarts and stop. The AM ends the stream when the job ends. Opening a new
    * stream for the same node replaces (ends) the previous one; on opening, the AM replays what
-   * the node may have missed (the current spec, a pending restart, or stop).
-   * Errors: UNKNOWN_NODE (register first), STALE_GENERATION.
+   * the node may have missed (the current spec, a pending restart, or stop). A stream opened from
+   * a generation the node has left behind is not refused: its first event is the pending
+   * `restart` naming the generation to register into. Opening the stream counts as a heartbeat.
+   * Errors: UNKNOWN_NODE (register first), INVALID_ARGUMENT (a generation the cluster has not
+   * reached).
    */
   watchCluster: {
     path: "/millrace.v1.ApplicationManager/WatchCluster" as const,
@@ -3846,7 +3850,8 @@ export const ApplicationManagerService = {
   /**
    * "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves.
    * Any other call from the node counts as a heartbeat too.
-   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation).
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation),
+   * INVALID_ARGUMENT (a generation the cluster has not reached).
    */
   heartbeat: {
     path: "/millrace.v1.ApplicationManager/Heartbeat" as const,
@@ -3859,7 +3864,9 @@ export const ApplicationManagerService = {
   },
   /**
    * A change in the node's runner: started, succeeded, failed, stopped; and runner metrics.
-   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over).
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over),
+   * INVALID_ARGUMENT (a generation the cluster has not reached, or SUCCEEDED before `spec_ready`
+   * reached the node in this generation: the runner must not have started yet).
    */
   reportStatus: {
     path: "/millrace.v1.ApplicationManager/ReportStatus" as const,
@@ -3896,7 +3903,8 @@ export const ApplicationManagerService = {
 export interface ApplicationManagerServer extends UntypedServiceImplementation {
   /**
    * A node joins the cluster (or re-joins after a restart) as one instance of a role.
-   * Errors: REGISTRATION_UNKNOWN_ROLE (the cluster has no such role),
+   * Errors: INVALID_ARGUMENT (an empty role name, or a generation the cluster has not reached),
+   * REGISTRATION_UNKNOWN_ROLE (the cluster has no such role),
    * REGISTRATION_INDEX_OUT_OF_RANGE (index >= the role's instance count),
    * REGISTRATION_DUPLICATE (that role and index already registered in this generation),
    * STALE_GENERATION (`generation` is older than the one this node must join; retry with
@@ -3908,19 +3916,25 @@ export interface ApplicationManagerServer extends UntypedServiceImplementation {
    * What the AM tells a node, as a server stream that stays open for the job's life: the cluster
    * spec once complete, restarts and stop. The AM ends the stream when the job ends. Opening a new
    * stream for the same node replaces (ends) the previous one; on opening, the AM replays what
-   * the node may have missed (the current spec, a pending restart, or stop).
-   * Errors: UNKNOWN_NODE (register first), STALE_GENERATION.
+   * the node may have missed (the current spec, a pending restart, or stop). A stream opened from
+   * a generation the node has left behind is not refused: its first event is the pending
+   * `restart` naming the generation to register into. Opening the stream counts as a heartbeat.
+   * Errors: UNKNOWN_NODE (register first), INVALID_ARGUMENT (a generation the cluster has not
+   * reached).
    */
   watchCluster: handleServerStreamingCall<WatchClusterRequest, ClusterEvent>;
   /**
    * "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves.
    * Any other call from the node counts as a heartbeat too.
-   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation).
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation),
+   * INVALID_ARGUMENT (a generation the cluster has not reached).
    */
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
   /**
    * A change in the node's runner: started, succeeded, failed, stopped; and runner metrics.
-   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over).
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over),
+   * INVALID_ARGUMENT (a generation the cluster has not reached, or SUCCEEDED before `spec_ready`
+   * reached the node in this generation: the runner must not have started yet).
    */
   reportStatus: handleUnaryCall<ReportStatusRequest, ReportStatusResponse>;
   /** The job and every node as the AM sees them now. Open to any holder of the token. */
@@ -3932,7 +3946,8 @@ export interface ApplicationManagerServer extends UntypedServiceImplementation {
 export interface ApplicationManagerClient extends Client {
   /**
    * A node joins the cluster (or re-joins after a restart) as one instance of a role.
-   * Errors: REGISTRATION_UNKNOWN_ROLE (the cluster has no such role),
+   * Errors: INVALID_ARGUMENT (an empty role name, or a generation the cluster has not reached),
+   * REGISTRATION_UNKNOWN_ROLE (the cluster has no such role),
    * REGISTRATION_INDEX_OUT_OF_RANGE (index >= the role's instance count),
    * REGISTRATION_DUPLICATE (that role and index already registered in this generation),
    * STALE_GENERATION (`generation` is older than the one this node must join; retry with
@@ -3958,8 +3973,11 @@ export interface ApplicationManagerClient extends Client {
    * What the AM tells a node, as a server stream that stays open for the job's life: the cluster
    * spec once complete, restarts and stop. The AM ends the stream when the job ends. Opening a new
    * stream for the same node replaces (ends) the previous one; on opening, the AM replays what
-   * the node may have missed (the current spec, a pending restart, or stop).
-   * Errors: UNKNOWN_NODE (register first), STALE_GENERATION.
+   * the node may have missed (the current spec, a pending restart, or stop). A stream opened from
+   * a generation the node has left behind is not refused: its first event is the pending
+   * `restart` naming the generation to register into. Opening the stream counts as a heartbeat.
+   * Errors: UNKNOWN_NODE (register first), INVALID_ARGUMENT (a generation the cluster has not
+   * reached).
    */
   watchCluster(request: WatchClusterRequest, options?: Partial<CallOptions>): ClientReadableStream<ClusterEvent>;
   watchCluster(
@@ -3970,7 +3988,8 @@ export interface ApplicationManagerClient extends Client {
   /**
    * "I am alive". Send one every `heartbeat_interval_ms` from registration until the node leaves.
    * Any other call from the node counts as a heartbeat too.
-   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation).
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (stop the runner, register into current_generation),
+   * INVALID_ARGUMENT (a generation the cluster has not reached).
    */
   heartbeat(
     request: HeartbeatRequest,
@@ -3989,7 +4008,9 @@ export interface ApplicationManagerClient extends Client {
   ): ClientUnaryCall;
   /**
    * A change in the node's runner: started, succeeded, failed, stopped; and runner metrics.
-   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over).
+   * Errors: UNKNOWN_NODE, STALE_GENERATION (the report is about a generation that is over),
+   * INVALID_ARGUMENT (a generation the cluster has not reached, or SUCCEEDED before `spec_ready`
+   * reached the node in this generation: the runner must not have started yet).
    */
   reportStatus(
     request: ReportStatusRequest,
