@@ -209,6 +209,30 @@ describe('millrace run', () => {
     expect(events.at(-1)).toMatchObject({ type: 'run-finished', status: 'succeeded' });
   });
 
+  it('--ui serves the dashboard and /metrics while the job runs; the printed URL carries a read-only token', async () => {
+    const job = start(['run', '--ui', '127.0.0.1:0', '--json', fixture, '2', 'succeed', marker]);
+    const first = JSON.parse(await job.firstLine()) as { type: string; message: string };
+    const url = /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)$/.exec(first.message)?.[1];
+    expect(url, first.message).toBeDefined();
+    const token = new URL(url!).searchParams.get('token')!;
+    const metrics = await fetch(new URL('/metrics', url), { headers: { authorization: `Bearer ${token}` } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^millrace_job_duration_seconds \d/m);
+    expect((await fetch(new URL('/metrics', url), { headers: { authorization: 'Bearer x' } })).status).toBe(
+      401,
+    );
+    expect((await fetch(url!)).status).toBe(200);
+    expect(await job.exited).toBe(0);
+    // stdout stays one JSON object a line.
+    for (const line of job.stdout().trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
+  });
+
+  it('--ui refuses an address that is not [HOST:]PORT', async () => {
+    const result = await run(['run', '--ui', 'nowhere', fixture, '2', 'succeed', marker]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/'nowhere' is not a listen address: give \[HOST:\]PORT/);
+  });
+
   it('prints plain lines off a TTY and exits 1 naming the failed node', async () => {
     const result = await run(['run', fixture, '2', 'fail', marker]);
     expect(result.code).toBe(1);

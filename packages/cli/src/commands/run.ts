@@ -1,4 +1,5 @@
 import { CancelledError, MillraceError } from '@millrace/core';
+import { type DashboardServer, JobView, parseListenAddress, startDashboardServer } from '@millrace/dashboard';
 import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
 import { loadJobModule } from '../job-loader.js';
@@ -23,15 +24,27 @@ export const runCommand: CliCommand = {
       .argument('<job>', 'job file or directory')
       .argument('[args...]', 'arguments passed to the job')
       .option('--json', 'print machine-readable events, one JSON object a line')
+      .option(
+        '--ui <[host:]port>',
+        'serve a live dashboard and /metrics there (port 0: any free port; loopback unless a host is given); prints "dashboard: URL"',
+      )
       .passThroughOptions()
       .allowUnknownOption()
-      .action(async (path: string, args: string[], flags: { json?: boolean }) => {
+      .action(async (path: string, args: string[], flags: { json?: boolean; ui?: string }) => {
         const reporter: RunReporter = flags.json
           ? jsonReporter(io.stdout)
           : io.stdout.isTTY
             ? liveReporter(io.stdout)
             : plainReporter(io.stdout);
-        const exitCode = await runJob({ path, args, reporter });
+        let ui: { host: string; port: number } | undefined;
+        try {
+          ui = flags.ui === undefined ? undefined : parseListenAddress(flags.ui);
+        } catch (error) {
+          io.stderr.write(`millrace run --ui: ${(error as Error).message}\n`);
+          io.setExitCode(2);
+          return;
+        }
+        const exitCode = await runJob({ path, args, reporter, ui });
         io.setExitCode(exitCode);
       });
   },
@@ -41,10 +54,27 @@ export async function runJob(options: {
   path: string;
   args: string[];
   reporter: RunReporter;
+  /** Serve the dashboard and /metrics here while the job runs. */
+  ui?: { host: string; port: number } | undefined;
 }): Promise<number> {
   const { reporter } = options;
-  const emit = (event: RunEvent) => reporter.event(event);
+  const view = options.ui ? new JobView() : undefined;
+  const emit = (event: RunEvent) => {
+    view?.apply(event);
+    reporter.event(event);
+  };
   const started = Date.now();
+  let dashboard: DashboardServer | undefined;
+  if (options.ui && view) {
+    try {
+      dashboard = await startDashboardServer({ view, ...options.ui, title: `millrace · ${options.path}` });
+    } catch (error) {
+      emit({ type: 'log', message: `millrace run --ui: ${(error as Error).message}` });
+      reporter.close();
+      return 2;
+    }
+    emit({ type: 'log', message: `dashboard: ${dashboard.url}` });
+  }
   const controller = new AbortController();
   const untrack: (() => void)[] = [];
   let interrupts = 0;
@@ -98,6 +128,7 @@ export async function runJob(options: {
         }
       : undefined,
   });
+  await dashboard?.close();
   reporter.close();
   return status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
 }

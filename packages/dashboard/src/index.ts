@@ -1,0 +1,19 @@
+export {
+  type DashboardServer,
+  type DashboardServerOptions,
+  parseListenAddress,
+  startDashboardServer,
+} from './dashboard-server.js';
+export {
+  type ClusterView,
+  JobView,
+  type JobViewEvent,
+  type JobViewSnapshot,
+  medianOf,
+  type NodeView,
+  type OperatorCounters,
+  type OperatorView,
+  type RestartView,
+  throughputMetricNames,
+} from './job-view.js';
+export { createMetricsRegistry } from './prometheus.js';

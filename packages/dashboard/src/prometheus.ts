@@ -1,0 +1,201 @@
+/**
+ * `/metrics` in the Prometheus text format (prom-client 15), read from a {@link JobView} at scrape
+ * time: every metric is computed in its `collect`, so a scrape shows the job as it is now and
+ * nothing has to be kept in step by hand. Names follow Prometheus conventions: `millrace_` prefix,
+ * `_total` for counters, seconds for time.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { JobView, JobViewSnapshot } from './job-view.js';
+
+/** Every state a cluster can be in, so `millrace_cluster_state` reports a 0 for the others. */
+const clusterStates = [
+  'initializing',
+  'registering',
+  'running',
+  'failing-over',
+  'finished',
+  'succeeded',
+  'failed',
+  'stopped',
+] as const;
+
+export function createMetricsRegistry(view: JobView): Registry {
+  const registry = new Registry();
+  let snapshot: JobViewSnapshot = view.snapshot();
+  // One snapshot per scrape: the first metric collected takes it, the others read it.
+  const fresh = () => {
+    snapshot = view.snapshot();
+    return snapshot;
+  };
+  const nodeLabels = ['cluster', 'role', 'index'] as const;
+
+  new Gauge({
+    name: 'millrace_job_duration_seconds',
+    help: 'Seconds since the job started (its total duration once it finished).',
+    registers: [registry],
+    collect() {
+      fresh();
+      this.set(view.durationSeconds);
+    },
+  });
+  new Gauge({
+    name: 'millrace_job_finished',
+    help: '1 once the job finished, with its status (succeeded, failed, cancelled); absent before.',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (snapshot.outcome) this.set({ status: snapshot.outcome.status }, 1);
+    },
+  });
+  new Gauge({
+    name: 'millrace_cluster_state',
+    help: '1 for the state each cluster is in, 0 for the others.',
+    labelNames: ['cluster', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters)
+        for (const state of new Set<string>([...clusterStates, cluster.state]))
+          this.set({ cluster: cluster.name, state }, cluster.state === state ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'millrace_cluster_generation',
+    help: 'The cluster generation (grows by one at every restart).',
+    labelNames: ['cluster'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters) this.set({ cluster: cluster.name }, cluster.generation);
+    },
+  });
+  new Counter({
+    name: 'millrace_cluster_restarts_total',
+    help: 'Cluster restarts, by the reason of the failure that caused them (exited, heartbeat-missed, stalled...).',
+    labelNames: ['cluster', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters)
+        for (const [reason, count] of Object.entries(cluster.restartsByReason))
+          this.inc({ cluster: cluster.name, reason }, count);
+    },
+  });
+  new Gauge({
+    name: 'millrace_nodes',
+    help: 'Nodes by state (pending, registered, running, finished, failed, restarting, stopped).',
+    labelNames: ['cluster', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters) {
+        const counts = new Map<string, number>();
+        for (const node of cluster.nodes) counts.set(node.status, (counts.get(node.status) ?? 0) + 1);
+        for (const [state, count] of counts) this.set({ cluster: cluster.name, state }, count);
+      }
+    },
+  });
+  new Gauge({
+    name: 'millrace_node_last_report_age_seconds',
+    help: 'Seconds since the node last reported to the AM (registration, start, metrics, end); heartbeats alone do not count.',
+    labelNames: nodeLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters)
+        for (const node of cluster.nodes)
+          this.set(
+            { cluster: cluster.name, role: node.role, index: String(node.index) },
+            Math.max(0, (snapshot.now - node.lastReportAt) / 1000),
+          );
+    },
+  });
+  new Gauge({
+    name: 'millrace_node_attempt',
+    help: 'How many times the node was started before its current attempt.',
+    labelNames: nodeLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters)
+        for (const node of cluster.nodes)
+          this.set({ cluster: cluster.name, role: node.role, index: String(node.index) }, node.attempt);
+    },
+  });
+  new Gauge({
+    name: 'millrace_runner_metric',
+    help: 'The latest value of each metric a runner reported (step, loss, samples_per_second, ...), by name.',
+    labelNames: [...nodeLabels, 'name'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters)
+        for (const node of cluster.nodes)
+          for (const [name, value] of Object.entries(node.metrics))
+            if (Number.isFinite(value))
+              this.set({ cluster: cluster.name, role: node.role, index: String(node.index), name }, value);
+    },
+  });
+  new Gauge({
+    name: 'millrace_node_throughput_vs_role_median_ratio',
+    help: "A running node's throughput over its role's median (below 1: behind its peers).",
+    labelNames: nodeLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters)
+        for (const node of cluster.nodes)
+          if (node.throughputVsRoleMedian !== undefined)
+            this.set(
+              { cluster: cluster.name, role: node.role, index: String(node.index) },
+              node.throughputVsRoleMedian,
+            );
+    },
+  });
+  const operatorLabels = ['job', 'operator'] as const;
+  const operatorCounter = (
+    name: string,
+    help: string,
+    value: (operator: JobViewSnapshot['operators'][number]) => number,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: operatorLabels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const operator of snapshot.operators)
+          this.inc({ job: operator.job, operator: operator.operator }, Math.max(0, value(operator)));
+      },
+    });
+  operatorCounter('millrace_operator_records_in_total', 'Records into each operator.', (o) => o.recordsIn);
+  operatorCounter(
+    'millrace_operator_records_out_total',
+    'Records out of each operator.',
+    (o) => o.recordsOut,
+  );
+  operatorCounter(
+    'millrace_operator_busy_seconds_total',
+    'Seconds each operator spent in its own code, over all subtasks.',
+    (o) => o.busyMs / 1000,
+  );
+  operatorCounter(
+    'millrace_operator_backpressured_seconds_total',
+    'Seconds each operator waited for room downstream (a full queue or ring), over all subtasks.',
+    (o) => o.backpressuredMs / 1000,
+  );
+  new Gauge({
+    name: 'millrace_operator_backpressure_ratio',
+    help: 'Share of the last interval each operator spent waiting for room downstream (0..1 per subtask).',
+    labelNames: operatorLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const operator of snapshot.operators)
+        this.set({ job: operator.job, operator: operator.operator }, operator.backpressure);
+    },
+  });
+  return registry;
+}
