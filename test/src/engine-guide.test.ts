@@ -3,13 +3,13 @@
  * @millrace/core alone must pass the conformance kit with real processes. If this fails, the
  * guide is lying to third-party authors.
  */
-import { defineEngine, type EngineV1, nodeAddress, rolesFinished } from '@millrace/core';
+import { defineMLFramework, type MLFramework, nodeAddress, rolesFinished } from '@millrace/core';
 import { conformanceScenarios, type ScriptedBehaviour } from '@millrace/core/testing';
 import { launchLocalCluster, processRunner } from '@millrace/runtime';
 import { describe, expect, it } from 'vitest';
 
-function createHorovodEngine(settings: { restartPolicy?: 'restart-all' | 'fail' } = {}): EngineV1 {
-  return defineEngine({
+function createHorovodEngine(settings: { restartPolicy?: 'restart-all' | 'fail' } = {}): MLFramework {
+  return defineMLFramework({
     specificationVersion: 'v1',
     name: 'horovod',
     roles: [

@@ -1,5 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processesWithMarker } from '@millrace/runtime/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -188,6 +189,22 @@ describe('millrace am / node / status / stop', () => {
     expect(engine.stderr).toMatch(/unknown engine 'nope'; registered engines: generic, tensorflow, pytorch/);
     const missing = await run(['status']);
     expect(missing.stderr).toMatch(/options\.am: is required/);
+  });
+});
+
+describe('millrace --version', () => {
+  it("prints the CLI package's version, also through npx in the repository root", async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8'));
+    const direct = await run(['--version']);
+    expect(direct).toMatchObject({ code: 0, stdout: `${version}\n` });
+    // The repository's bootstrap links the bin after building; the README's `npx millrace` needs it.
+    const repositoryRoot = join(import.meta.dirname, '..', '..', '..');
+    const viaNpx = spawnSync('npx', ['--no-install', 'millrace', '--version'], {
+      cwd: repositoryRoot,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(viaNpx.stdout, viaNpx.stderr).toBe(`${version}\n`);
   });
 });
 

@@ -1,11 +1,21 @@
+import { readFileSync } from 'node:fs';
 import { MillraceError } from '@millrace/core';
 import { Command, CommanderError } from 'commander';
 import type { CliCommand, CliIo } from './command.js';
 import { commands as builtInCommands } from './commands/index.js';
 
+/** This CLI's version, from its package.json (one directory above both `src/` and `dist/`). */
+export function cliVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
+
 export function createProgram(io: CliIo, commands: readonly CliCommand[] = builtInCommands): Command {
   const program = new Command('millrace')
     .description('Run distributed deep-learning clusters inside TypeScript dataflow pipelines')
+    .version(cliVersion(), '-V, --version', 'print the version of millrace')
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({

@@ -60,7 +60,7 @@ export const clusterConfigSchema = z
     host: z.string().min(1).default('127.0.0.1'),
     /** Where checkpoints go; a directory under the system temp dir when omitted. */
     checkpointDirectory: z.string().min(1).optional(),
-    /** Settings the engine validates itself (see `Engine.validateOptions`). */
+    /** Settings the engine validates itself (see `MLFramework.validateConfig`). */
     engineOptions: z.record(z.string(), z.unknown()).default({}),
   })
   .strict();

@@ -21,23 +21,6 @@ export {
   toConfigIssues,
 } from './config.js';
 export {
-  type ClusterView,
-  defineEngine,
-  type Engine,
-  EngineRegistry,
-  type EngineV1,
-  everyNodeRegistered,
-  type FailurePolicy,
-  type NodeEnvironmentInput,
-  type NodeStatus,
-  type NodeView,
-  nodeFinished,
-  type RoleDefinition,
-  rolesFinished,
-  servingRoles,
-  validateConfigForEngine,
-} from './engine.js';
-export {
   AuthenticationError,
   CancelledError,
   CodecError,
@@ -60,6 +43,35 @@ export {
   VersionMismatchError,
 } from './errors.js';
 export type { ClusterObservation, JobOutcome } from './events.js';
+export {
+  type ClusterView,
+  defineEngine,
+  defineMLFramework,
+  type Engine,
+  EngineRegistry,
+  type EngineV1,
+  everyNodeRegistered,
+  type FailurePolicy,
+  type MLFramework,
+  MLFrameworkRegistry,
+  type MLFrameworkV1,
+  type NodeEnvironmentInput,
+  type NodeStatus,
+  type NodeView,
+  nodeFinished,
+  type RoleDefinition,
+  rolesFinished,
+  servingRoles,
+  validateConfigForEngine,
+} from './ml-framework.js';
+export type {
+  AddAMRoleOptions,
+  AddRoleOptions,
+  DataflowHost,
+  MLCluster,
+  MLOperator,
+  StreamOf,
+} from './ml-operator.js';
 export type {
   InputChannel,
   Logger,

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseClusterConfig } from './config.js';
-import { defineEngine, type Engine, type FailurePolicy, rolesFinished } from './engine.js';
 import type { NodeFailure } from './errors.js';
+import { defineMLFramework, type FailurePolicy, type MLFramework, rolesFinished } from './ml-framework.js';
 import {
   type ClusterEvent,
   type ClusterSnapshot,
@@ -13,8 +13,8 @@ import {
   reduce,
 } from './state-machine.js';
 
-function testEngine(policy: FailurePolicy): Engine {
-  return defineEngine({
+function testEngine(policy: FailurePolicy): MLFramework {
+  return defineMLFramework({
     specificationVersion: 'v1',
     name: 'state-test',
     roles: [

@@ -14,14 +14,14 @@
  */
 import { type NodeKey, nodeKey } from './cluster.js';
 import type { ClusterConfig } from './config.js';
+import type { NodeFailure } from './errors.js';
 import {
   type ClusterView,
-  type Engine,
   everyNodeRegistered,
   type FailurePolicy,
+  type MLFramework,
   type NodeView,
-} from './engine.js';
-import type { NodeFailure } from './errors.js';
+} from './ml-framework.js';
 
 export const clusterStates = [
   'initializing',
@@ -129,7 +129,7 @@ export function initialSnapshot(config: Pick<ClusterConfig, 'roles' | 'maxRestar
 }
 
 export interface ReduceOptions {
-  engine: Engine;
+  engine: MLFramework;
   /** Restart backoff: the delay doubles per restart from `initialMs` up to `maxMs`. */
   restartBackoff: { initialMs: number; maxMs: number };
 }
@@ -303,7 +303,7 @@ export class ClusterStateMachine {
   #snapshot: ClusterSnapshot;
   readonly #options: ReduceOptions;
 
-  constructor(config: Pick<ClusterConfig, 'roles' | 'maxRestarts' | 'restartBackoff'>, engine: Engine) {
+  constructor(config: Pick<ClusterConfig, 'roles' | 'maxRestarts' | 'restartBackoff'>, engine: MLFramework) {
     this.#snapshot = initialSnapshot(config);
     this.#options = { engine, restartBackoff: config.restartBackoff };
   }

@@ -2,7 +2,7 @@ import { credentials, type ServiceError } from '@grpc/grpc-js';
 import {
   AuthenticationError,
   ConfigError,
-  EngineRegistry,
+  MLFrameworkRegistry,
   RegistrationError,
   StaleGenerationError,
 } from '@millrace/core';
@@ -80,7 +80,7 @@ describe('ApplicationManager: invalid config fails before anything starts, namin
   });
 
   it('rejects an unknown engine, listing the registered ones', async () => {
-    const engines = new EngineRegistry().register(engine);
+    const engines = new MLFrameworkRegistry().register(engine);
     const started = ApplicationManager.start({
       config: { engine: 'tensorflw', roles: { worker: { instances: 1 } } },
       engines,

@@ -28,12 +28,12 @@ import {
   ClusterStateMachine,
   ConfigError,
   describeNodeFailure,
-  type Engine,
-  type EngineRegistry,
   isTerminal,
   JobFailedError,
   type JobOutcome,
   type Logger,
+  type MLFramework,
+  type MLFrameworkRegistry,
   type NodeFailure,
   type NodeKey,
   type NodeSpec,
@@ -73,8 +73,8 @@ export interface ApplicationManagerOptions {
   /** The cluster config; validated (and defaults filled) before anything starts. */
   config: ClusterConfigInput;
   /** The engine to run. When absent, `config.engine` is looked up in `engines`. */
-  engine?: Engine | undefined;
-  engines?: EngineRegistry | undefined;
+  engine?: MLFramework | undefined;
+  engines?: MLFrameworkRegistry | undefined;
   /** Port to bind; 0 (the default) picks a free one. The host is `config.host` (127.0.0.1). */
   port?: number | undefined;
   /** The job token every call must carry; a random one when absent. */
@@ -89,7 +89,7 @@ const observationLimit = 10_000;
 
 export class ApplicationManager {
   readonly config: ClusterConfig;
-  readonly engine: Engine;
+  readonly engine: MLFramework;
   readonly token: string;
   /** `host:port` the AM listens on. */
   readonly address: string;
@@ -149,7 +149,7 @@ export class ApplicationManager {
 
   private constructor(parts: {
     config: ClusterConfig;
-    engine: Engine;
+    engine: MLFramework;
     server: Server;
     address: string;
     token: string;

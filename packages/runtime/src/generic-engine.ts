@@ -5,7 +5,7 @@
  * clusters (`millrace am --roles worker=2 --engine generic`); tests use it as their engine.
  * Runners read the cluster from `MILLRACE_CLUSTER_SPEC` (see `processRunner`).
  */
-import { defineEngine, type Engine, type FailurePolicy, rolesFinished } from '@millrace/core';
+import { defineMLFramework, type FailurePolicy, type MLFramework, rolesFinished } from '@millrace/core';
 
 export interface GenericEngineOptions {
   /** Role names the engine accepts. Default `['worker']`. */
@@ -16,16 +16,16 @@ export interface GenericEngineOptions {
   failurePolicy?: FailurePolicy | undefined;
   /** Named ports every node reserves. Default `['port']`. */
   ports?: readonly string[] | undefined;
-  /** Engine name. Default `generic`. */
+  /** MLFramework name. Default `generic`. */
   name?: string | undefined;
 }
 
-export function createGenericEngine(options: GenericEngineOptions = {}): Engine {
+export function createGenericEngine(options: GenericEngineOptions = {}): MLFramework {
   const roleNames = options.roles ?? ['worker'];
   const serving = new Set(options.servingRoles ?? []);
   const finishing = roleNames.filter((role) => !serving.has(role));
   const policy = options.failurePolicy ?? 'restart-all';
-  return defineEngine({
+  return defineMLFramework({
     specificationVersion: 'v1',
     name: options.name ?? 'generic',
     roles: roleNames.map((name) => ({
@@ -44,4 +44,4 @@ export function createGenericEngine(options: GenericEngineOptions = {}): Engine 
 }
 
 /** The generic engine with a single `worker` role. */
-export const genericEngine: Engine = createGenericEngine();
+export const genericEngine: MLFramework = createGenericEngine();

@@ -1,4 +1,4 @@
-import type { ClusterConfig, ClusterSnapshot, Engine, NodeKey } from '@millrace/core';
+import type { ClusterConfig, ClusterSnapshot, MLFramework, NodeKey } from '@millrace/core';
 import type { JobStatus } from '@millrace/protocol';
 import type { NodeRecord } from './node-record.js';
 import { toWireFailure } from './protocol-mapping.js';
@@ -6,7 +6,7 @@ import { toWireFailure } from './protocol-mapping.js';
 /** The job and every node as `GetJobStatus` (and `millrace status`) reports them. */
 export function describeJobStatus(input: {
   config: ClusterConfig;
-  engine: Engine;
+  engine: MLFramework;
   snapshot: ClusterSnapshot;
   nodes: ReadonlyMap<NodeKey, NodeRecord>;
   now?: number;

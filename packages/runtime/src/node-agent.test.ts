@@ -1,5 +1,5 @@
 import type { InputChannel, Runner, RunnerContext, RunnerResult } from '@millrace/core';
-import { defineEngine, rolesFinished } from '@millrace/core';
+import { defineMLFramework, rolesFinished } from '@millrace/core';
 import { describe, expect, it } from 'vitest';
 import { ApplicationManager } from './application-manager.js';
 import { createGenericEngine } from './generic-engine.js';
@@ -28,7 +28,7 @@ const untilAborted = (context: RunnerContext) =>
 
 describe('NodeAgent', () => {
   it('gives the runner its engine environment, attempt, generation, checkpoint dir and the same channels after a restart', async () => {
-    const engine = defineEngine({
+    const engine = defineMLFramework({
       specificationVersion: 'v1',
       name: 'env-test',
       roles: [{ name: 'worker', description: 'worker', lifecycle: 'finishes', ports: ['rendezvous'] }],
@@ -90,7 +90,7 @@ describe('NodeAgent', () => {
   });
 
   it('restart-one restarts the failed node alone while the others keep running', async () => {
-    const engine = defineEngine({
+    const engine = defineMLFramework({
       specificationVersion: 'v1',
       name: 'async-ps',
       roles: [{ name: 'worker', description: 'async worker', lifecycle: 'finishes' }],

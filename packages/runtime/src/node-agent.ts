@@ -14,12 +14,12 @@ import { join } from 'node:path';
 import {
   type ClusterSpec,
   ConfigError,
-  type Engine,
   type InputChannel,
   type Logger,
   type MillraceError,
   MillraceError as MillraceErrorClass,
   MillraceTimeoutError,
+  type MLFramework,
   type NodeFailure,
   type OutputChannel,
   ProtocolError,
@@ -56,7 +56,7 @@ export interface NodeAgentOptions {
   role: string;
   index: number;
   /** The engine the cluster runs: it names the role's ports and builds the runner's environment. */
-  engine: Engine;
+  engine: MLFramework;
   runner: Runner;
   /** Host this node advertises to the others. Default 127.0.0.1. */
   host?: string | undefined;

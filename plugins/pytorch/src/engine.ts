@@ -6,9 +6,9 @@
 import {
   type ClusterConfig,
   type ConfigIssue,
-  defineEngine,
-  type EngineV1,
+  defineMLFramework,
   everyNodeRegistered,
+  type MLFrameworkV1,
   rolesFinished,
 } from '@millrace/core';
 import { torchPredictionRunner } from './runners/torch-prediction-runner.js';
@@ -16,11 +16,11 @@ import { torchRunner } from './runners/torch-runner.js';
 import { type PytorchEngineSettingsInput, parsePytorchEngineSettings } from './settings.js';
 import { masterRole, rendezvousPort, torchrunEnvironment, workerRole } from './torchrun-environment.js';
 
-export type PytorchEngine = EngineV1;
+export type PytorchEngine = MLFrameworkV1;
 
 export function createPytorchEngine(settingsInput: PytorchEngineSettingsInput = {}): PytorchEngine {
   const settings = parsePytorchEngineSettings(settingsInput);
-  return defineEngine({
+  return defineMLFramework({
     specificationVersion: 'v1',
     name: settings.name,
     roles: [

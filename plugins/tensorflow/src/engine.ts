@@ -7,9 +7,9 @@ import {
   type ClusterConfig,
   type ClusterView,
   type ConfigIssue,
-  defineEngine,
-  type EngineV1,
+  defineMLFramework,
   type FailurePolicy,
+  type MLFrameworkV1,
   type NodeFailure,
   nodeFinished,
   parseWithSchema,
@@ -72,12 +72,12 @@ const roles: readonly RoleDefinition[] = [
   },
 ];
 
-export type TensorflowEngine = EngineV1 & { readonly settings: TensorflowSettings };
+export type TensorflowEngine = MLFrameworkV1 & { readonly settings: TensorflowSettings };
 
 /** Creates a TensorFlow engine. `settings` is validated here; a bad field throws a ConfigError naming it. */
 export function createTensorflowEngine(settings: TensorflowSettingsInput = {}): TensorflowEngine {
   const resolved = parseWithSchema(tensorflowSettingsSchema, settings, 'tensorflow settings');
-  return defineEngine({
+  return defineMLFramework({
     specificationVersion: 'v1',
     name: resolved.name,
     settings: resolved,

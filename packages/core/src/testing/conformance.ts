@@ -9,16 +9,16 @@
  * ```
  */
 import type { ClusterConfigInput } from '../config.js';
-import type { Engine } from '../engine.js';
 import { MillraceError } from '../errors.js';
 import type { ClusterObservation, JobOutcome } from '../events.js';
+import type { MLFramework } from '../ml-framework.js';
 import type { Runner } from '../runner.js';
 
 /** How a scripted runner behaves. `fail-first-attempt` fails when its context's attempt is 0. */
 export type ScriptedBehaviour = 'succeed' | 'fail' | 'fail-first-attempt' | 'run-until-stopped';
 
 export interface LaunchOptions {
-  engine: Engine;
+  engine: MLFramework;
   config: ClusterConfigInput;
   runnerFor(node: { role: string; index: number }): Runner;
 }
@@ -39,7 +39,7 @@ export interface LaunchedCluster {
 export type ClusterLauncher = (options: LaunchOptions) => LaunchedCluster;
 
 export interface ConformanceTarget {
-  engine: Engine;
+  engine: MLFramework;
   /** A layout the engine accepts, instances per role, e.g. `{ worker: 2 }`. */
   roles: Readonly<Record<string, number>>;
   /** A runner for `node` that behaves as asked. */

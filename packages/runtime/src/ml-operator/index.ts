@@ -4,7 +4,9 @@ export {
   type AddRoleOptions,
   addAMRole,
   addRole,
+  type EmbeddedDataflow,
   type MLCluster,
+  mlOperator,
 } from './ml-operator.js';
 export {
   pipeTransport,

@@ -23,13 +23,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  type AddAMRoleOptions,
   CancelledError,
-  type ClusterConfig,
   type ClusterConfigInput,
   type Codec,
   ConfigError,
-  type Engine,
+  type AddRoleOptions as CoreAddRoleOptions,
+  type DataflowHost,
   type Logger,
+  type MLCluster,
+  type MLOperator,
   parseClusterConfig,
   type Runner,
   validateConfigForEngine,
@@ -41,18 +44,14 @@ import { NodeAgent } from '../node-agent.js';
 import { roleJsonCodec } from './json-codec.js';
 import { queueOutputChannel, RecordQueue } from './record-queue.js';
 
+// Re-exported so users of the embedded dataflow import everything from @millrace/runtime.
+export type { AddAMRoleOptions, MLCluster };
+
 /** Where role subtasks find the running AM of the current job attempt. */
 interface ClusterEndpoint {
   address: string;
   token: string;
   checkpointDirectory: string;
-}
-
-/** A handle on the cluster `addAMRole` added; pass it to `addRole` when a job has several. */
-export interface MLCluster {
-  readonly name: string;
-  readonly config: ClusterConfig;
-  readonly engine: Engine;
 }
 
 interface ClusterState extends MLCluster {
@@ -63,31 +62,14 @@ interface ClusterState extends MLCluster {
   endpoint: Deferred<ClusterEndpoint>;
 }
 
-export interface AddAMRoleOptions {
-  /** The engine the cluster runs (its roles, completion and failure rules). */
-  engine: Engine;
-  /** Operator name in metrics and errors. Default `<cluster name>-am`. */
-  name?: string;
-  /** Where the AM, the node agents and in-process runners log. Default: silent. */
-  logger?: Logger;
+/** The embedded dataflow (`@millrace/dataflow`) as core's {@link DataflowHost}. */
+export interface EmbeddedDataflow extends DataflowHost {
+  readonly job: Job;
+  readonly stream: DataStream<this['item']>;
 }
 
-export interface AddRoleOptions<In, Out> {
-  /** Number of nodes; also the operator's parallelism. Must match the cluster config. */
-  instances: number;
-  /** The runner each node starts (e.g. `streamProcessRunner(...)`, an engine's runner). */
-  runner: Runner;
-  /** Makes the role stream-mode: subtask i hands every record of this stream to runner i. */
-  input?: DataStream<In>;
-  /** Encodes input records and decodes output records. Default: UTF-8 JSON. */
-  codec?: Codec<In | Out>;
-  /** The cluster, when the job has more than one. */
-  cluster?: MLCluster;
-  /** Operator name. Default `<cluster name>-<role>`. */
-  name?: string;
-  /** Encoded records buffered per node between the subtask and the runner. Default 4096. */
-  queueCapacity?: number;
-}
+/** Options of {@link addRole} for the embedded dataflow. */
+export type AddRoleOptions<In, Out> = CoreAddRoleOptions<In, Out, EmbeddedDataflow>;
 
 const clusters = new WeakMap<Job, ClusterState[]>();
 const stateOf = new WeakMap<MLCluster, ClusterState>();
@@ -414,3 +396,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     );
   });
 }
+
+/** The runtime's {@link MLOperator}: ML clusters inside jobs of the embedded dataflow. */
+export const mlOperator: MLOperator<EmbeddedDataflow> = { addAMRole, addRole };

@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseClusterConfig } from './config.js';
-import { defineEngine, type Engine, EngineRegistry, validateConfigForEngine } from './engine.js';
 import { ConfigError, MillraceError, VersionMismatchError } from './errors.js';
+import {
+  defineEngine,
+  defineMLFramework,
+  EngineRegistry,
+  type MLFramework,
+  MLFrameworkRegistry,
+  validateConfigForEngine,
+} from './ml-framework.js';
 
-const engine: Engine = defineEngine({
+const engine: MLFramework = defineMLFramework({
   specificationVersion: 'v1',
   name: 'tiny',
   roles: [
@@ -17,9 +24,18 @@ const engine: Engine = defineEngine({
 
 describe('engines', () => {
   it('rejects an engine written for an unknown specification version', () => {
-    expect(() => defineEngine({ ...engine, specificationVersion: 'v9' as 'v1' })).toThrow(
+    expect(() => defineMLFramework({ ...engine, specificationVersion: 'v9' as 'v1' })).toThrow(
       VersionMismatchError,
     );
+    expect(() => defineMLFramework({ ...engine, specificationVersion: 'v9' as 'v1' })).toThrow(
+      /MLFramework 'tiny' specificationVersion/,
+    );
+  });
+
+  it('keeps the deprecated Engine names working for one release', () => {
+    expect(defineEngine).toBe(defineMLFramework);
+    expect(EngineRegistry).toBe(MLFrameworkRegistry);
+    expect(new EngineRegistry().register(engine).get('tiny')).toBe(engine);
   });
 
   it('validates a config against the roles the engine knows and requires', () => {
@@ -40,7 +56,7 @@ describe('engines', () => {
   });
 
   it('registers explicitly and idempotently, and names the known engines on a miss', () => {
-    const registry = new EngineRegistry().register(engine).register(engine);
+    const registry = new MLFrameworkRegistry().register(engine).register(engine);
     expect(registry.names()).toEqual(['tiny']);
     expect(() => registry.register({ ...engine })).toThrow(/already registered/);
     expect(() => registry.get('pytorch')).toThrow(/unknown engine 'pytorch'; registered engines: tiny/);

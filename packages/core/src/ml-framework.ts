@@ -53,10 +53,13 @@ export interface NodeEnvironmentInput {
 }
 
 /**
- * An engine adapter, version 1. Third parties implement this against `@millrace/core` alone and
- * prove it with `@millrace/core/testing`. When a v2 arrives, v1 engines keep working.
+ * An ML framework adapter (an "engine"), version 1: what an engine plugin implements — its roles,
+ * its state-machine hooks (cluster complete, job finished, failure policy), the environment each
+ * node's runner gets, and the runners it offers. Third parties implement this against
+ * `@millrace/core` alone and prove it with `@millrace/core/testing`. When a v2 arrives, v1
+ * frameworks keep working.
  */
-export interface EngineV1 {
+export interface MLFrameworkV1 {
   readonly specificationVersion: 'v1';
   /** Registered name, e.g. `pytorch`; cluster configs select the engine by it. */
   readonly name: string;
@@ -75,15 +78,24 @@ export interface EngineV1 {
   readonly runners?: Readonly<Record<string, (options: never) => Runner>>;
 }
 
-export type Engine = EngineV1;
+/** The ML framework contract an engine plugin implements (today: {@link MLFrameworkV1}). */
+export type MLFramework = MLFrameworkV1;
+
+/** @deprecated Renamed {@link MLFramework}; this alias goes in the next minor release. */
+export type Engine = MLFramework;
+/** @deprecated Renamed {@link MLFrameworkV1}; this alias goes in the next minor release. */
+export type EngineV1 = MLFrameworkV1;
 
 const supportedSpecificationVersions = ['v1'];
 
-/** Checks an engine object's shape early, so a broken adapter fails at registration, not mid-job. */
-export function defineEngine<E extends EngineV1>(engine: E): E {
+/**
+ * Checks an MLFramework object's shape early, so a broken adapter fails when it is defined or
+ * registered, not mid-job.
+ */
+export function defineMLFramework<F extends MLFrameworkV1>(engine: F): F {
   if (!supportedSpecificationVersions.includes(engine.specificationVersion)) {
     throw new VersionMismatchError(
-      `engine '${engine.name}' specification`,
+      `MLFramework '${engine.name}' specificationVersion`,
       supportedSpecificationVersions.join(' or '),
       String(engine.specificationVersion),
     );
@@ -100,12 +112,15 @@ export function defineEngine<E extends EngineV1>(engine: E): E {
   for (const hook of ['isJobFinished', 'failurePolicy', 'nodeEnvironment'] as const) {
     if (typeof engine[hook] !== 'function') issues.push({ path: hook, message: 'must be a function' });
   }
-  if (issues.length) throw new ConfigError(issues, { subject: `engine '${engine.name}'` });
+  if (issues.length) throw new ConfigError(issues, { subject: `MLFramework '${engine.name}'` });
   return engine;
 }
 
+/** @deprecated Renamed {@link defineMLFramework}; this alias goes in the next minor release. */
+export const defineEngine = defineMLFramework;
+
 /** Validates a cluster config against an engine: known roles, required roles, engine's own rules. */
-export function validateConfigForEngine(engine: Engine, config: ClusterConfig): void {
+export function validateConfigForEngine(engine: MLFramework, config: ClusterConfig): void {
   const issues: ConfigIssue[] = [];
   if (config.engine !== engine.name) {
     issues.push({
@@ -148,19 +163,19 @@ export function nodeFinished(view: ClusterView, role: string, index: number): bo
 }
 
 /** The roles of an engine whose nodes run until stopped. */
-export function servingRoles(engine: Engine): string[] {
+export function servingRoles(engine: MLFramework): string[] {
   return engine.roles.filter((role) => role.lifecycle === 'serves').map((role) => role.name);
 }
 
 /**
- * Engines by name. Registration is explicit and idempotent: registering the same engine object
- * twice is a no-op; a different engine under a taken name is an error.
+ * MLFrameworks (engines) by name. Registration is explicit and idempotent: registering the same
+ * object twice is a no-op; a different engine under a taken name is an error.
  */
-export class EngineRegistry {
-  readonly #engines = new Map<string, Engine>();
+export class MLFrameworkRegistry {
+  readonly #engines = new Map<string, MLFramework>();
 
-  register(engine: Engine): this {
-    defineEngine(engine);
+  register(engine: MLFramework): this {
+    defineMLFramework(engine);
     const existing = this.#engines.get(engine.name);
     if (existing && existing !== engine) {
       throw new ConfigError(
@@ -174,7 +189,7 @@ export class EngineRegistry {
     return this;
   }
 
-  get(name: string): Engine {
+  get(name: string): MLFramework {
     const engine = this.#engines.get(name);
     if (!engine) {
       const known = [...this.#engines.keys()];
@@ -196,3 +211,8 @@ export class EngineRegistry {
     return [...this.#engines.keys()];
   }
 }
+
+/** @deprecated Renamed {@link MLFrameworkRegistry}; this alias goes in the next minor release. */
+export const EngineRegistry = MLFrameworkRegistry;
+/** @deprecated Renamed {@link MLFrameworkRegistry}; this alias goes in the next minor release. */
+export type EngineRegistry = MLFrameworkRegistry;
