@@ -25,7 +25,9 @@ export type MillraceErrorCode =
   /** User code in another language or sandbox (a Python function) raised. */
   | 'USER_CODE_FAILED'
   /** A cluster manager (Slurm, Kubernetes, local host processes) refused or lost an application. */
-  | 'SCHEDULER';
+  | 'SCHEDULER'
+  /** A published model version was refused by a prediction operator (corrupt, incompatible, gated). */
+  | 'MODEL_VERSION_REJECTED';
 
 export interface MillraceErrorOptions {
   cause?: unknown;

@@ -72,6 +72,16 @@ export type {
   MLOperator,
   StreamOf,
 } from './ml-operator.js';
+export {
+  type ModelVersion,
+  ModelVersionRejectedError,
+  type ModelVersionRejection,
+  modelVersionFileName,
+  modelVersionOfFileName,
+  modelVersionSchema,
+  modelVersionsDirectoryName,
+  parseModelVersion,
+} from './model-version.js';
 export type {
   InputChannel,
   Logger,

@@ -8,6 +8,12 @@ export {
   tensorflowSettingsSchema,
 } from './engine.js';
 export {
+  ModelFollower,
+  type ModelFollowerOptions,
+  type ModelVersionPolicy,
+  type VersionedModel,
+} from './model-follower.js';
+export {
   type CheckpointPointer,
   checkpointPointerFile,
   directoryLoader,
@@ -19,8 +25,19 @@ export {
   writeCheckpoint,
 } from './model-io.js';
 export { ModelPredictor, type PredictorOptions } from './model-predictor.js';
+export {
+  latestModelVersion,
+  modelVersionNumbers,
+  modelVersionsDirectory,
+  type PublishModelVersionOptions,
+  publishModelVersion,
+  readModelVersion,
+} from './model-versions.js';
 export { ParameterServer, type ParameterServerOptions } from './parameter-server.js';
 export {
+  type FollowOptions,
+  type GatedVersion,
+  type HeldOutSet,
   type PredictionOptions,
   type PredictionResult,
   predictWithTensorflow,

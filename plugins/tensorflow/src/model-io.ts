@@ -9,6 +9,7 @@ import { MillraceError } from '@millrace/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { io } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { publishModelVersion } from './model-versions.js';
 
 /** A model directory could not be read: missing, unreadable or not a TF.js model. */
 export class ModelLoadError extends MillraceError {
@@ -160,8 +161,8 @@ export const checkpointPointerFile = 'checkpoint.json';
 
 /**
  * Saves `model` as checkpoint `step` under `directory`. The model is written first and the pointer
- * renamed into place last, so a reader (or a crash) never sees a half-written checkpoint. Keeps
- * the two newest checkpoints.
+ * renamed into place last, so a reader (or a crash) never sees a half-written checkpoint; then the
+ * checkpoint is published as the next model version (`versions/`). Keeps the two newest checkpoints.
  */
 export async function writeCheckpoint(
   model: tfl.LayersModel,
@@ -184,6 +185,8 @@ export async function writeCheckpoint(
   const temporary = join(directory, `${checkpointPointerFile}.${process.pid}.tmp`);
   await writeFile(temporary, JSON.stringify(pointer));
   await rename(temporary, join(directory, checkpointPointerFile));
+  // Each checkpoint the pointer moves to is a model version that prediction may follow.
+  await publishModelVersion(directory, { path: target, format: pointer.format, step });
   const old = (await readdir(directory)).filter((entry) => entry.startsWith('ckpt-') && entry < name).sort();
   for (const entry of old.slice(0, -1)) await rm(join(directory, entry), { recursive: true, force: true });
   return target;
