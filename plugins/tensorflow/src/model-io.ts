@@ -3,7 +3,8 @@
  * and one `weights.bin`, exactly the layout `tf.loadLayersModel('file://…')` reads in tfjs-node and
  * the browser's `tf.io` writes. Checkpoints are such directories plus a `checkpoint.json` pointer.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, type Stats, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MillraceError } from '@millrace/core';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -56,17 +57,20 @@ interface ModelJson {
 }
 
 /** Reads and checks `model.json`; every problem becomes a ModelLoadError that says what to fix. */
+// Model files are read synchronously: a prediction operator loads new versions while its
+// pipeline keeps the event loop busy, and an asynchronous read waits for a loop turn per call
+// (seconds on a busy pipeline). The reads are a copy of the file either way.
 export async function readModelJson(directory: string): Promise<ModelJson> {
-  const info = await stat(directory).catch(() => undefined);
+  const info = statOrUndefined(directory);
   if (!info) throw new ModelLoadError(directory, 'the directory does not exist');
   if (!info.isDirectory()) throw new ModelLoadError(directory, 'it is not a directory');
-  const text = await readFile(join(directory, modelFileName), 'utf8').catch(
-    (cause: NodeJS.ErrnoException) => {
-      throw new ModelLoadError(directory, `no readable ${modelFileName} (${cause.code ?? cause.message})`, {
-        cause,
-      });
-    },
-  );
+  let text: string;
+  try {
+    text = readFileSync(join(directory, modelFileName), 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message;
+    throw new ModelLoadError(directory, `no readable ${modelFileName} (${code})`, { cause });
+  }
   let json: ModelJson;
   try {
     json = JSON.parse(text) as ModelJson;
@@ -96,12 +100,15 @@ export function directoryLoader(directory: string): io.IOHandler {
       for (const group of manifest) {
         weightSpecs.push(...group.weights);
         for (const path of group.paths) {
-          const bytes = await readFile(join(directory, path)).catch((cause: NodeJS.ErrnoException) => {
-            throw new ModelLoadError(directory, `weights file '${path}' is missing (${cause.code})`, {
-              cause,
-            });
-          });
-          buffers.push(bytes);
+          try {
+            buffers.push(readFileSync(join(directory, path)));
+          } catch (cause) {
+            throw new ModelLoadError(
+              directory,
+              `weights file '${path}' is missing (${(cause as NodeJS.ErrnoException).code})`,
+              { cause },
+            );
+          }
         }
       }
       const weightData = Buffer.concat(buffers);
@@ -119,6 +126,14 @@ export function directoryLoader(directory: string): io.IOHandler {
       );
     },
   };
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function byteSize(spec: io.WeightsManifestEntry): number {

@@ -6,7 +6,8 @@
  * never sees a half-written manifest.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { link, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   type ModelVersion,
@@ -70,13 +71,15 @@ export async function publishModelVersion(
 }
 
 /** Published version numbers in `checkpointDirectory`, ascending (empty when none). */
+// Reads are synchronous for the reason model-io.ts gives: a follower polls from a busy pipeline.
 export async function modelVersionNumbers(checkpointDirectory: string): Promise<number[]> {
-  const entries = await readdir(modelVersionsDirectory(checkpointDirectory)).catch(
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [] as string[];
-      throw error;
-    },
-  );
+  let entries: string[];
+  try {
+    entries = readdirSync(modelVersionsDirectory(checkpointDirectory));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    entries = [];
+  }
   return entries
     .map(modelVersionOfFileName)
     .filter((version): version is number => version !== undefined)
@@ -86,7 +89,7 @@ export async function modelVersionNumbers(checkpointDirectory: string): Promise<
 /** The manifest of `version`; rejects with a MillraceError when it is missing or malformed. */
 export async function readModelVersion(checkpointDirectory: string, version: number): Promise<ModelVersion> {
   const file = join(modelVersionsDirectory(checkpointDirectory), modelVersionFileName(version));
-  const text = await readFile(file, 'utf8');
+  const text = readFileSync(file, 'utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -224,6 +224,50 @@ describe('predictWithTensorflow following a training cluster', () => {
     }
   });
 
+  it('picks up a version published while a busy pipeline never waits (regression: timers and file reads starved)', async () => {
+    await tf.setBackend('cpu');
+    const checkpoints = join(directory.path, 'busy');
+    const first = await saveModel(checkpoints, 'ckpt-1');
+    const second = await saveModel(checkpoints, 'ckpt-2');
+    await publishModelVersion(checkpoints, { path: first.path, step: 1 });
+    let servedSecond = false;
+    const job = new Job({ name: 'busy-test', batchSize: 256 });
+    job.onEvent((event) => {
+      const payload =
+        event.type === 'operator-event' ? (event.payload as { type: string; version: number }) : undefined;
+      if (payload?.type === 'model-version-served' && payload.version === 2) servedSecond = true;
+    });
+    const cap = 400_000;
+    // A synchronous source: the pipeline runs on promise callbacks alone until the end.
+    function* rows() {
+      let id = 0;
+      while (!servedSecond && id < cap) yield rowOf(id++ % 4_000);
+      for (let n = 0; n < 1_000; n++) yield rowOf(id++ % 4_000);
+    }
+    let published = false;
+    const scored = job
+      .fromIterable(rows, { name: 'rows' })
+      .transform(
+        predictWithTensorflow<Row, number | undefined>({
+          follow: { directory: checkpoints, pollMs: 20 },
+          backend: 'cpu',
+          features: (row) => row.features,
+          result: (_row, _prediction, version) => {
+            if (!published) {
+              published = true;
+              void publishModelVersion(checkpoints, { path: second.path, step: 2 });
+            }
+            return version?.version;
+          },
+        }),
+        { name: 'predict' },
+      )
+      .collect();
+    expect((await job.execute()).status).toBe('finished');
+    expect(scored.records.length).toBeLessThan(cap);
+    expect(scored.records.at(-1)).toBe(2);
+  }, 60_000);
+
   it('needs a model directory or a directory to follow', () => {
     expect(() => predictWithTensorflow<Row>({ features: (row) => row.features })).toThrow(
       /needs options.modelDirectory, options.follow or both/,

@@ -91,6 +91,9 @@ export function predictWithTensorflow<I, O = PredictionResult<I>>(
   return () => new PredictionOperator(options);
 }
 
+/** How often a following operator lets the event loop turn, so the follower can poll and load. */
+const yieldEveryMs = 10;
+
 const consoleWarnings: Logger = {
   debug: () => {},
   info: () => {},
@@ -103,6 +106,7 @@ class PredictionOperator<I, O> implements StreamOperator<I, O> {
   #serving: VersionedModel<ModelPredictor> | undefined;
   #follower: ModelFollower<ModelPredictor> | undefined;
   #context: SubtaskContext<O> | undefined;
+  #lastYield = performance.now();
   /** Held-out loss of each version the gate accepted, by version number (0: the starting model). */
   readonly #gatedLoss = new Map<number, number>();
 
@@ -185,7 +189,20 @@ class PredictionOperator<I, O> implements StreamOperator<I, O> {
     });
   }
 
-  processBatch(batch: readonly I[]): void {
+  processBatch(batch: readonly I[]): void | Promise<void> {
+    // A busy pipeline can run for seconds on promise callbacks alone, and timers and file reads
+    // wait for the event loop to come round: the follower's polling and loading among them. So
+    // a following operator lets the loop turn every `yieldEveryMs` (a few microseconds each time).
+    if (this.#follower && performance.now() - this.#lastYield >= yieldEveryMs) {
+      return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.#lastYield = performance.now();
+        this.#predictBatch(batch);
+      });
+    }
+    this.#predictBatch(batch);
+  }
+
+  #predictBatch(batch: readonly I[]): void {
     this.#swap();
     if (!this.#serving) throw new Error('predictWithTensorflow: no model is serving (open did not finish)');
     const { model: predictor, version } = this.#serving;
