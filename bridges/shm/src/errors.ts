@@ -8,6 +8,7 @@ import {
   MillraceTimeoutError,
   PeerDiedError,
   ProtocolError,
+  RecordTooLargeError,
 } from '@millrace/core';
 
 // core's index does not export its MillraceErrorOptions type; this is the same shape.
@@ -24,21 +25,8 @@ export class ChannelClosedError extends MillraceError {
   }
 }
 
-/** A record is larger than the ring can ever hold (RING.md §3: records are rejected, not fragmented). */
-export class RecordTooLargeError extends ProtocolError {
-  readonly recordBytes: number;
-  readonly maxRecordBytes: number;
-
-  constructor(recordBytes: number, maxRecordBytes: number, path: string) {
-    super(
-      `A record of ${recordBytes} bytes does not fit ring ${path}, whose largest record is ${maxRecordBytes} bytes ` +
-        `(capacity - 8). Create the ring with a larger capacityBytes (a power of two at least ${recordBytes + 8}).`,
-    );
-    this.name = 'RecordTooLargeError';
-    this.recordBytes = recordBytes;
-    this.maxRecordBytes = maxRecordBytes;
-  }
-}
+/** Raised by the ring; lives in core so the one ring pump (runner-kit) can recognise it. */
+export { RecordTooLargeError };
 
 interface NativeError {
   code?: string;
@@ -70,7 +58,7 @@ export function toRingError(
     }
     case 'TOO_BIG': {
       const sizes = /record of (\d+) bytes exceeds .* maximum of (\d+)/.exec(native.message);
-      if (sizes) return new RecordTooLargeError(Number(sizes[1]), Number(sizes[2]), context.path);
+      if (sizes) return new RecordTooLargeError(Number(sizes[1]), Number(sizes[2]), `ring ${context.path}`);
       return new ProtocolError(native.message, { cause: error });
     }
     case 'CORRUPT':

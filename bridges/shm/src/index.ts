@@ -28,9 +28,7 @@ export { RingWriter } from './ring-writer.js';
 export {
   createRecordTransport,
   defaultRingCapacityBytes,
-  type RingPumps,
   type RingTransport,
   type RingTransportOptions,
-  type RingTransportSetup,
 } from './runner-transport.js';
 export { openRunnerChannels, type RingRunnerChannels } from './runner-transport-channels.js';

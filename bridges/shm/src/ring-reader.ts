@@ -3,10 +3,14 @@
  * call (so the writer gets the space back at once); when the ring is empty the wait happens on the
  * addon's waiter thread. End-of-stream is explicit: `null` from read/readBatch, the end of iteration.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { ConfigError } from '@millrace/core';
 import { ChannelClosedError, toRingError } from './errors.js';
 import type { NativeRingHandle } from './native-binding.js';
 import { OperationQueue, openRing, type RingOpenOptions } from './ring-options.js';
+
+/** `writer_pid` in the ring header (RING.md §2). */
+const writerPidOffset = 32;
 
 /** Bytes copied out per native call at most (a single larger record still comes whole). */
 const batchByteLimit = 8 * 1024 * 1024;
@@ -87,6 +91,24 @@ export class RingReader implements AsyncIterable<Uint8Array> {
       if (batch === null) return;
       yield* batch;
     }
+  }
+
+  /**
+   * Whether a writer has attached to this ring (`writer_pid` of the header, RING.md §2, is set on
+   * attach). True once the file is gone: both sides attached and detached.
+   */
+  writerAttached(): boolean {
+    const header = Buffer.alloc(4);
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.path, 'r');
+      readSync(fd, header, 0, 4, writerPidOffset);
+    } catch {
+      return true;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    return header.readUInt32LE(0) !== 0;
   }
 
   /** Detaches; the writer's next write (or pending wait) fails with ChannelClosedError. Idempotent. */

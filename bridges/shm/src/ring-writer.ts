@@ -58,7 +58,7 @@ export class RingWriter {
           });
         }
         if (record.byteLength > this.maxRecordBytes) {
-          throw new RecordTooLargeError(record.byteLength, this.maxRecordBytes, this.path);
+          throw new RecordTooLargeError(record.byteLength, this.maxRecordBytes, `ring ${this.path}`);
         }
       }
       let start = 0;

@@ -77,7 +77,7 @@ describe('createRecordTransport', () => {
     pumps.stop();
     await pumps.outputDrained;
     expect(pumps.failure?.message).toMatch(
-      /record of 5000 bytes does not fit .* createRecordTransport\(\{ capacityBytes \}\)/,
+      /record of 5000 bytes does not fit .*largest record is 4088 bytes.* createRecordTransport\(\{ capacityBytes \}\)/,
     );
     expect(existsSync(setup.env.MILLRACE_RECORDS_IN_RING!)).toBe(false);
   });

@@ -1,21 +1,24 @@
 /**
  * The shared-memory ring as the record transport of `streamProcessRunner` (@millrace/runtime), the
- * NodeAgent's side. Per runner process it creates up to two rings in this process's job-private
- * directory (RING.md §1): one carrying the role's input to the child, one carrying the child's
- * records back. The child finds them through `MILLRACE_RECORDS_IN_RING` / `MILLRACE_RECORDS_OUT_RING`
- * and opens them with `openRunnerChannels` (`runner-transport-channels.ts`).
+ * NodeAgent's side: core's `RecordTransport`. Per runner process it creates up to two rings in this
+ * process's job-private directory (RING.md §1): one carrying the role's input to the child, one
+ * carrying the child's records back. The child finds them through `MILLRACE_RECORDS_IN_RING` /
+ * `MILLRACE_RECORDS_OUT_RING` and opens them with `openRunnerChannels` (`runner-transport-channels.ts`).
  *
- * Same contract as the pipe transport: end-of-input is the ring's explicit end marker, the bounded
- * ring is the backpressure, a dead child is noticed by the ring's pid check (and by the process
- * supervisor), and the ring files are removed when the runner is done, whoever died first.
- *
- * Structurally the `RecordTransport` of @millrace/runtime: this package does not import the
- * runtime (the runtime loads this module by name), so the shapes are restated here.
+ * Records move through runner-kit's one ring pump: end-of-input is the ring's end marker, the
+ * bounded ring is the backpressure, a record too large for the ring fails the node with a
+ * RecordTooLargeError naming both sizes, a dead child is noticed by the ring's pid check (and by
+ * the process supervisor), and the ring files are removed when the runner is done.
  */
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
-import { type InputChannel, type OutputChannel, ProtocolError } from '@millrace/core';
+import { rmSync } from 'node:fs';
+import type { InputChannel, OutputChannel, RecordPumps, RecordTransport } from '@millrace/core';
+import {
+  type InputPump,
+  type OutputPump,
+  pumpChannelIntoRing,
+  pumpRingIntoChannel,
+} from '@millrace/runner-kit';
 import { createRingSync } from './create-ring.js';
-import { RecordTooLargeError } from './errors.js';
 import { loadNativeRing } from './native-binding.js';
 import { RingReader } from './ring-reader.js';
 import { RingWriter } from './ring-writer.js';
@@ -27,25 +30,9 @@ export interface RingTransportOptions {
   directory?: string;
 }
 
-export interface RingTransportSetup {
-  extraStdio: ('pipe' | 'ignore')[];
-  env: Record<string, string>;
-  connect(
-    stdio: readonly unknown[],
-    channels: { input?: InputChannel | undefined; output?: OutputChannel | undefined },
-  ): RingPumps;
-  discard(): void;
-}
-
-export interface RingPumps {
-  readonly outputDrained: Promise<void>;
-  readonly failure: Error | undefined;
-  stop(): void;
-}
-
-export interface RingTransport {
+/** The ring transport: core's RecordTransport, named `shm`. */
+export interface RingTransport extends RecordTransport {
   readonly name: 'shm';
-  setup(options: { hasInput: boolean; hasOutput: boolean }): RingTransportSetup;
 }
 
 export const defaultRingCapacityBytes = 4 * 1024 * 1024;
@@ -88,109 +75,51 @@ function connectRings(options: {
   outputPath: string | undefined;
   channels: { input?: InputChannel | undefined; output?: OutputChannel | undefined };
   removeFiles: () => void;
-}): RingPumps {
-  let failure: Error | undefined;
-  let markExited: () => void = () => {};
-  const childExited = new Promise<typeof exitedMark>((resolve) => {
-    markExited = () => resolve(exitedMark);
-  });
-  let closeWriter: () => void = () => {};
-
+}): RecordPumps {
   const { input, output } = options.channels;
-  let inputDone: Promise<void> = Promise.resolve();
+  let inputPump: InputPump | undefined;
+  let outputPump: OutputPump | undefined;
+  let failure: Error | undefined;
+  let stopped = false;
+  let inputDone: Promise<unknown> = Promise.resolve();
   if (input && options.inputPath) {
-    const path = options.inputPath;
-    inputDone = (async () => {
-      const writer = await RingWriter.open(path, { attachTimeoutMs: parentAttachTimeoutMs });
-      closeWriter = () => void writer.close(); // ends a pending wait for space: the child is gone
-      try {
-        for (;;) {
-          const batch = await Promise.race([input.readBatch(batchRecords), childExited]);
-          if (batch === null || batch === exitedMark) return;
-          await writer.writeBatch(batch);
-        }
-      } catch (error) {
-        // A record the ring cannot hold fails the node; anything else is the child going away (its
-        // exit is the node's result) or the input channel being cancelled.
-        if (error instanceof RecordTooLargeError) {
-          failure = new ProtocolError(
-            `A record of ${error.recordBytes} bytes does not fit the shared-memory ring carrying records to the runner ` +
-              `(largest ${error.maxRecordBytes} bytes). Give streamProcessRunner a larger ring with ` +
-              `transport: createRecordTransport({ capacityBytes }) from @millrace/bridge-shm, or use transport: 'pipes'.`,
-            { cause: error },
-          );
-        }
-      } finally {
-        if (failure === undefined) await writer.end().catch(() => {});
-        await writer.close();
-      }
-    })().catch(() => {});
+    const writer = RingWriter.open(options.inputPath, { attachTimeoutMs: parentAttachTimeoutMs });
+    inputDone = writer.then(async (opened) => {
+      inputPump = pumpChannelIntoRing({
+        input,
+        writer: opened,
+        batchRecords,
+        description: 'the shared-memory ring carrying records to the runner',
+        tooLargeRemedy: (bytes) =>
+          `Give streamProcessRunner a larger ring with transport: createRecordTransport({ capacityBytes }) from ` +
+          `@millrace/bridge-shm (a power of two at least ${bytes + 8}), or use transport: 'pipes'.`,
+      });
+      if (stopped) inputPump.stop();
+      const outcome = await inputPump.done;
+      if (outcome.status === 'failed') failure = outcome.error;
+    });
   }
-
-  let outputDrained: Promise<void> = Promise.resolve();
+  let outputDone: Promise<unknown> = Promise.resolve();
   if (output && options.outputPath) {
-    const path = options.outputPath;
-    outputDrained = (async () => {
-      const reader = await RingReader.open(path, { attachTimeoutMs: parentAttachTimeoutMs });
-      try {
-        for (;;) {
-          const batch = await readUntilChildGone(reader, childExited);
-          if (batch === null) return;
-          await output.writeBatch(batch);
-        }
-      } catch {
-        // The child died or closed its output early; what it wrote was delivered.
-      } finally {
-        await reader.close();
-      }
-    })().catch(() => {});
+    const reader = RingReader.open(options.outputPath, { attachTimeoutMs: parentAttachTimeoutMs });
+    outputDone = reader.then(async (opened) => {
+      // The child's own end of its output ends the stream; its exit (not this pump) is the
+      // node's result when it broke off early, so the pump's outcome is not a failure here.
+      outputPump = pumpRingIntoChannel({ reader: opened, output, batchRecords });
+      if (stopped) outputPump.writerExited();
+      await outputPump.done;
+    });
   }
-
-  const finished = Promise.all([inputDone, outputDrained]).then(options.removeFiles);
+  const finished = Promise.allSettled([inputDone, outputDone]).then(options.removeFiles);
   return {
     outputDrained: finished,
     get failure() {
       return failure;
     },
     stop() {
-      markExited();
-      closeWriter();
+      stopped = true;
+      inputPump?.stop();
+      outputPump?.writerExited();
     },
   };
-}
-
-const exitedMark = Symbol('child exited');
-
-/**
- * The next batch, or null at the end. While the child runs this waits as long as it takes. Once the
- * child has exited nothing new can arrive: what it wrote comes at once, and a child that attached
- * and died is seen by the ring's pid check within ~50 ms (RING.md §5). A child that died before
- * attaching its output would leave the read waiting for an attach, so that case ends the read.
- */
-async function readUntilChildGone(
-  reader: RingReader,
-  childExited: Promise<typeof exitedMark>,
-): Promise<Uint8Array[] | null> {
-  const read = reader.readBatch(batchRecords);
-  const first = await Promise.race([read, childExited]);
-  if (first !== exitedMark) return first;
-  if (writerAttached(reader.path)) return read;
-  await reader.close(); // cancels the pending wait
-  await read.catch(() => {});
-  return null;
-}
-
-/** `writer_pid` of the ring header (RING.md §2, offset 32) is set when the writer attaches. */
-function writerAttached(path: string): boolean {
-  const header = Buffer.alloc(4);
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    readSync(fd, header, 0, 4, 32);
-  } catch {
-    return true; // the file is gone: both sides attached and detached
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  return header.readUInt32LE(0) !== 0;
 }

@@ -189,6 +189,37 @@ export class ProtocolError extends MillraceError {
   }
 }
 
+/**
+ * A record is larger than the transport can ever hold (a shared-memory ring rejects it rather than
+ * fragmenting it, RING.md §3). Every path that moves records into a ring fails the job with it, so
+ * the message names both sizes and how to make room. In core because the ring (bridge-shm) raises
+ * it and the one ring pump (runner-kit) recognises it.
+ */
+export class RecordTooLargeError extends ProtocolError {
+  readonly recordBytes: number;
+  readonly maxRecordBytes: number;
+
+  /**
+   * `where` names the ring (`ring /dev/shm/…`, `the input ring of the Python runner`); `remedy`
+   * replaces the generic advice with the setting the user can change on that path.
+   */
+  constructor(
+    recordBytes: number,
+    maxRecordBytes: number,
+    where: string,
+    options: MillraceErrorOptions & { remedy?: string | undefined } = {},
+  ) {
+    super(
+      `A record of ${recordBytes} bytes does not fit ${where}, whose largest record is ${maxRecordBytes} bytes ` +
+        `(capacity - 8). ${options.remedy ?? `Create the ring with a larger capacityBytes (a power of two at least ${recordBytes + 8}).`}`,
+      options,
+    );
+    this.name = 'RecordTooLargeError';
+    this.recordBytes = recordBytes;
+    this.maxRecordBytes = maxRecordBytes;
+  }
+}
+
 /** Two sides speak different versions of a contract (engine specification, ring format, protocol). */
 export class VersionMismatchError extends MillraceError {
   readonly subject: string;

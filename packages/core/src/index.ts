@@ -37,6 +37,7 @@ export {
   NodeFailureError,
   PeerDiedError,
   ProtocolError,
+  RecordTooLargeError,
   RegistrationError,
   type RegistrationRejection,
   StaleGenerationError,
@@ -82,6 +83,7 @@ export {
   modelVersionsDirectoryName,
   parseModelVersion,
 } from './model-version.js';
+export type { RecordPumps, RecordTransport, RecordTransportSetup } from './record-transport.js';
 export type {
   InputChannel,
   Logger,

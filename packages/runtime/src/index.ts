@@ -1,3 +1,17 @@
+// The transport contract is core's (the ring of @millrace/bridge-shm implements it too).
+export type { RecordPumps, RecordTransport, RecordTransportSetup } from '@millrace/core';
+// The process supervisor and the runner environment live in @millrace/runner-kit (bridges and
+// engines share them); re-exported here so runtime users keep one import.
+export {
+  describeExit,
+  millraceEnvironment,
+  type ProcessExit,
+  parseMetricsLine,
+  runnerResultOf,
+  type SupervisedProcess,
+  type SuperviseProcessOptions,
+  superviseProcess,
+} from '@millrace/runner-kit';
 export {
   ApplicationManagerConnection,
   type ApplicationManagerConnectionOptions,
@@ -23,16 +37,13 @@ export {
   addAMRole,
   addRole,
   type EmbeddedDataflow,
-  loadRecordTransport,
+  loadRingTransport,
   type MLCluster,
   mlOperator,
   openRunnerChannels,
   pipeTransport,
-  type RecordPumps,
   RecordQueue,
-  type RecordTransport,
   type RecordTransportChoice,
-  type RecordTransportSetup,
   type RunnerChannels,
   type RunnerInput,
   type RunnerOutput,
@@ -52,21 +63,7 @@ export {
   reservePorts,
   takeReservedSockets,
 } from './port-reservation.js';
-export {
-  millraceEnvironment,
-  type ProcessOutput,
-  type ProcessRunnerOptions,
-  parseMetricsLine,
-  processRunner,
-} from './process-runner.js';
-export {
-  describeExit,
-  type ProcessExit,
-  runnerResultOf,
-  type SupervisedProcess,
-  type SuperviseProcessOptions,
-  superviseProcess,
-} from './process-supervisor.js';
+export { type ProcessOutput, type ProcessRunnerOptions, processRunner } from './process-runner.js';
 export {
   fromWireClusterSpec,
   fromWireFailure,

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { parseMetricsLine } from '@millrace/runner-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGenericEngine } from './generic-engine.js';
 import { launchLocalCluster } from './local-cluster.js';
-import { parseMetricsLine, processRunner } from './process-runner.js';
+import { processRunner } from './process-runner.js';
 import { processesWithMarker } from './testing/index.js';
 
 const marker = `millrace-process-runner-test-${randomUUID()}`;

@@ -12,8 +12,14 @@
 
 import type { Server } from 'node:net';
 import type { Runner, RunnerContext, RunnerHandle } from '@millrace/core';
+import {
+  environmentName,
+  millraceEnvironment,
+  parseMetricsLine,
+  runnerResultOf,
+  superviseProcess,
+} from '@millrace/runner-kit';
 import { adoptsReservedSockets, takeReservedSockets } from './port-reservation.js';
-import { runnerResultOf, superviseProcess } from './process-supervisor.js';
 
 export type ProcessOutput =
   /** Write to this process's stdout/stderr, each line prefixed with `role[index] `. */
@@ -45,30 +51,6 @@ export interface ProcessRunnerOptions {
   handOverPorts?: boolean | undefined;
 }
 
-const metricsPrefix = 'millrace:metrics ';
-
-/** The environment Millrace gives every runner process (without `process.env`). */
-export function millraceEnvironment(context: RunnerContext): Record<string, string> {
-  const environment: Record<string, string> = {
-    ...context.environment,
-    MILLRACE_JOB_NAME: context.jobName,
-    MILLRACE_ROLE: context.role,
-    MILLRACE_INDEX: String(context.index),
-    MILLRACE_GENERATION: String(context.generation),
-    MILLRACE_ATTEMPT: String(context.attempt),
-    MILLRACE_CHECKPOINT_DIR: context.checkpointDirectory,
-    MILLRACE_CLUSTER_SPEC: JSON.stringify(context.clusterSpec),
-  };
-  for (const [name, port] of Object.entries(context.reservedPorts)) {
-    environment[`MILLRACE_PORT_${environmentName(name)}`] = String(port);
-  }
-  return environment;
-}
-
-function environmentName(portName: string): string {
-  return portName.toUpperCase().replace(/[^A-Z0-9]/g, '_');
-}
-
 /** The reserved sockets as extra stdio entries of the child (fd 3 onwards) and their variables. */
 function socketsForChild(sockets: Map<string, Server>): {
   stdio: number[];
@@ -90,21 +72,6 @@ function closeAll(sockets: Map<string, Server>): Promise<void> {
   return Promise.all(
     [...sockets.values()].map((server) => new Promise<void>((done) => server.close(() => done()))),
   ).then(() => {});
-}
-
-/** Parses a `millrace:metrics {...}` line; undefined when the line is not one. */
-export function parseMetricsLine(line: string): Record<string, number> | undefined {
-  if (!line.startsWith(metricsPrefix)) return undefined;
-  try {
-    const value: unknown = JSON.parse(line.slice(metricsPrefix.length));
-    if (typeof value !== 'object' || value === null) return undefined;
-    const metrics: Record<string, number> = {};
-    for (const [name, number] of Object.entries(value))
-      if (typeof number === 'number') metrics[name] = number;
-    return metrics;
-  } catch {
-    return undefined;
-  }
 }
 
 function lineSink(

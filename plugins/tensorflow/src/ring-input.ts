@@ -1,22 +1,28 @@
 /**
  * Input records reach a training process through a shared-memory ring (`@millrace/bridge-shm`):
- * the runner pumps the node's InputChannel into a ring it creates, the training process reads the
- * ring. One copy on the way in, batches at every step, and a full ring pushes back on the pipeline.
+ * runner-kit's ring pump copies the node's InputChannel into a ring this process creates, the
+ * training process reads the ring. One copy on the way in, batches at every step, a full ring
+ * pushes back on the pipeline, and a record larger than the ring fails the node with a
+ * RecordTooLargeError (the ring closes without an end marker, so the reader never waits forever).
  * Each process start gets a fresh ring; records already in the ring of a process that died are
  * lost with it (the same at-most-once the ML operator has across restarts).
  */
 import { rmSync } from 'node:fs';
-import type { InputChannel, Logger } from '@millrace/core';
+import type { InputChannel } from '@millrace/core';
+import { type InputPump, type PumpOutcome, pumpChannelIntoRing } from '@millrace/runner-kit';
 
 /** Ring data area: 4 MiB holds thousands of encoded examples. */
-const ringCapacityBytes = 1 << 22;
+export const defaultRingCapacityBytes = 1 << 22;
 const pumpBatchRecords = 1024;
 
 export interface RingFeed {
   path: string;
-  /** Starts copying `input` into the ring; resolves when the input ended or the reader went away. */
-  pump(input: InputChannel): Promise<void>;
-  /** Detaches and removes the ring file (after the training process exited). */
+  /**
+   * Starts copying `input` into the ring; resolves with the pump's outcome (`failed` with a
+   * RecordTooLargeError when a record does not fit; `onFailure` is called first).
+   */
+  pump(input: InputChannel, onFailure: (error: Error) => void): Promise<PumpOutcome>;
+  /** Stops the pump, detaches and removes the ring file (after the training process exited). */
   close(): Promise<void>;
 }
 
@@ -27,30 +33,28 @@ async function loadBridge(): Promise<BridgeShm> {
 }
 
 /** Creates a ring for one training process, or rejects when the shared-memory bridge is unavailable. */
-export async function createRingFeed(logger: Logger): Promise<RingFeed> {
+export async function createRingFeed(capacityBytes = defaultRingCapacityBytes): Promise<RingFeed> {
   const bridge = await loadBridge();
-  const location = await bridge.createRing({ capacityBytes: ringCapacityBytes });
+  const location = await bridge.createRing({ capacityBytes });
   const writer = await bridge.RingWriter.open(location.path);
-  let closed = false;
+  let running: InputPump | undefined;
   return {
     path: location.path,
-    async pump(input) {
-      try {
-        for (;;) {
-          const batch = await input.readBatch(pumpBatchRecords);
-          if (closed) return; // the process this ring fed is gone; its successor has its own ring
-          if (batch === null) {
-            await writer.end();
-            return;
-          }
-          await writer.writeBatch(batch);
-        }
-      } catch (error) {
-        if (!closed) logger.warn('feeding the training process stopped', { error: (error as Error).message });
-      }
+    pump(input, onFailure) {
+      running = pumpChannelIntoRing({
+        input,
+        writer,
+        batchRecords: pumpBatchRecords,
+        description: 'the shared-memory ring feeding the training process',
+        tooLargeRemedy: (bytes) =>
+          `Give tensorflowTrainer a larger ring: ringCapacityBytes, a power of two at least ${bytes + 8}.`,
+        onFailure,
+      });
+      return running.done;
     },
     async close() {
-      closed = true;
+      running?.stop();
+      await running?.done;
       await writer.close().catch(() => {});
       rmSync(location.path, { force: true });
     },

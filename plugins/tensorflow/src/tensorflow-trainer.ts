@@ -5,7 +5,7 @@
  * (it asks for a batch when it needs one), so memory stays bounded and backpressure reaches the
  * pipeline.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import {
   type RunnerHandle,
   type RunnerResult,
 } from '@millrace/core';
+import { runnerResultOf, superviseProcess } from '@millrace/runner-kit';
 import {
   type ChildMessage,
   type ParentMessage,
@@ -43,7 +44,7 @@ export function tensorflowTrainer(options: TrainingOptionsInput): Runner {
     start: async (context) => {
       let feed: RingFeed | undefined;
       if (context.input && resolved.inputTransport === 'ring') {
-        feed = await createRingFeed(context.logger).catch((error: Error) => {
+        feed = await createRingFeed(resolved.ringCapacityBytes).catch((error: Error) => {
           context.logger.warn(`shared-memory ring unavailable, input goes over IPC: ${error.message}`);
           return undefined;
         });
@@ -74,49 +75,53 @@ function startTrainingProcess(
     input: feed ? { kind: 'ring', path: feed.path } : context.input ? { kind: 'ipc' } : { kind: 'none' },
     options,
   };
-  const child = spawn(process.execPath, [entry], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    serialization: 'advanced',
+  // The one supervisor: its own process group (a stop reaches whatever the node spawned),
+  // SIGTERM then SIGKILL, stderr tail by line. The IPC channel is fd 3.
+  const supervised = superviseProcess({
+    command: process.execPath,
+    args: [entry],
     env: { ...process.env, ...context.environment, [payloadVariable]: JSON.stringify(payload) },
+    extraStdio: ['ipc'],
+    serialization: 'advanced',
+    gracePeriodMs: stopGraceMs,
+    stderrTailLines,
+    onStdoutLine: (line) => context.logger.info(line),
+    signal: context.signal,
   });
-  const stderr: string[] = [];
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr.push(...chunk.split('\n').filter(Boolean));
-    stderr.splice(0, Math.max(0, stderr.length - stderrTailLines));
-  });
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => context.logger.info(chunk.trimEnd()));
+  const child = supervised.child;
   child.on('message', (message: ChildMessage) => handleMessage(child, message, context));
-  if (feed && context.input) void feed.pump(context.input);
-
-  let stopping = false;
-  const result = new Promise<RunnerResult>((resolve) => {
-    child.once('error', (error) =>
-      resolve({ status: 'failed', message: `could not start: ${error.message}` }),
-    );
-    child.once('exit', async (code, signal) => {
-      await feed?.close();
-      if (stopping) resolve({ status: 'stopped' });
-      else if (code === 0) resolve({ status: 'succeeded' });
-      else
-        resolve({
-          status: 'failed',
-          message: `${context.role}[${context.index}] training process ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`,
-          exitCode: code ?? undefined,
-          signal: signal ?? undefined,
-          stderrTail: stderr.join('\n'),
-        });
+  const name = `${context.role}[${context.index}] training process`;
+  let dataFailure: Error | undefined;
+  if (feed && context.input) {
+    void feed.pump(context.input, (error) => {
+      dataFailure = error;
+      void supervised.stop();
     });
+  }
+
+  const result = supervised.exit.then(async (exit): Promise<RunnerResult> => {
+    await feed?.close();
+    if (exit.spawnError)
+      return { status: 'failed', message: `${name} could not start: ${exit.spawnError.message}` };
+    if (dataFailure) {
+      return {
+        status: 'failed',
+        message: `${name}: ${dataFailure.message}`,
+        exitCode: exit.exitCode ?? undefined,
+        signal: exit.signal ?? undefined,
+        stderrTail: exit.stderrTail,
+      };
+    }
+    // A node stopped by the agent reports a stop, however cleanly it exited.
+    return exit.stopped ? { status: 'stopped' } : runnerResultOf(exit, name);
   });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    stopping = true;
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), stopGraceMs);
-    await result;
-    clearTimeout(killer);
+  return {
+    result,
+    stop: async () => {
+      await supervised.stop();
+      await result;
+    },
   };
-  context.signal.addEventListener('abort', () => void stop(), { once: true });
-  return { result, stop: () => stop() };
 }
 
 function handleMessage(child: ChildProcess, message: ChildMessage, context: RunnerContext): void {

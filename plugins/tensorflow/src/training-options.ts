@@ -43,6 +43,16 @@ export const trainingOptionsSchema = z
      * a warning, when the ring's native addon is not built.
      */
     inputTransport: z.enum(['ring', 'ipc']).default('ring'),
+    /**
+     * Data area of the input ring, a power of two of at least 4096 bytes (default 4 MiB). The
+     * largest input record is this minus 8; a larger one fails the node with a RecordTooLargeError.
+     */
+    ringCapacityBytes: z
+      .number()
+      .int()
+      .min(4096)
+      .refine((value) => (value & (value - 1)) === 0, 'must be a power of two')
+      .default(1 << 22),
     /** A stream-mode evaluator holds out this many of its first input records. */
     evaluationExamples: z.number().int().positive().default(2_000),
     /** Extra values handed to the module's hooks (e.g. a dataset seed). */

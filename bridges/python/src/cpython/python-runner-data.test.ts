@@ -105,6 +105,29 @@ describe('pythonRunner data path (shared-memory rings)', () => {
     expect(context.ended()).toBe(false);
   });
 
+  it('a record larger than the input ring fails the job naming both sizes, instead of leaving Python waiting', async () => {
+    const entry = join(directory, 'reads-all.py');
+    writeFileSync(entry, 'def main(ctx):\n    for record in ctx.input:\n        ctx.output.write(record)\n');
+    const sizes = [10, 20, 5_000, 30];
+    const context = recordingContext({
+      input: generatedInput(sizes.length, (index) => new Uint8Array(sizes[index]!)),
+      output: true,
+    });
+    const handle = await pythonRunner({
+      entry: `${entry}:main`,
+      python: '/usr/bin/python3',
+      inputCodec: 'raw',
+      outputCodec: 'raw',
+      ringBytes: 4096,
+      output: 'ignore',
+    }).start(context);
+    const result = await handle.result;
+    expect(result.status).toBe('failed');
+    expect((result as { message: string }).message).toMatch(
+      /A record of 5000 bytes does not fit the shared-memory ring carrying records to the Python runner, whose largest record is 4088 bytes.*ringBytes, a power of two at least 5008/,
+    );
+  });
+
   it('tensor frames reach a torch DataLoader as batched tensors', async () => {
     const entry = join(directory, 'torch_sums.py');
     writeFileSync(

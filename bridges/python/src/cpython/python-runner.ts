@@ -4,19 +4,20 @@
  * the Python `Context`, reports `ready`, sends heartbeats and metrics on the control channel, and
  * reports an uncaught exception with its traceback. Records cross through shared-memory rings
  * (see `ring-pumps.ts`). Process handling (own group, line forwarding, stderr tail,
- * SIGTERM → SIGKILL) is `superviseProcess` from `@millrace/runtime`.
+ * SIGTERM → SIGKILL) is `superviseProcess` from `@millrace/runner-kit`.
  */
 import { delimiter } from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
   ConfigError,
   type ConfigIssue,
+  RecordTooLargeError,
   type Runner,
   type RunnerContext,
   type RunnerHandle,
   type RunnerResult,
 } from '@millrace/core';
-import { describeExit, millraceEnvironment, superviseProcess } from '@millrace/runtime';
+import { describeExit, millraceEnvironment, superviseProcess } from '@millrace/runner-kit';
 import { controlFileDescriptor, openControlChannel, type PythonException } from './control-channel.js';
 import { findPython } from './find-python.js';
 import { millracePythonDirectory, shmPythonDirectory } from './python-package.js';
@@ -142,12 +143,16 @@ async function startPythonRunner(
   const livenessTimeoutMs = options.livenessTimeoutMs ?? defaults.livenessTimeoutMs;
   const gracePeriodMs = options.gracePeriodMs ?? defaults.gracePeriodMs;
 
+  // Set once the child runs: a record the input ring cannot hold stops it (the job fails with
+  // the RecordTooLargeError, not with whatever the Python side makes of the closed ring).
+  let stopForDataFailure: (error: Error) => void = () => {};
   const rings = await startRingPumps({
     input: context.input,
     output: context.output,
     inputCodec: options.inputCodec ?? 'json',
     outputCodec: options.outputCodec ?? 'json',
     ringBytes: options.ringBytes,
+    onInputFailure: (error) => stopForDataFailure(error),
   });
 
   const pythonPath = [
@@ -250,6 +255,7 @@ async function startPythonRunner(
     ]);
     if (!exitedInTime) await supervised.stop(gracePeriodMs - cooperativeMs);
   };
+  stopForDataFailure = (error) => void stop(error.message);
   const onAbort = () => void stop(String(context.signal.reason ?? 'stopped by the agent'));
   if (context.signal.aborted) onAbort();
   else context.signal.addEventListener('abort', onAbort, { once: true });
@@ -260,23 +266,27 @@ async function startPythonRunner(
     context.signal.removeEventListener('abort', onAbort);
     control.close();
     const dataError = await rings.finish({ succeeded: exit.exitCode === 0 });
-    // A clean exit after a stop request is a stop (the runner obeyed), not the work finishing.
-    if (exit.exitCode === 0 && !dataError) return { status: stopRequested ? 'stopped' : 'succeeded' };
-    if ((stopRequested || exit.stopped) && !pythonException) return { status: 'stopped' };
-    const message = pythonException
-      ? `uncaught Python exception ${pythonException.exception}: ${pythonException.message}\n${pythonException.traceback.trimEnd()}`
-      : livenessFailure
-        ? `${description}: ${livenessFailure}`
-        : dataError
-          ? `${description}: ${dataError}`
-          : `${description} ${describeExit(exit)}`;
-    return {
+    const failed = (message: string): RunnerResult => ({
       status: 'failed',
       message,
       exitCode: exit.exitCode ?? undefined,
       signal: exit.signal ?? undefined,
       stderrTail: exit.stderrTail,
-    };
+    });
+    // A record larger than the ring fails the job whatever the child did after its ring closed.
+    if (RecordTooLargeError.isInstance(dataError)) return failed(`${description}: ${dataError.message}`);
+    // A clean exit after a stop request is a stop (the runner obeyed), not the work finishing.
+    if (exit.exitCode === 0 && !dataError) return { status: stopRequested ? 'stopped' : 'succeeded' };
+    if ((stopRequested || exit.stopped) && !pythonException) return { status: 'stopped' };
+    return failed(
+      pythonException
+        ? `uncaught Python exception ${pythonException.exception}: ${pythonException.message}\n${pythonException.traceback.trimEnd()}`
+        : livenessFailure
+          ? `${description}: ${livenessFailure}`
+          : dataError
+            ? `${description}: ${dataError.message}`
+            : `${description} ${describeExit(exit)}`,
+    );
   });
 
   return { pid, ready, result, stop };

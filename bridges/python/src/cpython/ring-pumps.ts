@@ -1,13 +1,20 @@
 /**
- * Moves records between the runner context's channels and the shared-memory rings the Python
- * process reads and writes: `context.input` → input ring → `ctx.input` in Python, and
- * `ctx.output` in Python → output ring → `context.output`. Each ring has one writer and one reader
- * (this process holds the other end), backpressure flows through (a full ring stops the pump,
- * which stops pulling from the channel), and end-of-stream is forwarded explicitly.
+ * The rings between the runner context's channels and the Python process: `context.input` → input
+ * ring → `ctx.input` in Python, and `ctx.output` in Python → output ring → `context.output`. Each
+ * ring has one writer and one reader (this process holds the other end); runner-kit's ring pump
+ * moves the records, so backpressure, explicit end-of-stream, and a record too large for the ring
+ * (a RecordTooLargeError that fails the job, never a reader left waiting) behave as on every other
+ * ring path.
  */
 import { rmSync } from 'node:fs';
 import { createRing, RingReader, RingWriter } from '@millrace/bridge-shm';
 import type { InputChannel, OutputChannel } from '@millrace/core';
+import {
+  type InputPump,
+  type OutputPump,
+  pumpChannelIntoRing,
+  pumpRingIntoChannel,
+} from '@millrace/runner-kit';
 
 export const recordCodecNames = ['raw', 'json', 'msgpack', 'tensor'] as const;
 export type RecordCodecName = (typeof recordCodecNames)[number];
@@ -22,16 +29,20 @@ export interface RingPumpOptions {
   outputCodec: RecordCodecName;
   /** Power of two; default 4 MiB. */
   ringBytes?: number | undefined;
+  /** Called once when the input cannot go on (a record larger than the ring): stop the child. */
+  onInputFailure?: ((error: Error) => void) | undefined;
 }
 
 export interface RingPumps {
   /** `MILLRACE_INPUT_RING` / `MILLRACE_OUTPUT_RING` and their codecs, for the child. */
   readonly environment: Record<string, string>;
   /**
-   * Call once the child exited: drains the output ring (after a clean exit), stops the input
-   * pump, removes the ring files. Resolves with a description of a data-path failure, if any.
+   * Call once the child exited: stops the input pump, drains the output ring after a clean exit
+   * (after a failure the output stream is left unended), removes the ring files. Resolves with the
+   * data path's failure, if any (a RecordTooLargeError, a failed input channel, an output ring
+   * that broke off).
    */
-  finish(outcome: { succeeded: boolean }): Promise<string | undefined>;
+  finish(outcome: { succeeded: boolean }): Promise<Error | undefined>;
   /** Tears everything down without draining (the child never started). */
   close(): Promise<void>;
 }
@@ -40,26 +51,37 @@ export async function startRingPumps(options: RingPumpOptions): Promise<RingPump
   const ringBytes = options.ringBytes ?? defaultRingBytes;
   const environment: Record<string, string> = {};
   const paths: string[] = [];
-  let inputPump: Promise<string | undefined> = Promise.resolve(undefined);
-  let outputPump: Promise<string | undefined> = Promise.resolve(undefined);
-  let inputWriter: RingWriter | undefined;
-  let outputReader: RingReader | undefined;
+  let inputPump: InputPump | undefined;
+  let outputPump: OutputPump | undefined;
 
   if (options.input) {
     const ring = await createRing({ capacityBytes: ringBytes, codec: options.inputCodec });
     paths.push(ring.path);
-    inputWriter = await RingWriter.open(ring.path, { codec: options.inputCodec });
+    const writer = await RingWriter.open(ring.path, { codec: options.inputCodec });
     environment.MILLRACE_INPUT_RING = ring.path;
     environment.MILLRACE_INPUT_CODEC = options.inputCodec;
-    inputPump = pumpInput(options.input, inputWriter);
+    inputPump = pumpChannelIntoRing({
+      input: options.input,
+      writer,
+      batchRecords: pumpBatchRecords,
+      description: 'the shared-memory ring carrying records to the Python runner',
+      tooLargeRemedy: (bytes) =>
+        `Give pythonRunner a larger ring: ringBytes, a power of two at least ${bytes + 8}.`,
+      onFailure: options.onInputFailure,
+    });
   }
   if (options.output) {
     const ring = await createRing({ capacityBytes: ringBytes, codec: options.outputCodec });
     paths.push(ring.path);
-    outputReader = await RingReader.open(ring.path, { codec: options.outputCodec });
+    const reader = await RingReader.open(ring.path, { codec: options.outputCodec });
     environment.MILLRACE_OUTPUT_RING = ring.path;
     environment.MILLRACE_OUTPUT_CODEC = options.outputCodec;
-    outputPump = pumpOutput(outputReader, options.output);
+    outputPump = pumpRingIntoChannel({
+      reader,
+      output: options.output,
+      batchRecords: pumpBatchRecords,
+      endOutput: true,
+    });
   }
 
   const removeFiles = () => {
@@ -69,66 +91,22 @@ export async function startRingPumps(options: RingPumpOptions): Promise<RingPump
   return {
     environment,
     async finish({ succeeded }) {
-      // The child is gone: whatever input it did not read stays unread. Closing our writer ends a
-      // pump blocked on a full ring (its write rejects), which is expected here, not a failure.
-      await inputWriter?.close();
-      let problem = await inputPump;
-      if (succeeded) {
-        problem = (await outputPump) ?? problem;
-      } else {
-        await outputReader?.close();
-        await outputPump;
-      }
-      await outputReader?.close();
+      // The child is gone: whatever input it did not read stays unread (stopping ends a pump
+      // blocked on a full ring); after a clean exit what it wrote still comes through.
+      inputPump?.stop();
+      if (succeeded) outputPump?.writerExited();
+      else outputPump?.stop();
+      const [input, output] = await Promise.all([inputPump?.done, outputPump?.done]);
       removeFiles();
-      return problem;
+      if (input?.status === 'failed') return input.error;
+      if (output?.status === 'failed') return output.error;
+      return undefined;
     },
     async close() {
-      await inputWriter?.close();
-      await outputReader?.close();
-      await Promise.allSettled([inputPump, outputPump]);
+      inputPump?.stop();
+      outputPump?.stop();
+      await Promise.all([inputPump?.done, outputPump?.done]);
       removeFiles();
     },
   };
-}
-
-/**
- * Resolves with a problem description when the upstream channel failed (the Python side then sees
- * the ring close without end-of-stream). A failed ring write means the child is gone or stopped
- * reading: not a problem of the data path, the child's exit tells what happened.
- */
-async function pumpInput(input: InputChannel, writer: RingWriter): Promise<string | undefined> {
-  for (;;) {
-    let batch: Uint8Array[] | null;
-    try {
-      batch = await input.readBatch(pumpBatchRecords);
-    } catch (error) {
-      await writer.close();
-      return `reading the runner's input channel failed: ${(error as Error).message}`;
-    }
-    try {
-      if (batch === null) {
-        await writer.end();
-        return undefined;
-      }
-      await writer.writeBatch(batch);
-    } catch {
-      return undefined;
-    }
-  }
-}
-
-/** Resolves with a problem description instead of rejecting: the runner's result reports it. */
-async function pumpOutput(reader: RingReader, output: OutputChannel): Promise<string | undefined> {
-  try {
-    for (;;) {
-      const batch = await reader.readBatch(pumpBatchRecords);
-      if (batch === null) break;
-      await output.writeBatch(batch);
-    }
-    await output.end();
-    return undefined;
-  } catch (error) {
-    return `the output stream did not end cleanly: ${(error as Error).message}`;
-  }
 }

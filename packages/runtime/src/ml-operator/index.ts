@@ -8,12 +8,7 @@ export {
   type MLCluster,
   mlOperator,
 } from './ml-operator.js';
-export {
-  pipeTransport,
-  type RecordPumps,
-  type RecordTransport,
-  type RecordTransportSetup,
-} from './pipe-transport.js';
+export { pipeTransport } from './pipe-transport.js';
 export { RecordQueue } from './record-queue.js';
 export {
   openRunnerChannels,
@@ -22,4 +17,4 @@ export {
   type RunnerOutput,
 } from './runner-channels.js';
 export { type StreamProcessRunnerOptions, streamProcessRunner } from './stream-process-runner.js';
-export { loadRecordTransport, type RecordTransportChoice } from './transport-choice.js';
+export { loadRingTransport, type RecordTransportChoice } from './transport-choice.js';

@@ -10,14 +10,13 @@
  * await output.end();
  * ```
  *
- * Transports other than `pipes` are provided by a package named after them: for
- * `MILLRACE_RECORDS_TRANSPORT=shm` this imports `@millrace/bridge-shm` and calls its
- * `openRunnerChannels(environment)` export, so runner programs do not change when a job switches
- * to the shared-memory ring.
+ * For `MILLRACE_RECORDS_TRANSPORT=shm` this imports `@millrace/bridge-shm` (a declared dependency,
+ * loaded lazily) and calls its `openRunnerChannels(environment)`, so runner programs do not change
+ * when a job switches to the shared-memory ring.
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { ConfigError, DependencyMissingError } from '@millrace/core';
+import { ConfigError } from '@millrace/core';
 import { encodeFrames, FrameDecoder } from './frames.js';
 
 export interface RunnerInput extends AsyncIterable<Uint8Array> {}
@@ -88,29 +87,17 @@ async function openTransportPackage(
   transport: string,
   environment: NodeJS.ProcessEnv,
 ): Promise<RunnerChannels> {
-  const specifier = `@millrace/bridge-${transport}`;
-  let module: {
-    openRunnerChannels?: (environment: NodeJS.ProcessEnv) => RunnerChannels | Promise<RunnerChannels>;
-  };
-  try {
-    module = await import(specifier);
-  } catch (error) {
-    throw new DependencyMissingError(
-      specifier,
-      `The record transport '${transport}' needs ${specifier}, which could not be loaded (${(error as Error).message}); install it beside @millrace/runtime`,
-      { cause: error },
-    );
-  }
-  if (typeof module.openRunnerChannels !== 'function') {
+  if (transport !== 'shm') {
     throw new ConfigError(
       [
         {
           path: 'MILLRACE_RECORDS_TRANSPORT',
-          message: `${specifier} does not export openRunnerChannels(environment)`,
+          message: `must be 'pipes' or 'shm' (got ${JSON.stringify(transport)})`,
         },
       ],
       { subject: 'runner environment' },
     );
   }
-  return module.openRunnerChannels(environment);
+  const bridge = await import('@millrace/bridge-shm');
+  return bridge.openRunnerChannels(environment);
 }

@@ -8,8 +8,12 @@
  * runs in its own process group, and `millrace:metrics {…}` stdout lines become node metrics.
  */
 import type { Runner, RunnerHandle, RunnerResult } from '@millrace/core';
-import { millraceEnvironment, parseMetricsLine } from '../process-runner.js';
-import { runnerResultOf, superviseProcess } from '../process-supervisor.js';
+import {
+  millraceEnvironment,
+  parseMetricsLine,
+  runnerResultOf,
+  superviseProcess,
+} from '@millrace/runner-kit';
 import { chooseRecordTransport, type RecordTransportChoice } from './transport-choice.js';
 
 export interface StreamProcessRunnerOptions {

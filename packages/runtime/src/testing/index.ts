@@ -1,1 +1,2 @@
-export { childProcessesOf, nodeScriptRunner, processesWithMarker, scriptedRunner } from './processes.js';
+export { childProcessesOf, processesWithMarker } from '@millrace/runner-kit/testing';
+export { nodeScriptRunner, scriptedRunner } from './processes.js';

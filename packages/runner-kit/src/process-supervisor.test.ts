@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { superviseProcess } from './process-supervisor.js';
-import { processesWithMarker } from './testing/index.js';
+import { processesWithMarker } from './testing/processes.js';
 
 const marker = `millrace-supervisor-test-${randomUUID()}`;
 

@@ -5,8 +5,9 @@
  * the group and SIGKILL after a grace period. A command that cannot be spawned (missing
  * executable, bad cwd) rejects `started` with the reason instead of hanging.
  *
- * General on purpose: `@millrace/bridge-python` reuses it for CPython hosts (extra stdio fds for
- * its control pipes), engines for their launchers.
+ * The one supervisor of the project: `@millrace/runtime`'s process runners, `@millrace/bridge-python`'s
+ * CPython host (extra stdio fds for its control pipes) and the engines' training processes all
+ * run their children through it.
  */
 import { type ChildProcess, type IOType, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -33,6 +34,8 @@ export interface SuperviseProcessOptions {
   gracePeriodMs?: number | undefined;
   /** Aborting it stops the process (same as `stop`). */
   signal?: AbortSignal | undefined;
+  /** How messages on an `ipc` entry of `extraStdio` are serialized. Default `json`. */
+  serialization?: 'json' | 'advanced' | undefined;
 }
 
 export interface ProcessExit {
@@ -158,6 +161,7 @@ export function superviseProcess(options: SuperviseProcessOptions): SupervisedPr
     env: options.env ?? process.env,
     cwd: options.cwd,
     detached: true, // its own process group: signals reach every descendant
+    serialization: options.serialization,
     stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', ...(options.extraStdio ?? [])],
   });
 

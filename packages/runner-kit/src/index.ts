@@ -1,0 +1,20 @@
+export {
+  describeExit,
+  type ProcessExit,
+  runnerResultOf,
+  type SupervisedProcess,
+  type SuperviseProcessOptions,
+  superviseProcess,
+} from './process-supervisor.js';
+export {
+  type InputPump,
+  type InputPumpOptions,
+  type OutputPump,
+  type OutputPumpOptions,
+  type PumpOutcome,
+  pumpChannelIntoRing,
+  pumpRingIntoChannel,
+  type RingSink,
+  type RingSource,
+} from './ring-pump.js';
+export { environmentName, millraceEnvironment, parseMetricsLine } from './runner-environment.js';

@@ -1,0 +1,1 @@
+export { childProcessesOf, processesWithMarker } from './processes.js';
