@@ -1,6 +1,12 @@
 import { childProcessesOf } from '@millrace/runner-kit/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { clicksTrainer, localSpec, memoryInput, startNode, temporaryDirectory } from './fixtures/local-nodes.js';
+import {
+  clicksTrainer,
+  localSpec,
+  memoryInput,
+  startNode,
+  temporaryDirectory,
+} from './fixtures/local-nodes.js';
 
 const directory = temporaryDirectory();
 afterEach(() => directory.remove());
