@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createGenericEngine } from './generic-engine.js';
 import { launchLocalCluster } from './local-cluster.js';
 import { silentLogger } from './logger.js';
-import { nodeScriptRunner, processesWithMarker } from './testing/processes.js';
+import { nodeScriptRunner, processesWithMarker } from './testing/index.js';
 
 const stallTimeoutMs = 1_000;
 /** How late past the timeout a stall may be declared: the watch checks every timeout/4, then the report travels over gRPC (loaded CI). */
