@@ -186,7 +186,7 @@ describe('millrace am / node / status / stop', () => {
     expect(zero.code).toBe(1);
     expect(zero.stderr).toMatch(/config\.roles\.worker\.instances/);
     const engine = await run(['am', '--roles', 'worker=1', '--engine', 'nope']);
-    expect(engine.stderr).toMatch(/unknown engine 'nope'; registered engines: generic, tensorflow, pytorch/);
+    expect(engine.stderr).toMatch(/unknown engine 'nope': not built in \(generic, tensorflow, pytorch\)/);
     const missing = await run(['status']);
     expect(missing.stderr).toMatch(/options\.am: is required/);
   });

@@ -16,7 +16,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '@millrace/core';
+import { ConfigError, type MLFramework } from '@millrace/core';
 import type { Job } from './job.js';
 
 const brand = Symbol.for('millrace.job-module');
@@ -33,6 +33,12 @@ export interface JobModuleContext {
   track(job: Job): void;
   /** A line for the user (the CLI prints it above its progress view). */
   log(message: string): void;
+  /**
+   * The engine (`MLFramework`) called `name`, found as `millrace am --engine` finds one: built in,
+   * listed in the project's millrace.config, or an installed package of that name. Present when
+   * the job runs under `millrace run`.
+   */
+  engine?(name: string): Promise<MLFramework>;
 }
 
 export interface JobModule {

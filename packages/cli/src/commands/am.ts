@@ -1,7 +1,7 @@
 import { ApplicationManager, createConsoleLogger } from '@millrace/runtime';
 import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
-import { engineByName } from '../engines.js';
+import { findEngine } from '../engines.js';
 import { describeObservation } from '../observation-text.js';
 import { parseInteger, parseRoles } from '../roles.js';
 
@@ -30,7 +30,11 @@ export const amCommand: CliCommand = {
       .command('am')
       .description('run a standalone application manager; prints {"address","token"} as one JSON line')
       .requiredOption('--roles <roles>', 'instances per role, e.g. worker=2,ps=1')
-      .option('--engine <name>', 'engine name', 'generic')
+      .option(
+        '--engine <name>',
+        'engine: built in (generic, tensorflow, pytorch), listed in millrace.config, or an installed package name',
+        'generic',
+      )
       .option('--host <host>', 'address to bind', '127.0.0.1')
       .option('--port <port>', 'port to bind (0: any free port)', parseInteger('port'), 0)
       .option('--name <name>', 'job name')
@@ -45,13 +49,15 @@ export const amCommand: CliCommand = {
       )
       .action(async (flags: AmFlags) => {
         const roles = parseRoles(flags.roles);
-        const engine = engineByName(flags.engine, {
-          roles: Object.keys(roles),
-          servingRoles: flags.serving?.split(',').map((role) => role.trim()),
+        const engine = await findEngine(flags.engine, {
+          generic: {
+            roles: Object.keys(roles),
+            servingRoles: flags.serving?.split(',').map((role) => role.trim()),
+          },
         });
         const am = await ApplicationManager.start({
           config: {
-            engine: flags.engine,
+            engine: engine.name,
             roles,
             host: flags.host,
             ...(flags.name ? { name: flags.name } : {}),

@@ -2,7 +2,7 @@ import { createConsoleLogger, NodeAgent, processRunner } from '@millrace/runtime
 import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
 import { type ConnectionFlags, resolveConnection, withConnectionOptions } from '../connection-options.js';
-import { engineByName } from '../engines.js';
+import { findEngine } from '../engines.js';
 import { parseInteger } from '../roles.js';
 
 interface NodeFlags extends ConnectionFlags {
@@ -45,7 +45,7 @@ export const nodeCommand: CliCommand = {
           token,
           role: flags.role,
           index: flags.index,
-          engine: engineByName(flags.engine, { roles: [flags.role] }),
+          engine: await findEngine(flags.engine, { generic: { roles: [flags.role] } }),
           host: flags.host,
           checkpointDirectory: flags.checkpointDir,
           connectionLostMs: flags.amTimeout,

@@ -1,7 +1,9 @@
+import { dirname } from 'node:path';
 import { CancelledError, MillraceError } from '@millrace/core';
 import { type DashboardServer, JobView, parseListenAddress, startDashboardServer } from '@millrace/dashboard';
 import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
+import { findEngine } from '../engines.js';
 import { loadJobModule } from '../job-loader.js';
 import { jsonReporter, liveReporter, plainReporter } from '../run/reporters.js';
 import type { RunEvent, RunReporter } from '../run/run-events.js';
@@ -97,7 +99,7 @@ export async function runJob(options: {
   let status: 'succeeded' | 'failed' | 'cancelled' = 'succeeded';
   let failure: Error | undefined;
   try {
-    const { module } = await loadJobModule(options.path);
+    const { module, file } = await loadJobModule(options.path);
     await module.run({
       args: options.args,
       signal: controller.signal,
@@ -105,6 +107,8 @@ export async function runJob(options: {
         untrack.push(trackTarget(target, emit));
       },
       log: (message: string) => emit({ type: 'log', message }),
+      // Engines named by the job are found from the job's own project, not the working directory.
+      engine: (name: string) => findEngine(name, { directory: dirname(file) }),
     } as Parameters<typeof module.run>[0]);
     if (controller.signal.aborted) status = 'cancelled';
   } catch (error) {
