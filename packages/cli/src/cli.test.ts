@@ -205,7 +205,7 @@ describe('millrace --version', () => {
       timeout: 60_000,
     });
     expect(viaNpx.stdout, viaNpx.stderr).toBe(`${version}\n`);
-  });
+  }, 90_000);
 });
 
 describe('millrace run', () => {

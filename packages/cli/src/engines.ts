@@ -14,12 +14,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, defineMLFramework, type MLFramework, MLFrameworkRegistry } from '@millrace/core';
-import { pytorch } from '@millrace/plugin-pytorch';
-import { tensorflow } from '@millrace/plugin-tensorflow';
 import { createGenericEngine, type GenericEngineOptions } from '@millrace/runtime';
 import { tsImport } from 'tsx/esm/api';
 
-export const builtInEngines: readonly MLFramework[] = [tensorflow, pytorch];
+/**
+ * The engines that ship with the CLI, loaded only when a command names one: TensorFlow.js alone
+ * takes seconds to import, and a generic job or `millrace --help` should not pay for it.
+ */
+export const builtInEngines: Readonly<Record<string, () => Promise<MLFramework>>> = {
+  tensorflow: async () => (await import('@millrace/plugin-tensorflow')).tensorflow,
+  pytorch: async () => (await import('@millrace/plugin-pytorch')).pytorch,
+};
 
 export const configFileNames = ['millrace.config.ts', 'millrace.config.mjs', 'millrace.config.js'] as const;
 
@@ -47,9 +52,11 @@ export function projectRoot(start: string): string {
 
 /** The engine called `name`, searched as the file comment says; a ConfigError naming where it looked. */
 export async function findEngine(name: string, options: FindEngineOptions = {}): Promise<MLFramework> {
-  const registry = new MLFrameworkRegistry().register(createGenericEngine(options.generic ?? {}));
-  for (const engine of builtInEngines) registry.register(engine);
-  if (registry.has(name)) return registry.get(name);
+  const generic = createGenericEngine(options.generic ?? {});
+  if (name === generic.name) return generic;
+  const builtIn = Object.hasOwn(builtInEngines, name) ? builtInEngines[name] : undefined;
+  if (builtIn) return new MLFrameworkRegistry().register(await builtIn()).get(name);
+  const builtInNames = [generic.name, ...Object.keys(builtInEngines)];
 
   const root = projectRoot(options.directory ?? process.cwd());
   const config = await loadProjectConfig(root);
@@ -61,7 +68,7 @@ export async function findEngine(name: string, options: FindEngineOptions = {}):
   }
   if (isPackageName(name) && findPackageDirectory(name, root)) return engineFromPackage(name, root);
   throw engineError(
-    `unknown engine '${name}': not built in (${registry.names().join(', ')}), ` +
+    `unknown engine '${name}': not built in (${builtInNames.join(', ')}), ` +
       `${config ? `not listed in ${config.file}` : `no ${configFileNames.join('/')} in ${root}`}, ` +
       `and no installed package '${name}' (install it: npm install ${name})`,
   );
