@@ -27,7 +27,13 @@ export type MillraceErrorCode =
   /** A cluster manager (Slurm, Kubernetes, local host processes) refused or lost an application. */
   | 'SCHEDULER'
   /** A published model version was refused by a prediction operator (corrupt, incompatible, gated). */
-  | 'MODEL_VERSION_REJECTED';
+  | 'MODEL_VERSION_REJECTED'
+  /** A message broker (Redis, NATS) could not be reached within the connect bound. */
+  | 'BROKER_UNREACHABLE'
+  /** A stream, consumer group or consumer a connector needs does not exist on the broker. */
+  | 'BROKER_RESOURCE_MISSING'
+  /** A broker entry could not be decoded; connectors dead-letter it instead of failing. */
+  | 'MALFORMED_ENTRY';
 
 export interface MillraceErrorOptions {
   cause?: unknown;

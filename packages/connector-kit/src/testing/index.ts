@@ -1,0 +1,6 @@
+export {
+  freePort,
+  type ServerProcess,
+  type ServerProcessOptions,
+  startServerProcess,
+} from './server-process.js';
