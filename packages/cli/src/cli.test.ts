@@ -181,6 +181,77 @@ describe('millrace am / node / status / stop', () => {
     expect(node.stderr()).toMatch(/Timed out after 1000 ms waiting for the application manager/);
   });
 
+  it('a survivor exits 1 when the job failed (it printed "leaving: job failed" and exited 0)', async () => {
+    const am = start(['am', '--roles', 'worker=2', '--max-restarts', '0']);
+    const { address, token } = JSON.parse(await am.firstLine()) as { address: string; token: string };
+    const node = (index: number, script: string) =>
+      start([
+        'node',
+        '--am',
+        address,
+        '--token',
+        token,
+        '--role',
+        'worker',
+        '--index',
+        String(index),
+        '--grace',
+        '500',
+        '--',
+        process.execPath,
+        '-e',
+        script,
+        marker,
+      ]);
+    // worker[1] would run for a minute; worker[0] fails, the job fails, worker[1] is stopped cleanly.
+    const survivor = node(1, 'setInterval(() => {}, 1000)');
+    const failing = node(0, 'setTimeout(() => process.exit(4), 300)');
+    expect(await failing.exited).toBe(1);
+    expect(await survivor.exited).toBe(1);
+    expect(survivor.stderr()).toMatch(/leaving: job failed/);
+    expect(await am.exited).toBe(1);
+  });
+
+  it('the job token never reaches the runner (MILLRACE_TOKEN was passed on to it)', async () => {
+    const am = start(['am', '--roles', 'worker=1']);
+    const { address, token } = JSON.parse(await am.firstLine()) as { address: string; token: string };
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'node',
+        '--am',
+        address,
+        '--role',
+        'worker',
+        '--index',
+        '0',
+        '--',
+        process.execPath,
+        '-e',
+        // Exit 7 when the runner can see the token in any variable.
+        `if (Object.values(process.env).some((value) => value && value.includes(${JSON.stringify(token)}))) process.exit(7)`,
+        marker,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MILLRACE_TOKEN: token } },
+    );
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const code = await new Promise<number>((resolve) => child.on('close', (exit) => resolve(exit ?? -1)));
+    expect(code, stderr).toBe(0);
+    expect(await am.exited).toBe(0);
+  });
+
+  it('an unreachable AM is named without an empty "Resolution note:"', async () => {
+    const result = await run(['status', '--am', '127.0.0.1:1', '--token', 'x']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/application manager at 127\.0\.0\.1:1/);
+    expect(result.stderr).not.toMatch(/Resolution note:\s*$/m);
+  });
+
   it('rejects invalid input before anything starts, naming the field', async () => {
     const zero = await run(['am', '--roles', 'worker=0']);
     expect(zero.code).toBe(1);
@@ -255,8 +326,19 @@ describe('millrace run', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/\[cli-test\] cluster ready: worker×2/);
     expect(result.stdout).toMatch(/run failed/);
-    expect(result.stdout).toMatch(/worker\[0\].*exit code 5/);
-    expect(result.stdout).toMatch(/worker 0 cannot go on/);
+    expect(result.stderr).toMatch(/worker\[0\].*exit code 5/);
+    expect(result.stderr).toMatch(/worker 0 cannot go on/);
+  });
+
+  it('failures go to stderr, not only stdout (stderr was empty when a run failed)', async () => {
+    const result = await run(['run', fixture, '1', 'fail', marker]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^millrace: Job 'cli-test' failed/m);
+    expect(result.stdout).not.toMatch(/Job 'cli-test' failed/);
+    const json = await run(['run', '--json', fixture, '1', 'fail', marker]);
+    expect(json.code).toBe(1);
+    expect(json.stderr).toMatch(/^millrace: Job 'cli-test' failed/m);
+    expect(JSON.parse(json.stdout.trim().split('\n').at(-1)!)).toMatchObject({ status: 'failed' });
   });
 
   it('cancels cleanly on SIGINT with exit code 130 and no runner left behind', async () => {
@@ -292,6 +374,6 @@ describe('millrace run', () => {
     const result = await run(['run', 'no/such/job.ts']);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/run failed/);
-    expect(result.stdout).toMatch(/'no\/such\/job\.ts' does not exist/);
+    expect(result.stderr).toMatch(/'no\/such\/job\.ts' does not exist/);
   });
 });

@@ -16,6 +16,9 @@ export function withConnectionOptions(command: Command): Command {
 export function resolveConnection(flags: ConnectionFlags): { address: string; token: string } {
   const address = flags.am ?? process.env.MILLRACE_AM;
   const token = flags.token ?? process.env.MILLRACE_TOKEN;
+  // The token stays with the agent: runners this process starts inherit its environment, and a
+  // runner holding the token could stop the job or impersonate another node.
+  delete process.env.MILLRACE_TOKEN;
   const issues = [
     ...(address ? [] : [{ path: 'am', message: 'is required: --am host:port (printed by `millrace am`)' }]),
     ...(token

@@ -104,6 +104,8 @@ export interface NodeFailure {
   message: string;
   /** The last lines the runner wrote to stderr (bounded). */
   stderrTail?: string | undefined;
+  /** A restart cannot fix it (see RunnerResult's `permanent`): the job fails without restarting. */
+  permanent?: boolean | undefined;
 }
 
 export function describeNodeFailure(failure: NodeFailure): string {

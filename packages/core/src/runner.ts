@@ -65,6 +65,11 @@ export type RunnerResult =
       exitCode?: number | undefined;
       signal?: string | undefined;
       stderrTail?: string | undefined;
+      /**
+       * A restart cannot fix this failure (interpreter or module missing, an import error, a bad
+       * runner config): the job fails at once instead of running through its restarts.
+       */
+      permanent?: boolean | undefined;
     }
   | { status: 'stopped' };
 

@@ -231,11 +231,12 @@ function apply(snapshot: ClusterSnapshot, event: ClusterEvent, options: ReduceOp
         failures,
         nodes: withNode(snapshot, key, { ...node, status: 'failed' as const }),
       };
-      const policy = options.engine.failurePolicy(failure, failedView);
+      const policy = failure.permanent ? 'fail' : options.engine.failurePolicy(failure, failedView);
       if (policy === 'fail' || snapshot.restarts >= snapshot.maxRestarts) {
         const node = `${failure.role}[${failure.index}]`;
-        const reason =
-          policy === 'fail'
+        const reason = failure.permanent
+          ? `${node} failed in a way a restart cannot fix (no restart attempted)`
+          : policy === 'fail'
             ? `engine '${options.engine.name}' does not restart after a failure of ${node}`
             : `${node} failed and the cluster already restarted ${snapshot.restarts} time(s) (maxRestarts ${snapshot.maxRestarts})`;
         const others = liveNodes(failedView);

@@ -170,6 +170,7 @@ describe('ApplicationManager: bad calls are refused and the AM stays healthy', (
       message: 'exit 3',
       stderrTail: 'boom',
       metrics: {},
+      permanent: false,
     });
     // restart-all bumps the generation; the backoff is 0 ms.
     await waitUntil(() => am.snapshot.state === 'registering' && am.snapshot.generation === 1);
@@ -205,6 +206,7 @@ describe('ApplicationManager: bad calls are refused and the AM stays healthy', (
       message: 'exit 1',
       stderrTail: '',
       metrics: {},
+      permanent: false,
     });
     expect(am.snapshot.state).toBe('failing-over');
     await expect(node.registerNode(registration('worker', 0, 1))).rejects.toMatchObject({

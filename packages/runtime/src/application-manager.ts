@@ -448,7 +448,7 @@ export class ApplicationManager {
     });
     // Replay what the node may have missed while it was opening the stream.
     if (this.#outcome) {
-      call.write({ stop: { reason: this.#outcome.reason } });
+      call.write({ stop: { reason: this.#outcome.reason, jobFailed: this.#outcome.status === 'failed' } });
       call.end();
     } else if (found.requiredGeneration > generation) {
       call.write({
@@ -506,6 +506,7 @@ export class ApplicationManager {
             signal: request.signal || undefined,
             message: request.message || 'the runner failed',
             stderrTail: request.stderrTail || undefined,
+            permanent: request.permanent || undefined,
           },
         });
         break;
@@ -568,8 +569,10 @@ export class ApplicationManager {
         this.#scheduleRestart(effect);
         break;
       case 'stop-nodes':
-        for (const key of effect.nodes)
-          this.#nodes.get(key)?.stream?.write({ stop: { reason: effect.reason } });
+        for (const key of effect.nodes) {
+          const jobFailed = this.#machine.snapshot.state === 'failed';
+          this.#nodes.get(key)?.stream?.write({ stop: { reason: effect.reason, jobFailed } });
+        }
         break;
       case 'job-succeeded':
         this.#finish('succeeded', 'the job finished');
@@ -645,7 +648,7 @@ export class ApplicationManager {
     this.#outcome = outcome;
     this.#clearTimers();
     for (const record of this.#nodes.values()) {
-      record.stream?.write({ stop: { reason } });
+      record.stream?.write({ stop: { reason, jobFailed: status === 'failed' } });
       record.stream?.end();
       record.stream = undefined;
     }

@@ -8,8 +8,6 @@
  * ending, a lost AM, a local stop) arrives in one mailbox, so the lifecycle below reads in order.
  * Input and output channels belong to the caller and persist across attempts.
  */
-import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type ClusterSpec,
@@ -46,6 +44,7 @@ import {
   reservePorts,
   runnerAdoptsReservedSockets,
 } from './port-reservation.js';
+import { ensurePrivateDirectory, userTemporaryDirectory } from './private-directory.js';
 import { ProgressWatch } from './progress-watch.js';
 import { fromWireClusterSpec, protocolErrorCode, toWireFailureReason } from './protocol-mapping.js';
 
@@ -64,7 +63,10 @@ export interface NodeAgentOptions {
   input?: InputChannel | undefined;
   /** Where the runner's records go; persists across attempts. */
   output?: OutputChannel | undefined;
-  /** Survives restarts; default `<tmpdir>/millrace/<job name>`. */
+  /**
+   * Survives restarts; default `<tmpdir>/millrace-<uid>/<job name>`. Created with mode 0700; an
+   * existing one owned by another user, or writable by others, is refused (a ConfigError).
+   */
   checkpointDirectory?: string | undefined;
   logger?: Logger | undefined;
   /** How long to wait for the cluster spec after registering. Default 120 000 ms. */
@@ -93,12 +95,17 @@ export interface NodeAgentOutcome {
   generation: number;
   /** How many times the runner was started. */
   starts: number;
+  /**
+   * True when the AM said the job failed. The node's own runner may have ended cleanly (stopped by
+   * a restart or by the job's end), so `lastResult` alone does not tell a standalone node's exit code.
+   */
+  jobFailed: boolean;
 }
 
 type AgentSignal =
   | { type: 'spec'; spec: ClusterSpec }
   | { type: 'restart'; generation: number; reason: string }
-  | { type: 'stop'; reason: string }
+  | { type: 'stop'; reason: string; jobFailed?: boolean }
   | { type: 'lost'; error: MillraceError }
   | { type: 'runner-ended'; result: RunnerResult; start: number }
   | { type: 'stalled'; silentMs: number; timeoutMs: number; start: number };
@@ -174,7 +181,7 @@ export class NodeAgent {
           generation = first.generation;
           continue;
         }
-        if (first.type === 'stop') return this.#leave(first.reason, lastResult, generation);
+        if (first.type === 'stop') return this.#leave(first.reason, lastResult, generation, first.jobFailed);
         if (first.type === 'lost') throw first.error;
         if (first.type !== 'spec') continue;
         spec = first.spec;
@@ -263,7 +270,12 @@ export class NodeAgent {
           const wasLive = runnerLive;
           await stopRunner(signal.reason);
           if (wasLive) await this.#report(NodeState.NODE_STATE_STOPPED);
-          return this.#leave(signal.reason, lastResult ?? { status: 'stopped' }, generation);
+          return this.#leave(
+            signal.reason,
+            lastResult ?? { status: 'stopped' },
+            generation,
+            signal.jobFailed,
+          );
         } else {
           await stopRunner('lost the application manager');
           throw signal.error;
@@ -272,9 +284,14 @@ export class NodeAgent {
     }
   }
 
-  #leave(reason: string, lastResult: RunnerResult | undefined, generation: number): NodeAgentOutcome {
+  #leave(
+    reason: string,
+    lastResult: RunnerResult | undefined,
+    generation: number,
+    jobFailed = false,
+  ): NodeAgentOutcome {
     this.#emit({ type: 'leaving', reason });
-    return { reason, lastResult, generation, starts: this.#starts };
+    return { reason, lastResult, generation, starts: this.#starts, jobFailed };
   }
 
   /** Registers, retrying while the AM is unreachable or between generations; undefined once the job ended. */
@@ -354,9 +371,13 @@ export class NodeAgent {
     reservation: PortReservation,
     signal: AbortSignal,
   ): Promise<RunnerHandle | undefined> {
-    const checkpointDirectory = this.#options.checkpointDirectory ?? join(tmpdir(), 'millrace', spec.jobName);
     try {
-      mkdirSync(checkpointDirectory, { recursive: true });
+      const checkpointDirectory = this.#options.checkpointDirectory
+        ? ensurePrivateDirectory(this.#options.checkpointDirectory, { purpose: 'checkpointDirectory' })
+        : ensurePrivateDirectory(join(userTemporaryDirectory(), safeFileName(spec.jobName)), {
+            purpose: 'checkpointDirectory',
+            privateToOwner: true,
+          });
       const environment = this.#options.engine.nodeEnvironment({
         role: this.role,
         index: this.index,
@@ -385,7 +406,7 @@ export class NodeAgent {
     } catch (error) {
       const message = `could not start runner '${this.#options.runner.description}': ${(error as Error)?.message ?? String(error)}`;
       this.#logger.error(message);
-      const result: RunnerResult = { status: 'failed', message };
+      const result: RunnerResult = { status: 'failed', message, permanent: startCannotSucceed(error) };
       this.#startFailure = result;
       this.#emit({ type: 'runner-ended', result });
       await this.#reportResult(result, 'start-failed');
@@ -405,6 +426,7 @@ export class NodeAgent {
         signal: result.signal ?? '',
         message: result.message,
         stderrTail: result.stderrTail ?? '',
+        permanent: result.permanent ?? false,
       });
     }
   }
@@ -418,6 +440,7 @@ export class NodeAgent {
       message: string;
       stderrTail: string;
       metrics: Record<string, number>;
+      permanent: boolean;
     }> = {},
   ): Promise<void> {
     try {
@@ -433,6 +456,7 @@ export class NodeAgent {
         message: extra.message ?? '',
         stderrTail: extra.stderrTail ?? '',
         metrics: extra.metrics ?? {},
+        permanent: extra.permanent ?? false,
       });
       this.#lastContact = Date.now();
     } catch (error) {
@@ -483,7 +507,7 @@ export class NodeAgent {
     } else if (event.restart) {
       this.#restartInto(event.restart.generation, event.restart.reason);
     } else if (event.stop) {
-      this.#mailbox.push({ type: 'stop', reason: event.stop.reason });
+      this.#mailbox.push({ type: 'stop', reason: event.stop.reason, jobFailed: event.stop.jobFailed });
     }
   }
 
@@ -550,4 +574,27 @@ export class NodeAgent {
     this.#watch?.cancel();
     this.#connection.close();
   }
+}
+
+/**
+ * A runner that could not start because of what it was given (a bad config, a missing dependency,
+ * an executable that does not exist or may not run) fails the same way on every restart.
+ */
+function startCannotSucceed(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause && depth < 5; cause = (cause as Error).cause, depth++) {
+    if (
+      MillraceErrorClass.isInstance(cause) &&
+      (cause.code === 'CONFIG_INVALID' || cause.code === 'DEPENDENCY_MISSING')
+    )
+      return true;
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOEXEC') return true;
+  }
+  return false;
+}
+
+/** A job name as one path segment: no separators, no `..`. */
+function safeFileName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, '_');
+  return cleaned === '.' || cleaned === '..' ? `_${cleaned}` : cleaned;
 }

@@ -107,6 +107,11 @@ export function protocolErrorCode(error: unknown): ErrorCode | undefined {
   return errorDetailOf((error as { cause?: unknown })?.cause)?.code;
 }
 
+/** grpc-js ends connection errors with `. Resolution note: ` even when it has no note to give. */
+function withoutEmptyNote(message: string): string {
+  return message.replace(/\.?\s*Resolution note:\s*$/, '');
+}
+
 /**
  * Turns a failed gRPC call into core's typed error: the `ErrorDetail` trailer when the AM sent
  * one, else a ProtocolError that says the AM could not be reached or answered oddly.
@@ -115,9 +120,12 @@ export function toMillraceError(error: unknown, address: string, sentGeneration 
   const detail = errorDetailOf(error);
   if (!detail) {
     const message = (error as { details?: string; message?: string })?.details || (error as Error)?.message;
-    return new ProtocolError(`application manager at ${address}: ${message ?? String(error)}`, {
-      cause: error,
-    });
+    return new ProtocolError(
+      `application manager at ${address}: ${withoutEmptyNote(message ?? String(error))}`,
+      {
+        cause: error,
+      },
+    );
   }
   switch (detail.code) {
     case ErrorCode.ERROR_CODE_AUTHENTICATION:

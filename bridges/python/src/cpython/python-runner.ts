@@ -271,7 +271,11 @@ async function startPythonRunner(
       message,
       exitCode: exit.exitCode ?? undefined,
       signal: exit.signal ?? undefined,
-      stderrTail: exit.stderrTail,
+      // The traceback is in the message already; the tail keeps what the runner wrote before it.
+      stderrTail: pythonException
+        ? exit.stderrTail.replace(pythonException.traceback.trimEnd(), '').trimEnd()
+        : exit.stderrTail,
+      permanent: pythonException ? restartCannotFix(pythonException) : undefined,
     });
     // A record larger than the ring fails the job whatever the child did after its ring closed.
     if (RecordTooLargeError.isInstance(dataError)) return failed(`${description}: ${dataError.message}`);
@@ -290,6 +294,23 @@ async function startPythonRunner(
   });
 
   return { pid, ready, result, stop };
+}
+
+/**
+ * Exceptions that say the code cannot run here at all (a module missing, a syntax error, an entry
+ * that names nothing): running it again fails the same way, so the job fails without restarts.
+ */
+const permanentExceptions = new Set([
+  'EntryError',
+  'ImportError',
+  'ModuleNotFoundError',
+  'SyntaxError',
+  'IndentationError',
+  'TabError',
+]);
+
+function restartCannotFix(exception: PythonException): boolean {
+  return permanentExceptions.has(exception.exception);
 }
 
 function lineSink(

@@ -17,8 +17,9 @@ interface NodeFlags extends ConnectionFlags {
 
 /**
  * `millrace node --am ADDR --token T --role worker --index 0 -- python train.py`: a standalone node
- * agent whose runner is the command after `--`. Exits 0 when its last run succeeded (or it was
- * stopped cleanly), 1 when it failed or could not take part.
+ * agent whose runner is the command after `--`. Exits 0 when the job succeeded (or was stopped)
+ * and its own last run did not fail; 1 when the job failed, its runner failed, or it could not
+ * take part.
  */
 export const nodeCommand: CliCommand = {
   name: 'node',
@@ -65,7 +66,8 @@ export const nodeCommand: CliCommand = {
         try {
           const outcome = await agent.run();
           io.stderr.write(`[node] leaving: ${outcome.reason}\n`);
-          io.setExitCode(outcome.lastResult?.status === 'failed' ? 1 : 0);
+          // A survivor whose runner was stopped cleanly still fails when the job failed.
+          io.setExitCode(outcome.jobFailed || outcome.lastResult?.status === 'failed' ? 1 : 0);
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);

@@ -15,7 +15,8 @@ const cancelBoundMs = 15_000;
 /**
  * `millrace run <job-file-or-directory> [job arguments]`: runs a job module here, with live
  * progress on a TTY, plain lines otherwise, JSON events with `--json`. Exit code 0 only when the
- * job succeeded; 1 when it failed; 130 when cancelled (Ctrl-C cancels cleanly, twice forces).
+ * job succeeded; 1 when it failed (the error on stderr); 130 when cancelled (Ctrl-C cancels
+ * cleanly, twice forces).
  */
 export const runCommand: CliCommand = {
   name: 'run',
@@ -34,10 +35,10 @@ export const runCommand: CliCommand = {
       .allowUnknownOption()
       .action(async (path: string, args: string[], flags: { json?: boolean; ui?: string }) => {
         const reporter: RunReporter = flags.json
-          ? jsonReporter(io.stdout)
+          ? jsonReporter(io.stdout, io.stderr)
           : io.stdout.isTTY
-            ? liveReporter(io.stdout)
-            : plainReporter(io.stdout);
+            ? liveReporter(io.stdout, io.stderr)
+            : plainReporter(io.stdout, io.stderr);
         let ui: { host: string; port: number } | undefined;
         try {
           ui = flags.ui === undefined ? undefined : parseListenAddress(flags.ui);

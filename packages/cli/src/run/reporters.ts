@@ -1,6 +1,7 @@
 /**
  * The three ways `millrace run` reports: `--json` (one JSON event a line), plain lines (not a
- * TTY: CI logs, pipes), and a live view that redraws in place on a TTY.
+ * TTY: CI logs, pipes), and a live view that redraws in place on a TTY. Each writes progress to
+ * its output and the failure that ended a run to `errors` (stderr), where scripts look for it.
  */
 import { describeObservation, observationToJson } from '../observation-text.js';
 import { ClusterBoard } from './cluster-board.js';
@@ -8,9 +9,17 @@ import type { RunEvent, RunReporter } from './run-events.js';
 
 type Output = NodeJS.WritableStream & { columns?: number };
 
-export function jsonReporter(output: Output): RunReporter {
+/** The error that ended a run, for stderr; undefined when the run did not fail. */
+function runFailureText(event: RunEvent): string | undefined {
+  if (event.type !== 'run-finished' || !event.error) return undefined;
+  return `millrace: ${event.error.message}\n`;
+}
+
+export function jsonReporter(output: Output, errors: Output = output): RunReporter {
   return {
     event(event) {
+      const failure = runFailureText(event);
+      if (failure && errors !== output) errors.write(failure);
       const value =
         event.type === 'cluster-observation'
           ? { ...event, observation: observationToJson(event.observation) }
@@ -39,16 +48,18 @@ export function describeRunEvent(event: RunEvent): string | undefined {
     case 'job-finished':
       return `[${event.job}] ${event.status}${event.error ? `: ${event.error}` : ''}`;
     case 'run-finished':
-      return `run ${event.status} in ${(event.durationMs / 1000).toFixed(1)} s${event.error ? `\n${event.error.message}` : ''}`;
+      return `run ${event.status} in ${(event.durationMs / 1000).toFixed(1)} s`;
   }
 }
 
-export function plainReporter(output: Output): RunReporter {
+export function plainReporter(output: Output, errors: Output = output): RunReporter {
   const lastMetrics = new Map<string, number>();
   return {
     event(event) {
       const line = describeRunEvent(event);
       if (line) output.write(`${line}\n`);
+      const failure = runFailureText(event);
+      if (failure) errors.write(failure);
       // Metrics as a line at most every 2 s per node, so logs stay readable.
       if (event.type === 'cluster-observation' && event.observation.type === 'node-metrics') {
         const { role, index, metrics } = event.observation;
@@ -68,7 +79,7 @@ export function plainReporter(output: Output): RunReporter {
 }
 
 /** Log lines scroll above a block that redraws in place every 200 ms. */
-export function liveReporter(output: Output): RunReporter {
+export function liveReporter(output: Output, errors: Output = output): RunReporter {
   const board = new ClusterBoard();
   let operators: string[] = [];
   let drawn = 0;
@@ -103,6 +114,12 @@ export function liveReporter(output: Output): RunReporter {
       if (line) {
         clear();
         output.write(`${line}\n`);
+        dirty = true;
+      }
+      const failure = runFailureText(event);
+      if (failure) {
+        clear();
+        errors.write(failure);
         dirty = true;
       }
     },

@@ -6,10 +6,21 @@ POSIX). A worker killed mid-save leaves the last good checkpoint in place, so af
 training resumes from it instead of from step zero.
 
 Only rank 0 writes by default (every rank holds the same weights under DDP); every rank loads.
+
+Loading is safe against a planted file. A torch checkpoint is a pickle, and unpickling an arbitrary
+file runs whatever code it names, as the user who loads it. ``load_checkpoint`` therefore
+unpickles with an allow-list: tensors, storages, ``OrderedDict`` and plain data, nothing else
+(``torch.load(weights_only=True)``; on torch 1.13, whose weights-only reader cannot read floats
+such as an optimizer's learning rate, torch's zip reader runs with Python's own unpickler held to
+the same allow-list torch uses). A checkpoint holding any other object is refused with an error naming it; pass
+``trusted=True`` only for a file you wrote yourself. The checkpoint directory must belong to the
+user who loads from it: one owned by someone else is refused.
 """
 
 import os
+import pickle
 import tempfile
+import types
 
 import torch
 
@@ -24,7 +35,13 @@ def checkpoint_directory(directory=None):
             "no checkpoint directory: pass directory=... or run under Millrace, which sets "
             "MILLRACE_CHECKPOINT_DIR"
         )
-    os.makedirs(resolved, exist_ok=True)
+    os.makedirs(resolved, mode=0o700, exist_ok=True)
+    owner = os.stat(resolved).st_uid
+    if owner != os.getuid():
+        raise PermissionError(
+            f"checkpoint directory {resolved!r} belongs to uid {owner}, not to this user (uid "
+            f"{os.getuid()}): a checkpoint there could have been planted; use a directory of your own"
+        )
     return resolved
 
 
@@ -69,16 +86,60 @@ def save_checkpoint(model, optimizer=None, step=0, *, directory=None, extra=None
     return target
 
 
-def load_checkpoint(model, optimizer=None, *, directory=None, map_location="cpu"):
+def _allowed_global(module, name):
+    # The allow-list of torch's own weights-only reader: tensor and storage classes, dtypes, the
+    # functions that rebuild tensors, OrderedDict, torch.Size. Nothing that can run code.
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    found = _get_allowed_globals().get(f"{module}.{name}")
+    if found is None:
+        raise pickle.UnpicklingError(
+            f"checkpoint refused: it holds '{module}.{name}', which is not tensors or plain data "
+            "(loading it would run code from the file); pass trusted=True only for a file you wrote"
+        )
+    return found
+
+
+class _AllowListUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return _allowed_global(module, name)
+
+
+# torch.load takes a pickle *module*; this one unpickles only allow-listed globals.
+_allow_list_pickle = types.ModuleType("millrace_allow_list_pickle")
+_allow_list_pickle.Unpickler = _AllowListUnpickler
+_allow_list_pickle.load = lambda file, **kwargs: _AllowListUnpickler(file, **kwargs).load()
+
+
+def _load_weights(target, map_location):
+    try:
+        return torch.load(target, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch 1.13's weights-only reader lacks some opcodes (floats); the allow-list still holds.
+        if "Unsupported operand" not in str(error):
+            raise
+    # torch.load ignores `pickle_module` unless weights_only is set (1.13), so its zip reader is
+    # called directly with the allow-list unpickler. Checkpoints are zip files since torch 1.6.
+    from torch import serialization
+
+    with serialization._open_file_like(target, "rb") as opened:
+        if not serialization._is_zipfile(opened):
+            raise pickle.UnpicklingError(f"checkpoint refused: {target!r} is not a torch zip checkpoint")
+        with serialization._open_zipfile_reader(opened) as archive:
+            return serialization._load(archive, map_location, _allow_list_pickle, encoding="utf-8")
+
+
+def load_checkpoint(model, optimizer=None, *, directory=None, map_location="cpu", trusted=False):
     """Restores the last checkpoint into ``model`` (and ``optimizer``).
 
     Returns ``(step, extra)``: ``(0, {})`` when there is no checkpoint yet, so the same code path
-    starts fresh on the first attempt and resumes on later ones.
+    starts fresh on the first attempt and resumes on later ones. Only tensors and plain data are
+    unpickled unless ``trusted=True`` (see the module's docstring for why).
     """
     target = checkpoint_path(directory)
     if not os.path.exists(target):
         return 0, {}
-    state = torch.load(target, map_location=map_location)
+    state = torch.load(target, map_location=map_location) if trusted else _load_weights(target, map_location)
     _unwrap(model).load_state_dict(state["model"])
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])

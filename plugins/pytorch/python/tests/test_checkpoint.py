@@ -29,6 +29,35 @@ class CheckpointTest(unittest.TestCase):
             os.unlink(os.path.join(self.directory, name))
         os.rmdir(self.directory)
 
+    def test_a_planted_pickle_does_not_run_code_when_loaded(self):
+        # A checkpoint is a pickle: loading one someone else wrote used to run their code as us.
+        marker = os.path.join(self.directory, "planted-code-ran")
+
+        class Planted:
+            def __reduce__(self):
+                return (os.system, (f"touch {marker}",))
+
+        # The float first: torch 1.13 falls back to the allow-list reader, which must refuse too.
+        torch.save({"step": 1.5, "model": Planted()}, checkpoint_path(self.directory))
+        model, optimizer = _model_and_optimizer(4)
+        with self.assertRaises(Exception) as raised:
+            load_checkpoint(model, optimizer, directory=self.directory)
+        self.assertIn("system", str(raised.exception))
+        self.assertFalse(os.path.exists(marker))
+
+    @unittest.skipUnless(os.getuid() == 0, "needs root to create a folder owned by another user")
+    def test_a_checkpoint_folder_owned_by_another_user_is_refused(self):
+        foreign = os.path.join(self.directory, "foreign")
+        os.mkdir(foreign)
+        os.chown(foreign, 65534, 65534)  # nobody
+        try:
+            model, optimizer = _model_and_optimizer(5)
+            with self.assertRaises(PermissionError) as raised:
+                load_checkpoint(model, optimizer, directory=foreign)
+            self.assertIn("belongs to uid 65534", str(raised.exception))
+        finally:
+            os.rmdir(foreign)
+
     def test_starts_from_zero_when_there_is_no_checkpoint(self):
         model, optimizer = _model_and_optimizer(0)
         self.assertEqual(load_checkpoint(model, optimizer, directory=self.directory), (0, {}))

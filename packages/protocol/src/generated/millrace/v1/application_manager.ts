@@ -422,6 +422,11 @@ export interface RestartNode {
 
 export interface StopNode {
   reason: string;
+  /**
+   * True when the job failed: the node's own runner may have been stopped cleanly, but the job did
+   * not succeed, so a standalone node exits with a failure code.
+   */
+  jobFailed: boolean;
 }
 
 export interface HeartbeatRequest {
@@ -453,6 +458,11 @@ export interface ReportStatusRequest {
   stderrTail: string;
   /** Numbers the runner reported (loss, step...). May be sent alone with state RUNNING. */
   metrics: { [key: string]: number };
+  /**
+   * For FAILED: a restart cannot fix this failure (missing interpreter or module, an import error,
+   * a bad runner config); the AM fails the job at once instead of restarting.
+   */
+  permanent: boolean;
 }
 
 export interface ReportStatusRequest_MetricsEntry {
@@ -2086,13 +2096,16 @@ export const RestartNode: MessageFns<RestartNode> = {
 };
 
 function createBaseStopNode(): StopNode {
-  return { reason: "" };
+  return { reason: "", jobFailed: false };
 }
 
 export const StopNode: MessageFns<StopNode> = {
   encode(message: StopNode, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.reason !== "") {
       writer.uint32(10).string(message.reason);
+    }
+    if (message.jobFailed !== false) {
+      writer.uint32(16).bool(message.jobFailed);
     }
     return writer;
   },
@@ -2118,6 +2131,14 @@ export const StopNode: MessageFns<StopNode> = {
             message.reason = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.jobFailed = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2131,13 +2152,23 @@ export const StopNode: MessageFns<StopNode> = {
   },
 
   fromJSON(object: any): StopNode {
-    return { reason: isSet(object.reason) ? globalThis.String(object.reason) : "" };
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      jobFailed: isSet(object.jobFailed)
+        ? globalThis.Boolean(object.jobFailed)
+        : isSet(object.job_failed)
+        ? globalThis.Boolean(object.job_failed)
+        : false,
+    };
   },
 
   toJSON(message: StopNode): unknown {
     const obj: any = {};
     if (message.reason !== "") {
       obj.reason = message.reason;
+    }
+    if (message.jobFailed !== false) {
+      obj.jobFailed = message.jobFailed;
     }
     return obj;
   },
@@ -2148,6 +2179,7 @@ export const StopNode: MessageFns<StopNode> = {
   fromPartial<I extends Exact<DeepPartial<StopNode>, I>>(object: I): StopNode {
     const message = createBaseStopNode();
     message.reason = object.reason ?? "";
+    message.jobFailed = object.jobFailed ?? false;
     return message;
   },
 };
@@ -2333,6 +2365,7 @@ function createBaseReportStatusRequest(): ReportStatusRequest {
     message: "",
     stderrTail: "",
     metrics: {},
+    permanent: false,
   };
 }
 
@@ -2371,6 +2404,9 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
     globalThis.Object.entries(message.metrics).forEach(([key, value]: [string, number]) => {
       ReportStatusRequest_MetricsEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    if (message.permanent !== false) {
+      writer.uint32(96).bool(message.permanent);
+    }
     return writer;
   },
 
@@ -2478,6 +2514,14 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
             }
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.permanent = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2524,6 +2568,7 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
           {},
         )
         : {},
+      permanent: isSet(object.permanent) ? globalThis.Boolean(object.permanent) : false,
     };
   },
 
@@ -2568,6 +2613,9 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
         });
       }
     }
+    if (message.permanent !== false) {
+      obj.permanent = message.permanent;
+    }
     return obj;
   },
 
@@ -2595,6 +2643,7 @@ export const ReportStatusRequest: MessageFns<ReportStatusRequest> = {
       },
       {},
     );
+    message.permanent = object.permanent ?? false;
     return message;
   },
 };
