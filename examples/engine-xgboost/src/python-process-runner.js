@@ -19,6 +19,7 @@ const stderrTailBytes = 4096;
  */
 export function pythonProcessRunner(options) {
   return {
+    description: [options.python, ...options.args].join(' '),
     start(context) {
       const environment = {
         ...process.env,

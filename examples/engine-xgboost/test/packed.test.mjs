@@ -1,0 +1,121 @@
+/**
+ * The engine as a user installs it: @millrace/* and this package from `npm pack` tarballs in a
+ * fresh project outside the repository, the engine found by its package name
+ * (`millrace am --engine millrace-engine-xgboost`), a tracker and 2 workers started by hand with
+ * `millrace node`, predictions equal to single-process training on the same data.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packedProject } from './packed-project.mjs';
+
+const python = '/usr/bin/python3';
+const hasXgboost = spawnSync(python, ['-c', 'import xgboost'], { stdio: 'ignore' }).status === 0;
+const predictionTolerance = 1e-6;
+const children = [];
+
+function millrace(project, args, env = {}) {
+  const child = spawn(join(project, 'node_modules', '.bin', 'millrace'), args, {
+    cwd: project,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text) => {
+    stdout += text;
+  });
+  child.stderr.setEncoding('utf8').on('data', (text) => {
+    stderr += text;
+  });
+  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  return { exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+async function firstLine(process) {
+  for (let waited = 0; waited < 60_000; waited += 100) {
+    const newline = process.stdout().indexOf('\n');
+    if (newline >= 0) return process.stdout().slice(0, newline);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no line from the AM within 60 s: ${process.stderr()}`);
+}
+
+describe.skipIf(!hasXgboost)('millrace-engine-xgboost, installed from packed tarballs', () => {
+  let project;
+  beforeAll(() => {
+    project = packedProject({ extraPackages: [join(import.meta.dirname, '..')] });
+  }, 600_000);
+  afterAll(() => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    if (project) rmSync(project, { recursive: true, force: true });
+  });
+
+  it('millrace am --engine <package name> runs a 2-worker training that matches one process', async () => {
+    const engineDirectory = join(project, 'node_modules', 'millrace-engine-xgboost');
+    const train = join(engineDirectory, 'example', 'train.py');
+    const single = join(project, 'single.json');
+    const distributed = join(project, 'distributed.json');
+    const alone = spawnSync(python, [train, '--out', single], { encoding: 'utf8' });
+    expect(alone.status, alone.stderr).toBe(0);
+
+    const engine = ['--engine', 'millrace-engine-xgboost'];
+    const am = millrace(project, ['am', ...engine, '--roles', 'tracker=1,worker=2']);
+    const { address, token } = JSON.parse(await firstLine(am));
+    const connection = ['--am', address, '--token', token, ...engine];
+    const pythonPath = { PYTHONPATH: join(engineDirectory, 'python') };
+    const nodes = [
+      millrace(
+        project,
+        [
+          'node',
+          ...connection,
+          '--role',
+          'tracker',
+          '--index',
+          '0',
+          '--',
+          python,
+          '-m',
+          'millrace_xgboost.tracker',
+        ],
+        pythonPath,
+      ),
+      ...[0, 1].map((index) =>
+        millrace(project, [
+          'node',
+          ...connection,
+          '--role',
+          'worker',
+          '--index',
+          String(index),
+          '--',
+          python,
+          train,
+          '--distributed',
+          '--out',
+          distributed,
+        ]),
+      ),
+    ];
+    expect(await am.exited, am.stderr()).toBe(0);
+    const codes = await Promise.all(nodes.map((node) => node.exited));
+    expect(codes, nodes.map((node) => node.stderr()).join('\n')).toEqual([0, 0, 0]);
+
+    const expected = JSON.parse(readFileSync(single, 'utf8'));
+    const actual = JSON.parse(readFileSync(distributed, 'utf8'));
+    expect(actual.world).toBe(2);
+    const largest = Math.max(
+      ...actual.predictions.map((value, i) => Math.abs(value - expected.predictions[i])),
+    );
+    expect(largest).toBeLessThanOrEqual(predictionTolerance);
+  }, 240_000);
+
+  it('refuses an installed package that is not an engine, by name', async () => {
+    const am = millrace(project, ['am', '--engine', 'zod', '--roles', 'worker=1']);
+    expect(await am.exited).toBe(1);
+    expect(am.stderr()).toMatch(/package 'zod' is not a Millrace engine/);
+  });
+});
