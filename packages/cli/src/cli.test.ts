@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSelfSignedIdentity } from '@millrace/runtime';
 import { processesWithMarker } from '@millrace/runtime/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -17,8 +19,8 @@ afterEach(() => {
   expect(processesWithMarker(marker)).toEqual([]);
 });
 
-function start(args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -47,8 +49,8 @@ function start(args: string[]) {
   };
 }
 
-async function run(args: string[]) {
-  const process = start(args);
+async function run(args: string[], env?: NodeJS.ProcessEnv) {
+  const process = start(args, env);
   const code = await process.exited;
   return { code, stdout: process.stdout(), stderr: process.stderr() };
 }
@@ -119,6 +121,71 @@ describe('millrace am / node / status / stop', () => {
     expect(await Promise.all(nodes.map((node) => node.exited))).toEqual([0, 0]);
     expect(await am.exited).toBe(0);
   });
+
+  it('joins over TLS with the join URL alone: am prints it, node reads it from a file, status from MILLRACE_JOIN, stop from --join', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'millrace-cli-tls-'));
+    try {
+      const identity = await createSelfSignedIdentity();
+      writeFileSync(join(directory, 'cert.pem'), identity.certificate);
+      writeFileSync(join(directory, 'key.pem'), identity.privateKey, { mode: 0o600 });
+      const am = start([
+        'am',
+        '--roles',
+        'worker=1',
+        '--listen',
+        '127.0.0.1:0',
+        '--tls-cert',
+        join(directory, 'cert.pem'),
+        '--tls-key',
+        join(directory, 'key.pem'),
+      ]);
+      const printed = JSON.parse(await am.firstLine()) as { address: string; token: string; join: string };
+      expect(printed.join).toBe(
+        `millrace://${printed.address}?token=${printed.token}&ca=sha256:${identity.fingerprint}`,
+      );
+      // A plaintext --am/--token client gets no answer from the TLS port.
+      const plaintext = await run(['status', '--am', printed.address, '--token', printed.token]);
+      expect(plaintext.code).toBe(1);
+      // A join URL pinning another certificate is refused by name, before anything is sent.
+      const wrong = printed.join.replace(/sha256:[0-9a-f]+/, `sha256:${'0'.repeat(64)}`);
+      const refused = await run(['status', '--join', wrong]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/ServerIdentityError|presented a certificate with fingerprint/);
+      expect(refused.stderr).toMatch(/Nothing was sent to it/);
+
+      writeFileSync(join(directory, 'join'), `${printed.join}\n`, { mode: 0o600 });
+      const node = start([
+        'node',
+        '--join-file',
+        join(directory, 'join'),
+        '--role',
+        'worker',
+        '--index',
+        '0',
+        '--',
+        process.execPath,
+        '-e',
+        `setTimeout(() => {}, 60000); // ${marker}`,
+      ]);
+      let status = { code: -1, stdout: '' };
+      const deadline = Date.now() + 30_000;
+      while (!/running/.test(status.stdout) && Date.now() < deadline) {
+        status = await run(['status', '--json'], { ...process.env, MILLRACE_JOIN: printed.join });
+        if (!/"status":"running"/.test(status.stdout))
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        else break;
+      }
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        nodes: [{ role: 'worker', status: 'running', host: '127.0.0.1' }],
+      });
+      const stopped = await run(['stop', '--join', printed.join]);
+      expect(stopped).toMatchObject({ code: 0, stdout: 'job stopped\n' });
+      expect(await node.exited).toBe(0);
+      expect(await am.exited).toBe(0);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('refuses a wrong token and stops the job with `millrace stop`', async () => {
     const am = start(['am', '--roles', 'worker=1']);

@@ -13,6 +13,8 @@ export type MillraceErrorCode =
   | 'PROTOCOL'
   | 'VERSION_MISMATCH'
   | 'AUTHENTICATION'
+  /** A server's TLS certificate is not the one its join URL pins. */
+  | 'SERVER_IDENTITY'
   | 'STALE_GENERATION'
   | 'REGISTRATION_REJECTED'
   | 'CANCELLED'
@@ -248,6 +250,37 @@ export class AuthenticationError extends MillraceError {
   constructor(message = 'The job token is missing or wrong', options: MillraceErrorOptions = {}) {
     super('AUTHENTICATION', message, options);
     this.name = 'AuthenticationError';
+  }
+}
+
+/**
+ * The server at `address` presented a certificate whose SHA-256 fingerprint is not the one the
+ * join URL pins. Nothing (no token) was sent to it.
+ */
+export class ServerIdentityError extends MillraceError {
+  readonly address: string;
+  /** The fingerprint the join URL pins (lower-case hex). */
+  readonly expected: string;
+  /** The fingerprint of the certificate the server presented (lower-case hex), when it presented one. */
+  readonly actual: string | undefined;
+
+  constructor(
+    address: string,
+    expected: string,
+    actual: string | undefined,
+    options: MillraceErrorOptions = {},
+  ) {
+    super(
+      'SERVER_IDENTITY',
+      actual === undefined
+        ? `${address} presented no TLS certificate; the join URL pins sha256:${expected}. Nothing was sent to it. Check the address, or that the AM serves TLS.`
+        : `${address} presented a certificate with fingerprint sha256:${actual}, but the join URL pins sha256:${expected}. Nothing was sent to it: this is not the application manager the URL names (or it restarted with a new certificate; use its new join URL).`,
+      options,
+    );
+    this.name = 'ServerIdentityError';
+    this.address = address;
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 

@@ -40,6 +40,7 @@ export {
   RecordTooLargeError,
   RegistrationError,
   type RegistrationRejection,
+  ServerIdentityError,
   StaleGenerationError,
   VersionMismatchError,
 } from './errors.js';

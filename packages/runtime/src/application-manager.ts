@@ -11,6 +11,7 @@
  * speaking their older generation. A call below a node's required generation is stale.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
 import {
   Server,
   ServerCredentials,
@@ -65,9 +66,11 @@ import {
 import { isRejection, type Rejection, tokenMessage } from './am-rejection.js';
 import { HeartbeatMonitor } from './heartbeat-monitor.js';
 import { describeJobStatus } from './job-status.js';
+import { formatJoinUrl, isLoopbackHost } from './join-url.js';
 import { silentLogger } from './logger.js';
 import { createNodeRecords, type NodeRecord } from './node-record.js';
 import { fromWireFailureReason, toWireClusterSpec } from './protocol-mapping.js';
+import { createSelfSignedIdentity, type TlsIdentity } from './tls-identity.js';
 
 export interface ApplicationManagerOptions {
   /** The cluster config; validated (and defaults filled) before anything starts. */
@@ -79,6 +82,18 @@ export interface ApplicationManagerOptions {
   port?: number | undefined;
   /** The job token every call must carry; a random one when absent. */
   token?: string | undefined;
+  /**
+   * The TLS identity to serve. Default: plaintext when `config.host` is a loopback address, else a
+   * fresh self-signed certificate made for this job. `'self-signed'` asks for one on loopback too.
+   */
+  tls?: TlsIdentity | 'self-signed' | undefined;
+  /** Serve plaintext off loopback. The token then crosses the network in the clear; logged loudly. */
+  insecure?: boolean | undefined;
+  /**
+   * The host the join URL names. Default: `config.host`, or, when that is a wildcard (0.0.0.0, ::),
+   * this machine's first non-internal address.
+   */
+  advertiseHost?: string | undefined;
   logger?: Logger | undefined;
 }
 
@@ -91,8 +106,12 @@ export class ApplicationManager {
   readonly config: ClusterConfig;
   readonly engine: MLFramework;
   readonly token: string;
-  /** `host:port` the AM listens on. */
+  /** `host:port` nodes reach the AM on (the advertised host). */
   readonly address: string;
+  /** SHA-256 of the served certificate (lower-case hex); undefined when the AM speaks plaintext. */
+  readonly fingerprint: string | undefined;
+  /** `millrace://HOST:PORT?token=…&ca=sha256:…`: all a node needs to join (see join-url.ts). */
+  readonly joinUrl: string;
   /** Settles when the job ends (succeeded, failed or stopped); never rejects. */
   readonly result: Promise<JobOutcome>;
 
@@ -121,11 +140,35 @@ export class ApplicationManager {
       throw new ConfigError([{ path: 'engine', message: `no engine given for '${config.engine}'` }]);
     }
     validateConfigForEngine(engine, config);
+    const logger = options.logger ?? silentLogger;
+    const loopback = isLoopbackHost(config.host);
+    let identity: TlsIdentity | undefined;
+    if (options.tls === 'self-signed' || (options.tls === undefined && !loopback && !options.insecure)) {
+      identity = await createSelfSignedIdentity();
+    } else if (options.tls !== undefined) {
+      identity = options.tls;
+    }
+    if (!identity && !loopback) {
+      logger.warn(
+        `INSECURE: the application manager listens on ${config.host} in PLAINTEXT (insecure was set): the job token and every call cross the network unencrypted and unauthenticated; anyone on the path can join or stop this job`,
+      );
+    }
     const server = new Server();
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(
-        `${config.host}:${options.port ?? 0}`,
-        ServerCredentials.createInsecure(),
+        `${config.host.includes(':') ? `[${config.host}]` : config.host}:${options.port ?? 0}`,
+        identity
+          ? ServerCredentials.createSsl(
+              null,
+              [
+                {
+                  private_key: Buffer.from(identity.privateKey),
+                  cert_chain: Buffer.from(identity.certificate),
+                },
+              ],
+              false,
+            )
+          : ServerCredentials.createInsecure(),
         (error, bound) =>
           error
             ? reject(
@@ -136,14 +179,17 @@ export class ApplicationManager {
             : resolve(bound),
       );
     });
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const advertised =
+      options.advertiseHost ?? (isWildcardHost(config.host) ? firstExternalAddress() : config.host);
+    const host = advertised.includes(':') ? `[${advertised}]` : advertised;
     return new ApplicationManager({
       config,
       engine,
       server,
       address: `${host}:${port}`,
+      fingerprint: identity?.fingerprint,
       token: options.token ?? randomBytes(16).toString('hex'),
-      logger: options.logger ?? silentLogger,
+      logger,
     });
   }
 
@@ -152,6 +198,7 @@ export class ApplicationManager {
     engine: MLFramework;
     server: Server;
     address: string;
+    fingerprint: string | undefined;
     token: string;
     logger: Logger;
   }) {
@@ -159,7 +206,9 @@ export class ApplicationManager {
     this.engine = parts.engine;
     this.#server = parts.server;
     this.address = parts.address;
+    this.fingerprint = parts.fingerprint;
     this.token = parts.token;
+    this.joinUrl = formatJoinUrl({ address: this.address, token: this.token, fingerprint: this.fingerprint });
     this.#logger = parts.logger;
     this.#machine = new ClusterStateMachine(this.config, this.engine);
     this.result = new Promise((resolve) => {
@@ -717,4 +766,15 @@ function restamp(event: ClusterEvent, generation: number): ClusterEvent {
   if (event.type === 'node-failed') return { ...event, failure: { ...event.failure, generation } };
   if (event.type === 'node-finished') return { ...event, generation };
   return event;
+}
+
+function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** This machine's first non-internal IPv4 address (else IPv6), for a join URL of a wildcard bind. */
+function firstExternalAddress(): string {
+  const addresses = Object.values(networkInterfaces()).flatMap((entries) => entries ?? []);
+  const external = addresses.filter((entry) => !entry.internal);
+  return (external.find((entry) => entry.family === 'IPv4') ?? external[0])?.address ?? '127.0.0.1';
 }

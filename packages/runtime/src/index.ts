@@ -12,6 +12,7 @@ export {
   type SuperviseProcessOptions,
   superviseProcess,
 } from '@millrace/runner-kit';
+export { addressRoutingTo } from './advertise-host.js';
 export {
   ApplicationManagerConnection,
   type ApplicationManagerConnectionOptions,
@@ -23,6 +24,13 @@ export {
   type ObservationListener,
 } from './application-manager.js';
 export { createGenericEngine, type GenericEngineOptions, genericEngine } from './generic-engine.js';
+export {
+  formatJoinUrl,
+  hostOfAddress,
+  isLoopbackHost,
+  type JoinTarget,
+  parseJoinUrl,
+} from './join-url.js';
 export { type LocalCluster, type LocalClusterOptions, launchLocalCluster } from './local-cluster.js';
 export {
   type ConsoleLoggerOptions,
@@ -70,3 +78,9 @@ export {
   toMillraceError,
   toWireClusterSpec,
 } from './protocol-mapping.js';
+export {
+  certificateFingerprint,
+  createSelfSignedIdentity,
+  loadTlsIdentity,
+  type TlsIdentity,
+} from './tls-identity.js';

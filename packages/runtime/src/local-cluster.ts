@@ -74,6 +74,7 @@ export function launchLocalCluster(options: LocalClusterOptions): LocalCluster {
           const agent = new NodeAgent({
             address: am.address,
             token: am.token,
+            fingerprint: am.fingerprint,
             role,
             index,
             engine: am.engine,

@@ -35,6 +35,7 @@ import {
   protocolVersion,
   type RegisterNodeResponse,
 } from '@millrace/protocol';
+import { addressRoutingTo } from './advertise-host.js';
 import { ApplicationManagerConnection, type ClusterWatch } from './am-client.js';
 import { childLogger, createConsoleLogger } from './logger.js';
 import { Mailbox } from './mailbox.js';
@@ -52,12 +53,19 @@ export interface NodeAgentOptions {
   /** `host:port` of the application manager. */
   address: string;
   token: string;
+  /** SHA-256 (hex) of the AM's certificate, from its join URL: the agent speaks TLS and pins it. */
+  fingerprint?: string | undefined;
+  /** Allow plaintext to a non-loopback AM (the token crosses the network in the clear). */
+  insecure?: boolean | undefined;
   role: string;
   index: number;
   /** The engine the cluster runs: it names the role's ports and builds the runner's environment. */
   engine: MLFramework;
   runner: Runner;
-  /** Host this node advertises to the others. Default 127.0.0.1. */
+  /**
+   * Host this node advertises to the others; its engine ports are bound there. Default: the
+   * address of this machine's interface that routes to the AM (127.0.0.1 for a loopback AM).
+   */
   host?: string | undefined;
   /** Records for a stream-mode role; persists across attempts. */
   input?: InputChannel | undefined;
@@ -131,6 +139,8 @@ export class NodeAgent {
   #running: Promise<NodeAgentOutcome> | undefined;
   #startFailure: RunnerResult | undefined;
   #leaving = false;
+  /** The host this node advertises (resolved when the lifecycle starts). */
+  #host = '127.0.0.1';
   readonly #progress = new ProgressWatch();
   /** The caller's input as the runner sees it: reads count as progress for stall detection. */
   readonly #input: InputChannel | undefined;
@@ -141,7 +151,12 @@ export class NodeAgent {
     this.index = options.index;
     this.#targetGeneration = options.generation ?? 0;
     this.#logger = childLogger(options.logger ?? createConsoleLogger(), `${options.role}[${options.index}]`);
-    this.#connection = new ApplicationManagerConnection({ address: options.address, token: options.token });
+    this.#connection = new ApplicationManagerConnection({
+      address: options.address,
+      token: options.token,
+      fingerprint: options.fingerprint,
+      insecure: options.insecure,
+    });
     this.#input = options.input && this.#progress.observeInput(options.input);
   }
 
@@ -161,7 +176,8 @@ export class NodeAgent {
     let generation = this.#targetGeneration;
     let lastResult: RunnerResult | undefined;
     const portNames = this.#options.engine.roles.find((role) => role.name === this.role)?.ports ?? [];
-    const host = this.#options.host ?? '127.0.0.1';
+    const host = this.#options.host ?? (await addressRoutingTo(this.#options.address));
+    this.#host = host;
     const adopts = runnerAdoptsReservedSockets(this.#options.runner);
     for (;;) {
       const reservation = await reservePorts(host, portNames);
@@ -310,7 +326,7 @@ export class NodeAgent {
           protocolVersion,
           role: this.role,
           index: this.index,
-          host: this.#options.host ?? '127.0.0.1',
+          host: this.#host,
           ports: { ...reservation.ports },
           pid: process.pid,
           generation: wanted,

@@ -1,4 +1,5 @@
-import { ApplicationManager, createConsoleLogger } from '@millrace/runtime';
+import { ConfigError } from '@millrace/core';
+import { ApplicationManager, createConsoleLogger, loadTlsIdentity } from '@millrace/runtime';
 import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
 import { findEngine } from '../engines.js';
@@ -10,6 +11,11 @@ interface AmFlags {
   engine: string;
   host: string;
   port: number;
+  listen?: string;
+  advertiseHost?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecure?: boolean;
   name?: string;
   token?: string;
   serving?: string;
@@ -19,24 +25,34 @@ interface AmFlags {
 }
 
 /**
- * `millrace am --roles worker=2,ps=1`: a standalone application manager. Prints one JSON line
- * `{"address","token"}` on stdout, logs the cluster's life on stderr, and exits when the job
- * ends (0 when it succeeded or was stopped, 1 when it failed) or on SIGINT/SIGTERM.
+ * `millrace am --roles worker=2,ps=1 [--listen HOST:PORT]`: a standalone application manager.
+ * Prints one JSON line `{"address","token","join"}` on stdout, logs the cluster's life on stderr,
+ * and exits when the job ends (0 when it succeeded or was stopped, 1 when it failed) or on
+ * SIGINT/SIGTERM. Off loopback it serves TLS (a fresh self-signed certificate, or --tls-cert and
+ * --tls-key) and `join` pins that certificate's fingerprint.
  */
 export const amCommand: CliCommand = {
   name: 'am',
   register(program: Command, io: CliIo) {
     program
       .command('am')
-      .description('run a standalone application manager; prints {"address","token"} as one JSON line')
+      .description('run a standalone application manager; prints {"address","token","join"} as one JSON line')
       .requiredOption('--roles <roles>', 'instances per role, e.g. worker=2,ps=1')
       .option(
         '--engine <name>',
         'engine: built in (generic, tensorflow, pytorch), listed in millrace.config, or an installed package name',
         'generic',
       )
-      .option('--host <host>', 'address to bind', '127.0.0.1')
+      .option('--listen <host:port>', 'address to listen on, e.g. 0.0.0.0:7070 (TLS off loopback)')
+      .option('--host <host>', 'address to bind (older form of --listen)', '127.0.0.1')
       .option('--port <port>', 'port to bind (0: any free port)', parseInteger('port'), 0)
+      .option(
+        '--advertise-host <host>',
+        "host the join URL names (default: the bound host, or this machine's first non-internal address for 0.0.0.0)",
+      )
+      .option('--tls-cert <file>', 'PEM certificate to serve (default off loopback: a fresh self-signed one)')
+      .option('--tls-key <file>', 'PEM private key of --tls-cert')
+      .option('--insecure', 'serve plaintext off loopback (anyone on the network can read the token)')
       .option('--name <name>', 'job name')
       .option('--token <token>', 'job token (default: a random one)')
       .option('--serving <roles>', 'generic engine: roles that run until stopped, e.g. ps')
@@ -49,6 +65,23 @@ export const amCommand: CliCommand = {
       )
       .action(async (flags: AmFlags) => {
         const roles = parseRoles(flags.roles);
+        const { host, port } = flags.listen
+          ? parseListen(flags.listen)
+          : { host: flags.host, port: flags.port };
+        if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+          throw new ConfigError([{ path: 'tls-cert', message: '--tls-cert and --tls-key go together' }], {
+            subject: 'options',
+          });
+        }
+        if (flags.insecure && flags.tlsCert) {
+          throw new ConfigError([{ path: 'insecure', message: 'cannot be combined with --tls-cert' }], {
+            subject: 'options',
+          });
+        }
+        const tls =
+          flags.tlsCert && flags.tlsKey
+            ? await loadTlsIdentity({ certificate: flags.tlsCert, privateKey: flags.tlsKey })
+            : undefined;
         const engine = await findEngine(flags.engine, {
           generic: {
             roles: Object.keys(roles),
@@ -59,7 +92,7 @@ export const amCommand: CliCommand = {
           config: {
             engine: engine.name,
             roles,
-            host: flags.host,
+            host,
             ...(flags.name ? { name: flags.name } : {}),
             ...(flags.maxRestarts !== undefined ? { maxRestarts: flags.maxRestarts } : {}),
             ...(flags.heartbeatMs !== undefined
@@ -70,15 +103,23 @@ export const amCommand: CliCommand = {
               : {}),
           },
           engine,
-          port: flags.port,
+          port,
           token: flags.token,
+          tls,
+          insecure: flags.insecure,
+          advertiseHost: flags.advertiseHost,
           logger: createConsoleLogger({ prefix: 'am', write: (line) => io.stderr.write(`${line}\n`) }),
         });
         am.onObservation((observation) => {
           const line = describeObservation(observation);
           if (line) io.stderr.write(`[am] ${line}\n`);
         });
-        io.stdout.write(`${JSON.stringify({ address: am.address, token: am.token })}\n`);
+        if (!am.fingerprint && flags.insecure) {
+          io.stderr.write(
+            `[am] WARNING: --insecure: serving PLAINTEXT on ${am.address}; the job token crosses the network in the clear and anyone who sees it can join or stop this job\n`,
+          );
+        }
+        io.stdout.write(`${JSON.stringify({ address: am.address, token: am.token, join: am.joinUrl })}\n`);
         const onSignal = () => void am.stop('the application manager was interrupted');
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
@@ -92,3 +133,18 @@ export const amCommand: CliCommand = {
       });
   },
 };
+
+/** `HOST:PORT`, `[V6]:PORT` or `:PORT` (all interfaces). */
+function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim());
+  const port = Number(match?.[3]);
+  if (!match || !Number.isInteger(port) || port > 65_535) {
+    throw new ConfigError(
+      [{ path: 'listen', message: `'${text}' is not HOST:PORT (e.g. 0.0.0.0:7070, [::]:7070)` }],
+      {
+        subject: 'options',
+      },
+    );
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}

@@ -9,17 +9,18 @@ interface NodeFlags extends ConnectionFlags {
   role: string;
   index: number;
   engine: string;
-  host: string;
+  host?: string;
+  advertiseHost?: string;
   checkpointDir?: string;
   grace?: number;
   amTimeout?: number;
 }
 
 /**
- * `millrace node --am ADDR --token T --role worker --index 0 -- python train.py`: a standalone node
- * agent whose runner is the command after `--`. Exits 0 when the job succeeded (or was stopped)
- * and its own last run did not fail; 1 when the job failed, its runner failed, or it could not
- * take part.
+ * `millrace node --join URL --role worker --index 0 -- python train.py` (or `--am ADDR --token T`
+ * on loopback): a standalone node agent whose runner is the command after `--`. Exits 0 when the
+ * job succeeded (or was stopped) and its own last run did not fail; 1 when the job failed, its
+ * runner failed, or it could not take part.
  */
 export const nodeCommand: CliCommand = {
   name: 'node',
@@ -29,7 +30,11 @@ export const nodeCommand: CliCommand = {
       .requiredOption('--role <role>', 'role of this node, e.g. worker')
       .requiredOption('--index <index>', 'index of this node within its role', parseInteger('index'))
       .option('--engine <name>', 'engine name (must match the AM)', 'generic')
-      .option('--host <host>', 'host this node advertises', '127.0.0.1')
+      .option(
+        '--advertise-host <host>',
+        'address other nodes reach this node on; engine ports are bound there (default: the address of the interface that routes to the AM)',
+      )
+      .option('--host <host>', 'same as --advertise-host (older name)')
       .option('--checkpoint-dir <directory>', 'checkpoint directory that survives restarts')
       .option('--grace <ms>', 'between SIGTERM and SIGKILL when the runner is stopped', parseInteger('grace'))
       .option(
@@ -39,15 +44,14 @@ export const nodeCommand: CliCommand = {
       )
       .argument('<command...>', 'the runner command and its arguments')
       .action(async (command: string[], flags: NodeFlags) => {
-        const { address, token } = resolveConnection(flags);
+        const connection = resolveConnection(flags);
         const [executable, ...args] = command;
         const agent = new NodeAgent({
-          address,
-          token,
+          ...connection,
           role: flags.role,
           index: flags.index,
           engine: await findEngine(flags.engine, { generic: { roles: [flags.role] } }),
-          host: flags.host,
+          host: flags.advertiseHost ?? flags.host,
           checkpointDirectory: flags.checkpointDir,
           connectionLostMs: flags.amTimeout,
           runner: processRunner({ command: executable!, args, gracePeriodMs: flags.grace }),

@@ -51,6 +51,8 @@ export type { AddAMRoleOptions, MLCluster };
 interface ClusterEndpoint {
   address: string;
   token: string;
+  /** The AM's certificate fingerprint when it serves TLS. */
+  fingerprint: string | undefined;
   checkpointDirectory: string;
 }
 
@@ -138,6 +140,7 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
           state.endpoint.resolve({
             address: started.address,
             token: started.token,
+            fingerprint: started.fingerprint,
             checkpointDirectory: parsed.checkpointDirectory ?? temporaryDirectory!,
           });
           const onAbort = () => void started.stop('the dataflow job was cancelled');
@@ -295,6 +298,7 @@ class RoleNode {
     const agent = new NodeAgent({
       address: endpoint.address,
       token: endpoint.token,
+      fingerprint: endpoint.fingerprint,
       role: this.role,
       index: this.index,
       engine: this.cluster.engine,
