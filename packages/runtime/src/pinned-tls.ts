@@ -5,7 +5,7 @@
  * yields gRPC credentials, which trust exactly that certificate and check the fingerprint again on
  * every (re)connection, so a server swapped in later is refused too.
  */
-import type { PeerCertificate } from 'node:tls';
+import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
 import { connect } from 'node:tls';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
 import { MillraceTimeoutError, ServerIdentityError } from '@millrace/core';
@@ -65,14 +65,16 @@ export function fetchPinnedCertificate(options: {
     }, options.timeoutMs);
     socket.once('secureConnect', () => {
       clearTimeout(timer);
-      const certificate = socket.getPeerCertificate(false);
+      const certificate = socket.getPeerCertificate(true);
       const actual = fingerprintOf(certificate);
       socket.destroy();
       if (actual !== fingerprint) {
         reject(new ServerIdentityError(address, fingerprint, actual));
         return;
       }
-      resolve(derToPem(certificate.raw));
+      // Trust every certificate the pinned server presented: for a self-signed one that is itself;
+      // for a user certificate served with its chain, OpenSSL then finds the chain's root.
+      resolve(presentedChain(certificate).map(derToPem).join(''));
     });
     socket.once('error', (error) => {
       clearTimeout(timer);
@@ -96,6 +98,17 @@ export function pinnedCredentials(options: {
         : new ServerIdentityError(options.address, options.fingerprint, actual);
     },
   });
+}
+
+function presentedChain(leaf: DetailedPeerCertificate): Buffer[] {
+  const chain: Buffer[] = [];
+  let current: DetailedPeerCertificate | undefined = leaf;
+  while (current?.raw && chain.length < 10) {
+    chain.push(current.raw);
+    if (current.issuerCertificate === current) break;
+    current = current.issuerCertificate;
+  }
+  return chain;
 }
 
 function derToPem(der: Buffer): string {

@@ -3,7 +3,11 @@
  * test/multi-host): an AM serving TLS with a per-job certificate, clients that pin its fingerprint
  * from the join URL, a wrong fingerprint refused before anything is sent, plaintext refused.
  */
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
 import { credentials } from '@grpc/grpc-js';
 import { ConfigError, ServerIdentityError } from '@millrace/core';
@@ -14,7 +18,7 @@ import { ApplicationManager } from './application-manager.js';
 import { createGenericEngine } from './generic-engine.js';
 import { formatJoinUrl, parseJoinUrl } from './join-url.js';
 import { NodeAgent } from './node-agent.js';
-import { createSelfSignedIdentity } from './tls-identity.js';
+import { certificateFingerprint, createSelfSignedIdentity } from './tls-identity.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -114,6 +118,56 @@ describe('an AM serving TLS', () => {
     expect((refused as Error).message).toMatch(/Nothing was sent to it/);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(Buffer.concat(received).length).toBe(0);
+  });
+
+  it('serves a user certificate signed by a CA when given with its chain', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'millrace-ca-'));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: directory, stdio: 'ignore' });
+    const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    openssl(
+      'req',
+      '-x509',
+      ...key,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=test-ca',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+    );
+    openssl('req', ...key, '-subj', '/CN=am', '-keyout', 'am.key', '-out', 'am.csr');
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'am.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      'am.pem',
+    );
+    const leaf = readFileSync(join(directory, 'am.pem'), 'utf8');
+    const am = await ApplicationManager.start({
+      config: { engine: 'generic', roles: { worker: { instances: 1 } } },
+      engine: createGenericEngine(),
+      tls: {
+        certificate: leaf + readFileSync(join(directory, 'ca.pem'), 'utf8'),
+        privateKey: readFileSync(join(directory, 'am.key'), 'utf8'),
+        fingerprint: certificateFingerprint(leaf),
+      },
+    });
+    cleanups.push(() => am.close());
+    const connection = new ApplicationManagerConnection(parseJoinUrl(am.joinUrl));
+    cleanups.push(() => connection.close());
+    await expect(connection.getJobStatus()).resolves.toMatchObject({ state: 'initializing' });
   });
 
   it('a client refuses plaintext to a non-loopback address unless told insecure', () => {
