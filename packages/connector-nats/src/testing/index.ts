@@ -1,0 +1,1 @@
+export { type NatsServer, startNatsServer } from './nats-server.js';

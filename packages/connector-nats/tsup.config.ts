@@ -1,0 +1,11 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: ['src/index.ts', 'src/testing/index.ts'],
+  format: ['esm'],
+  target: 'node20',
+  tsconfig: 'tsconfig.build.json',
+  dts: true,
+  sourcemap: true,
+  clean: true,
+});
