@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Runs the whole test suite: every vitest project (unit tests beside the code, integration tests
 // in test/) and the Python packages' unittest suites, then prints one plain summary line,
-// `N passed, N failed`, which CI reads. Extra arguments go to vitest (e.g. a file filter).
+// `N passed, N failed, N skipped`, which CI reads. Extra arguments go to vitest (e.g. a file filter).
+//
+// With CI=true a skipped torch or Python test is a failure: CI installs everything those tests
+// need, so a skip there means a test silently stopped running. Each one is named.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -25,15 +28,27 @@ const vitest = spawnSync(
   { cwd: root, stdio: 'inherit' },
 );
 
+const inCi = process.env.CI === 'true' || process.env.CI === '1';
 let passed = 0;
 let failed = 0;
+let skipped = 0;
+/** Torch or Python tests that were skipped; failures when in CI. */
+const skippedHeavy = [];
+const torchOrPython = /torch|python|pyodide/i;
+
 if (existsSync(vitestJson)) {
   const report = JSON.parse(readFileSync(vitestJson, 'utf8'));
   passed += report.numPassedTests ?? 0;
   failed += report.numFailedTests ?? 0;
-  // A file that fails to load has no tests to count; count it as a failure so it cannot hide.
   for (const file of report.testResults ?? []) {
+    // A file that fails to load has no tests to count; count it as a failure so it cannot hide.
     if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) failed += 1;
+    for (const test of file.assertionResults ?? []) {
+      if (!['skipped', 'pending', 'todo', 'disabled'].includes(test.status)) continue;
+      skipped += 1;
+      const where = `${file.name.slice(root.length + 1)} > ${test.fullName}`;
+      if (torchOrPython.test(where)) skippedHeavy.push(where);
+    }
   }
 } else {
   console.error('test-all: vitest wrote no report');
@@ -59,12 +74,25 @@ for (const group of ['bridges', 'plugins']) {
     const ran = Number(/Ran (\d+) tests?/.exec(output)?.[1] ?? 0);
     const failures =
       Number(/failures=(\d+)/.exec(output)?.[1] ?? 0) + Number(/errors=(\d+)/.exec(output)?.[1] ?? 0);
-    const skipped = Number(/skipped=(\d+)/.exec(output)?.[1] ?? 0);
+    const skippedHere = Number(/skipped=(\d+)/.exec(output)?.[1] ?? 0);
     if (result.status !== 0 && failures === 0) failed += 1;
     failed += failures;
-    passed += Math.max(0, ran - failures - skipped);
+    passed += Math.max(0, ran - failures - skippedHere);
+    skipped += skippedHere;
+    for (const line of output.split('\n')) {
+      if (/\.\.\. skipped/.test(line)) skippedHeavy.push(`${group}/${name} (python) ${line.trim()}`);
+    }
   }
 }
 
-console.log(`\n${passed} passed, ${failed} failed`);
+if (skippedHeavy.length > 0) {
+  console.log(`\n${skippedHeavy.length} torch or Python test(s) skipped${inCi ? ' (failures in CI):' : ':'}`);
+  for (const where of skippedHeavy) console.log(`  ${where}`);
+  if (inCi) {
+    failed += skippedHeavy.length;
+    skipped -= skippedHeavy.length;
+  }
+}
+
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed === 0 ? 0 : 1);

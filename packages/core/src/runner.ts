@@ -46,6 +46,12 @@ export interface RunnerContext {
   input?: InputChannel | undefined;
   /** Present when the role's output is consumed downstream. */
   output?: OutputChannel | undefined;
+  /**
+   * Name of the codec the role encodes `input` records with and decodes `output` records with
+   * (`json` by default in `addRole`). A runner that decodes with another codec fails at start,
+   * naming both, instead of misreading every record. Absent outside a role (hand-built contexts).
+   */
+  codec?: string | undefined;
   /** A directory that survives restarts of this job, for checkpoints. */
   checkpointDirectory: string;
   /** Sockets the agent reserved for this node's ports, by name, for runners that can adopt them. */

@@ -71,6 +71,8 @@ export interface NodeAgentOptions {
   input?: InputChannel | undefined;
   /** Where the runner's records go; persists across attempts. */
   output?: OutputChannel | undefined;
+  /** Name of the role's codec, handed to the runner as `context.codec`. */
+  codec?: string | undefined;
   /**
    * Survives restarts; default `<tmpdir>/millrace-<uid>/<job name>`. Created with mode 0700; an
    * existing one owned by another user, or writable by others, is refused (a ConfigError).
@@ -411,6 +413,7 @@ export class NodeAgent {
         environment,
         input: this.#input,
         output: this.#options.output,
+        codec: this.#options.codec,
         checkpointDirectory,
         reservedPorts: reservation.ports,
         logger: this.#logger,

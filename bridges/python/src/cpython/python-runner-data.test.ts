@@ -128,6 +128,38 @@ describe('pythonRunner data path (shared-memory rings)', () => {
     );
   });
 
+  it("the role's codec travels in the context: the runner follows it, and an input codec that disagrees fails at start naming both", async () => {
+    const entry = join(directory, 'doubles.py');
+    writeFileSync(
+      entry,
+      'def main(ctx):\n    for value in ctx.input:\n        ctx.output.write(value * 2)\n',
+    );
+    const follows = Object.assign(
+      recordingContext({ input: generatedInput(3, (index) => msgpackCodec.encode(index + 1)), output: true }),
+      { codec: 'msgpack' },
+    );
+    const handle = await pythonRunner({
+      entry: `${entry}:main`,
+      python: '/usr/bin/python3',
+      requiredModules: ['msgpack'],
+      output: 'ignore',
+    }).start(follows);
+    expect(await handle.result).toEqual({ status: 'succeeded' });
+    expect(follows.written.map((record) => msgpackCodec.decode(record))).toEqual([2, 4, 6]);
+
+    const disagrees = Object.assign(
+      recordingContext({ input: generatedInput(1, () => msgpackCodec.encode(1)) }),
+      {
+        codec: 'msgpack',
+      },
+    );
+    await expect(
+      pythonRunner({ entry: `${entry}:main`, python: '/usr/bin/python3', inputCodec: 'json' }).start(
+        disagrees,
+      ),
+    ).rejects.toThrow(/decodes its input as 'json' but role '.*' encodes its records as 'msgpack'/);
+  });
+
   it('tensor frames reach a torch DataLoader as batched tensors', async () => {
     const entry = join(directory, 'torch_sums.py');
     writeFileSync(

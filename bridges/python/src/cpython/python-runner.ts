@@ -9,6 +9,7 @@
 import { delimiter } from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
+  CodecError,
   ConfigError,
   type ConfigIssue,
   RecordTooLargeError,
@@ -51,11 +52,12 @@ export interface PythonRunnerOptions {
   /** Extra environment variables, applied last. */
   env?: Readonly<Record<string, string>> | undefined;
   /**
-   * Codec of the input records, as the Python side should decode them. It must match the role's
-   * codec (`addRole`'s default is JSON). Default `json`.
+   * Codec of the input records, as the Python side should decode them. Default: the role's codec
+   * (`context.codec`, JSON unless `addRole` was given another), else `json`. Set and different
+   * from the role's codec, the runner fails at start naming both.
    */
   inputCodec?: RecordCodecName | undefined;
-  /** Codec the Python side encodes output records with; must match the role's codec. Default `json`. */
+  /** Codec the Python side encodes output records with. Default: the role's codec, else `json`. */
   outputCodec?: RecordCodecName | undefined;
   /** Bytes of each shared-memory ring. Default 4 MiB. */
   ringBytes?: number | undefined;
@@ -149,8 +151,7 @@ async function startPythonRunner(
   const rings = await startRingPumps({
     input: context.input,
     output: context.output,
-    inputCodec: options.inputCodec ?? 'json',
-    outputCodec: options.outputCodec ?? 'json',
+    ...codecsFor(options, context),
     ringBytes: options.ringBytes,
     onInputFailure: (error) => stopForDataFailure(error),
   });
@@ -311,6 +312,46 @@ const permanentExceptions = new Set([
 
 function restartCannotFix(exception: PythonException): boolean {
   return permanentExceptions.has(exception.exception);
+}
+
+/**
+ * The codecs the Python side uses. The role's codec travels in the runner context (and into the
+ * ring header, which the Python side checks); `tensor-in/msgpack-out` names an asymmetric role
+ * codec. An input codec that disagrees with the role's would decode every record wrongly, so it
+ * fails the start naming both. (Output records are not checked against the role yet: torchRunner
+ * sets its output codec itself.)
+ */
+function codecsFor(
+  options: Pick<PythonRunnerOptions, 'inputCodec' | 'outputCodec'>,
+  context: RunnerContext,
+): { inputCodec: RecordCodecName; outputCodec: RecordCodecName } {
+  const role = context.codec;
+  if (role === undefined) {
+    return { inputCodec: options.inputCodec ?? 'json', outputCodec: options.outputCodec ?? 'json' };
+  }
+  const split = /^(.+)-in\/(.+)-out$/.exec(role);
+  const roleInput = split ? split[1]! : role;
+  const roleOutput = split ? split[2]! : role;
+  const known = (name: string): name is RecordCodecName =>
+    (recordCodecNames as readonly string[]).includes(name);
+  if (context.input && options.inputCodec !== undefined && options.inputCodec !== roleInput) {
+    throw new CodecError(
+      role,
+      `the runner decodes its input as '${options.inputCodec}' but role '${context.role}' encodes its records as ` +
+        `'${roleInput}'; drop inputCodec (the runner follows the role) or give addRole the ${options.inputCodec} codec`,
+    );
+  }
+  if (context.input && options.inputCodec === undefined && !known(roleInput)) {
+    throw new CodecError(
+      role,
+      `role '${context.role}' encodes its records as '${roleInput}', which the Python side cannot decode ` +
+        `(it knows ${recordCodecNames.join(', ')}); give addRole one of those codecs`,
+    );
+  }
+  return {
+    inputCodec: options.inputCodec ?? (known(roleInput) ? roleInput : 'json'),
+    outputCodec: options.outputCodec ?? (known(roleOutput) ? roleOutput : 'json'),
+  };
 }
 
 function lineSink(

@@ -305,6 +305,7 @@ class RoleNode {
       runner: this.runner,
       input: streamMode ? this.#input : undefined,
       output: queueOutputChannel(this.#output),
+      codec: this.codec.name,
       checkpointDirectory: endpoint.checkpointDirectory,
       logger: this.cluster.logger,
       specTimeoutMs: this.cluster.config.registrationTimeoutMs * (this.cluster.config.maxRestarts + 2),
