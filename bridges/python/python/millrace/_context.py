@@ -143,13 +143,13 @@ def context_from_environment(environment: Mapping[str, str]) -> Context:
 
         codec_name = environment.get(names.INPUT_CODEC, "raw")
         decode, _ = codec(codec_name)
-        input_stream = InputStream(open_input_ring(environment[names.INPUT_RING]), decode, codec_name)
+        input_stream = InputStream(open_input_ring(environment[names.INPUT_RING], codec_name), decode, codec_name)
     if environment.get(names.OUTPUT_RING):
         from ._rings import open_output_ring
 
         codec_name = environment.get(names.OUTPUT_CODEC, "raw")
         _, encode = codec(codec_name)
-        output_stream = OutputStream(open_output_ring(environment[names.OUTPUT_RING]), encode, codec_name)
+        output_stream = OutputStream(open_output_ring(environment[names.OUTPUT_RING], codec_name), encode, codec_name)
 
     if input_stream is not None and output_stream is not None:
         input_stream.before_wait = output_stream.flush

@@ -25,10 +25,11 @@ def _shm() -> Any:
 class RingSource:
     """A :class:`~millrace.RecordSource` reading a ring."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, codec: Optional[str] = None) -> None:
         shm = _shm()
         self._timeout_error = shm.RingTimeoutError
-        self._reader = shm.RingReader.open(path, timeout=_SLICE_SECONDS)
+        # With a codec, the ring header's codec must be the same (a mismatch raises, naming both).
+        self._reader = shm.RingReader.open(path, timeout=_SLICE_SECONDS, codec=codec)
 
     def read_batch(self, max_records: int, timeout: float) -> Optional[List[Any]]:
         try:
@@ -47,8 +48,8 @@ class RingSink:
     retried safely. The wait still ends if the reader (the agent) dies.
     """
 
-    def __init__(self, path: str) -> None:
-        self._writer = _shm().RingWriter.open(path)
+    def __init__(self, path: str, codec: Optional[str] = None) -> None:
+        self._writer = _shm().RingWriter.open(path, codec=codec)
 
     def write_batch(self, records: Sequence[bytes]) -> None:
         self._writer.write_batch(records)
@@ -60,9 +61,9 @@ class RingSink:
         self._writer.close()
 
 
-def open_input_ring(path: str) -> RingSource:
-    return RingSource(path)
+def open_input_ring(path: str, codec: Optional[str] = None) -> RingSource:
+    return RingSource(path, codec)
 
 
-def open_output_ring(path: str) -> RingSink:
-    return RingSink(path)
+def open_output_ring(path: str, codec: Optional[str] = None) -> RingSink:
+    return RingSink(path, codec)
