@@ -2,13 +2,15 @@
  * The engine as a user installs it: @millrace/* and this package from `npm pack` tarballs in a
  * fresh project outside the repository, the engine found by its package name
  * (`millrace am --engine millrace-engine-xgboost`), a tracker and 2 workers started by hand with
- * `millrace node`, predictions equal to single-process training on the same data.
+ * `millrace node`, predictions equal to single-process training on the same data. The same
+ * installed project is the consumer test of the packages: `npx millrace --help`, and the job of
+ * docs/writing-a-runner.md run exactly as the guide writes it.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packedProject } from './packed-project.mjs';
+import { packedProject, repositoryRoot } from './packed-project.mjs';
 
 const python = '/usr/bin/python3';
 const hasXgboost = spawnSync(python, ['-c', 'import xgboost'], { stdio: 'ignore' }).status === 0;
@@ -112,6 +114,44 @@ describe.skipIf(!hasXgboost)('millrace-engine-xgboost, installed from packed tar
     );
     expect(largest).toBeLessThanOrEqual(predictionTolerance);
   }, 240_000);
+
+  it('npx millrace --help and --version work in the installed project', () => {
+    const help = spawnSync('npx', ['--no-install', 'millrace', '--help'], { cwd: project, encoding: 'utf8' });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/Usage: millrace/);
+    const { version } = JSON.parse(
+      readFileSync(join(project, 'node_modules', '@millrace', 'cli', 'package.json'), 'utf8'),
+    );
+    const printed = spawnSync('npx', ['--no-install', 'millrace', '--version'], {
+      cwd: project,
+      encoding: 'utf8',
+    });
+    expect(printed.stdout).toBe(`${version}\n`);
+  }, 60_000);
+
+  // docs/writing-a-runner.md, followed literally: its files, written out, run with its command.
+  it.each(['process', 'python', 'in-process'])(
+    "runs the runner guide's job with its %s runner",
+    (kind) => {
+      const guide = readFileSync(join(repositoryRoot, 'docs', 'writing-a-runner.md'), 'utf8');
+      const files = [...guide.matchAll(/```(?:js|python)\n((?:\/\/|#) (\S+\.(?:mjs|py))\n[\s\S]*?)```/g)];
+      expect(files.map((match) => match[2]).sort()).toEqual([
+        'double.mjs',
+        'double.py',
+        'doubling-runner.mjs',
+        'job.mjs',
+      ]);
+      for (const [, text, name] of files) writeFileSync(join(project, name), text);
+      const run = spawnSync('npx', ['millrace', 'run', 'job.mjs', kind], {
+        cwd: project,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+      expect(`${run.stdout}${run.stderr}`).toContain(`${kind}: 1000 records doubled, sum 1001000`);
+    },
+    150_000,
+  );
 
   it('refuses an installed package that is not an engine, by name', async () => {
     const am = millrace(project, ['am', '--engine', 'zod', '--roles', 'worker=1']);
