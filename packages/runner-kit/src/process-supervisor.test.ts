@@ -121,6 +121,42 @@ describe('superviseProcess when its own process dies', () => {
   }
 });
 
+describe('a runner never outlives its host (kill -9 of a node agent left its runner running under pid 1)', () => {
+  it('the kernel kills the runner when its host dies of SIGKILL, which no exit hook can catch', async () => {
+    const host = `
+      const { superviseProcess } = await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, 'process-supervisor.ts')).href)});
+      const runner = superviseProcess({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', ${JSON.stringify(marker)}] });
+      console.log(await runner.started);
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', host], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const runnerPid = await new Promise<number>((resolve) =>
+      child.stdout!.once('data', (chunk) => resolve(Number(String(chunk).trim()))),
+    );
+    expect(processesWithMarker(marker)).toContain(runnerPid);
+    child.kill('SIGKILL');
+    await waitUntil(() => processesWithMarker(marker).length === 0, 10_000);
+  });
+
+  it('the runner keeps its own pid and command line under the parent-death wrapper', async () => {
+    const lines: string[] = [];
+    const supervised = superviseProcess({
+      command: process.execPath,
+      args: ['-e', 'console.log(process.pid, process.ppid)', marker],
+      onStdoutLine: (line) => lines.push(line),
+    });
+    const pid = await supervised.started;
+    await supervised.exit;
+    expect(lines).toEqual([`${pid} ${process.pid}`]);
+  });
+
+  it('a missing executable is still a rejected start, not an exit of the wrapper', async () => {
+    const supervised = superviseProcess({ command: 'millrace-no-such-program', args: [marker] });
+    await expect(supervised.started).rejects.toThrow(/executable not found/);
+  });
+});
+
 async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

@@ -10,6 +10,8 @@
  * run their children through it.
  */
 import { type ChildProcess, type IOType, spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Stream } from 'node:stream';
 import type { RunnerResult } from '@millrace/core';
@@ -86,7 +88,8 @@ export interface SupervisedProcess {
 /**
  * Process groups still alive. Runners live in their own sessions, so a terminal's Ctrl-C does not
  * reach them: if this process exits, or dies of SIGINT/SIGTERM/SIGHUP that nobody else handles,
- * their groups are killed first so none outlives it. (A SIGKILL of this process cannot be caught.)
+ * their groups are killed first so none outlives it. A SIGKILL of this process cannot be caught: the
+ * kernel's parent-death signal covers that case (see `withParentDeathSignal`).
  */
 const liveGroups = new Set<number>();
 const fatalSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -157,8 +160,12 @@ export function superviseProcess(options: SuperviseProcessOptions): SupervisedPr
   let stopRequested = false;
   let exited = false;
 
-  const child = spawn(options.command, [...(options.args ?? [])], {
-    env: options.env ?? process.env,
+  const environment = { ...(options.env ?? process.env) };
+  // The job token stays with the agent: a runner holding it could stop the job.
+  delete environment.MILLRACE_TOKEN;
+  const launch = withParentDeathSignal(options.command, [...(options.args ?? [])], environment, options.cwd);
+  const child = spawn(launch.command, launch.args, {
+    env: environment,
     cwd: options.cwd,
     detached: true, // its own process group: signals reach every descendant
     serialization: options.serialization,
@@ -253,4 +260,60 @@ function describeSpawnError(options: SuperviseProcessOptions, error: NodeJS.Errn
   if (error.code === 'EACCES')
     return new Error(`${what}: permission denied (is it executable?)`, { cause: error });
   return new Error(`${what}: ${error.message}`, { cause: error });
+}
+
+/**
+ * The kernel's parent-death signal: `setpriv --pdeathsig KILL` (util-linux) sets PR_SET_PDEATHSIG
+ * and then execs the runner in place, so the runner keeps its pid and is SIGKILLed by the kernel
+ * the moment the thread that started it dies — whatever killed it, SIGKILL included, which no
+ * exit hook can catch. Without setpriv (not Linux, util-linux missing) runners are started as
+ * they are and only the exit hooks above protect against orphans.
+ *
+ * A command that does not resolve to an executable file is spawned unwrapped, so a missing
+ * executable still fails the spawn itself (ENOENT: a rejected start) rather than setpriv's exec.
+ */
+const setprivCandidates = ['/usr/bin/setpriv', '/bin/setpriv'];
+let setprivPath: string | null | undefined;
+
+function findSetpriv(): string | null {
+  if (setprivPath === undefined) {
+    setprivPath =
+      process.platform === 'linux' && process.env.MILLRACE_PARENT_DEATH_SIGNAL !== 'off'
+        ? (setprivCandidates.find(isExecutable) ?? null)
+        : null;
+  }
+  return setprivPath;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function resolvesToExecutable(
+  command: string,
+  environment: NodeJS.ProcessEnv,
+  cwd: string | undefined,
+): boolean {
+  if (command.includes('/'))
+    return isExecutable(isAbsolute(command) ? command : resolvePath(cwd ?? '.', command));
+  return (environment.PATH ?? '')
+    .split(delimiter)
+    .some((directory) => directory !== '' && isExecutable(join(directory, command)));
+}
+
+/** The command line that starts `command` with the parent-death signal set, when setpriv exists. */
+export function withParentDeathSignal(
+  command: string,
+  args: string[],
+  environment: NodeJS.ProcessEnv,
+  cwd?: string,
+): { command: string; args: string[] } {
+  const setpriv = findSetpriv();
+  if (!setpriv || !resolvesToExecutable(command, environment, cwd)) return { command, args };
+  return { command: setpriv, args: ['--pdeathsig', 'KILL', '--', command, ...args] };
 }

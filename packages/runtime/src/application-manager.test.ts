@@ -248,3 +248,38 @@ async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<v
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+describe('ApplicationManager: a node whose agent died is not waited for in every generation', () => {
+  it('fails the job within the rejoin bound (it waited 60 s × 3 generations: 182 s)', async () => {
+    const am = await startAm({
+      heartbeat: { intervalMs: 100, missedLimit: 3 },
+      stopGracePeriodMs: 500,
+      registrationTimeoutMs: 60_000,
+      maxRestarts: 3,
+    });
+    const survivor = connect(am);
+    const dying = connect(am);
+    await survivor.registerNode(registration('worker', 0));
+    await dying.registerNode(registration('worker', 1));
+    const started = Date.now();
+    // worker[0]'s agent lives on: it heartbeats and re-registers into each new generation.
+    let generation = 0;
+    const beats = setInterval(() => {
+      const current = am.snapshot.generation;
+      if (current > generation && am.snapshot.state === 'registering') {
+        generation = current;
+        void survivor.registerNode(registration('worker', 0, current)).catch(() => {});
+      }
+      void survivor.heartbeat({ role: 'worker', index: 0, generation }).catch(() => {});
+    }, 50);
+    cleanups.push(() => clearInterval(beats));
+    // worker[1]'s agent was killed: it never calls again.
+    const outcome = await am.result;
+    const tookMs = Date.now() - started;
+    expect(outcome.status).toBe('failed');
+    expect(outcome.restarts).toBe(1);
+    expect(outcome.error?.message).toMatch(/worker\[1\].*its agent is gone/s);
+    // Detection (3 × 100 ms) + the rejoin bound (500 + 4 × 300 ms), with room for a loaded machine.
+    expect(tookMs).toBeLessThan(15_000);
+  });
+});

@@ -716,7 +716,18 @@ export class ApplicationManager {
   #armRegistrationTimer(): void {
     clearTimeout(this.#registrationTimer);
     const generation = this.#machine.snapshot.generation;
-    const timeoutMs = this.config.registrationTimeoutMs;
+    // A node declared dead by missed heartbeats in an earlier generation has an agent that stopped
+    // answering: a live agent re-registers as soon as its runner stopped (the stop grace period),
+    // a dead one never does. Waiting the whole registrationTimeoutMs, then restarting again, only
+    // delayed the failure (60 s × every restart); instead it gets the rejoin bound, then the job fails.
+    const { heartbeat, stopGracePeriodMs, registrationTimeoutMs } = this.config;
+    const rejoinMs = stopGracePeriodMs + heartbeat.intervalMs * heartbeat.missedLimit * 4;
+    const wentSilent = (role: string, index: number) => {
+      const deadIn = this.#nodes.get(nodeKey(role, index))?.declaredDeadIn;
+      return deadIn !== undefined && deadIn < generation;
+    };
+    const anySilent = [...this.#nodes.values()].some((record) => wentSilent(record.role, record.index));
+    const timeoutMs = anySilent ? Math.min(registrationTimeoutMs, rejoinMs) : registrationTimeoutMs;
     this.#registrationTimer = setTimeout(() => {
       const snapshot = this.#machine.snapshot;
       if (
@@ -726,9 +737,10 @@ export class ApplicationManager {
         return;
       }
       const missing = Object.values(snapshot.nodes).filter((node) => node.status === 'pending');
-      const first = missing[0];
+      const first = missing.find((node) => wentSilent(node.role, node.index)) ?? missing[0];
       if (!first) return;
       const names = missing.map((node) => `${node.role}[${node.index}]`).join(', ');
+      const gone = wentSilent(first.role, first.index);
       this.#dispatch({
         type: 'node-failed',
         failure: {
@@ -736,7 +748,10 @@ export class ApplicationManager {
           index: first.index,
           generation,
           reason: 'error',
-          message: `did not register within ${timeoutMs} ms (registrationTimeoutMs); still missing: ${names}`,
+          message: gone
+            ? `went silent and did not register again within ${timeoutMs} ms (stop grace period + 4 × the heartbeat limit): its agent is gone, and restarting the cluster cannot bring it back; still missing: ${names}`
+            : `did not register within ${timeoutMs} ms (registrationTimeoutMs); still missing: ${names}`,
+          permanent: gone || undefined,
         },
       });
     }, timeoutMs);

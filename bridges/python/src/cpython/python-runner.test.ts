@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ConfigError, DependencyMissingError, type RunnerResult } from '@millrace/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { recordingContext } from '../test-support.js';
@@ -232,4 +234,32 @@ describe('findPython', () => {
       /lacks millrace_absent_module/,
     );
   });
+});
+
+describe('a Python runner never outlives its agent (kill -9 of the agent left it under pid 1)', () => {
+  it('is killed by the kernel when the process that started it dies of SIGKILL', async () => {
+    const entry = userCode('sleeps.py', 'import time\ndef main(ctx):\n    time.sleep(120)\n');
+    const module = (name: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, name)).href);
+    const host = `
+      const { pythonRunner } = await import(${module('python-runner.ts')});
+      const { recordingContext } = await import(${module('../test-support.ts')});
+      const handle = await pythonRunner({ python: '/usr/bin/python3', entry: ${JSON.stringify(`${entry}:main`)}, output: 'ignore' }).start(recordingContext());
+      await handle.ready;
+      console.log(handle.pid);
+      setInterval(() => {}, 1000);`;
+    // The host loads the workspace's TypeScript sources, as vitest does.
+    const child = spawn(
+      process.execPath,
+      ['--conditions=millrace-source', '--import', 'tsx', '--input-type=module', '-e', host],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const pid = await new Promise<number>((resolve) =>
+      child.stdout!.once('data', (chunk) => resolve(Number(String(chunk).trim()))),
+    );
+    expect(processExists(pid)).toBe(true);
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (processExists(pid) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 50));
+    expect(processExists(pid)).toBe(false);
+  }, 60_000);
 });
