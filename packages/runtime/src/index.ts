@@ -48,6 +48,7 @@ export {
   loadRingTransport,
   type MLCluster,
   mlOperator,
+  type OpenRunnerChannelsOptions,
   openRunnerChannels,
   pipeTransport,
   RecordQueue,

@@ -11,6 +11,7 @@ export {
 export { pipeTransport } from './pipe-transport.js';
 export { RecordQueue } from './record-queue.js';
 export {
+  type OpenRunnerChannelsOptions,
   openRunnerChannels,
   type RunnerChannels,
   type RunnerInput,

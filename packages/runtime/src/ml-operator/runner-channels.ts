@@ -16,7 +16,7 @@
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { ConfigError } from '@millrace/core';
+import { CodecError, ConfigError } from '@millrace/core';
 import { encodeFrames, FrameDecoder } from './frames.js';
 
 export interface RunnerInput extends AsyncIterable<Uint8Array> {}
@@ -34,9 +34,27 @@ export interface RunnerChannels {
   output?: RunnerOutput;
 }
 
+export interface OpenRunnerChannelsOptions {
+  /**
+   * The codec this program decodes and encodes records with, e.g. `msgpack`. The role's codec
+   * travels in `MILLRACE_RECORDS_CODEC`; when the two differ the program fails here, naming both,
+   * instead of misreading every record.
+   */
+  codec?: string | undefined;
+}
+
 export async function openRunnerChannels(
   environment: NodeJS.ProcessEnv = process.env,
+  options: OpenRunnerChannelsOptions = {},
 ): Promise<RunnerChannels> {
+  const roleCodec = environment.MILLRACE_RECORDS_CODEC;
+  if (options.codec !== undefined && roleCodec !== undefined && options.codec !== roleCodec) {
+    throw new CodecError(
+      roleCodec,
+      `this runner program speaks '${options.codec}' but its role (${environment.MILLRACE_ROLE ?? 'unknown'}) ` +
+        `encodes its records with '${roleCodec}'; give addRole the ${options.codec} codec or open the channels with codec: '${roleCodec}'`,
+    );
+  }
   const transport = environment.MILLRACE_RECORDS_TRANSPORT;
   if (transport === undefined) {
     throw new ConfigError(

@@ -67,7 +67,14 @@ export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner
         command: options.command,
         args: options.args,
         cwd: options.cwd,
-        env: { ...process.env, ...millraceEnvironment(context), ...setup.env, ...options.env },
+        env: {
+          ...process.env,
+          ...millraceEnvironment(context),
+          ...setup.env,
+          // The role's codec travels with the records; openRunnerChannels({ codec }) checks it.
+          ...(context.codec === undefined ? {} : { MILLRACE_RECORDS_CODEC: context.codec }),
+          ...options.env,
+        },
         extraStdio: setup.extraStdio,
         gracePeriodMs: options.gracePeriodMs,
         onStdoutLine: (line) => {
