@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/testing/prometheus-text.ts'],
+  entry: ['src/index.ts', 'src/dashboard-worker.ts', 'src/testing/prometheus-text.ts'],
   format: ['esm'],
   target: 'node20',
   tsconfig: 'tsconfig.build.json',

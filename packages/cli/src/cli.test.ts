@@ -382,6 +382,23 @@ describe('millrace run', () => {
     for (const line of job.stdout().trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
   });
 
+  it("--json keeps stdout pure JSON: a runner's own output lines arrive as timestamped runner-output events", async () => {
+    const result = await run(['run', '--json', fixture, '2', 'chatty', marker]);
+    expect(result.code, result.stderr).toBe(0);
+    const events = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; time: string; line?: string; stream?: string });
+    const lines = events.filter((event) => event.type === 'runner-output');
+    expect(lines.map((event) => `${event.stream} ${event.line}`).sort()).toEqual([
+      'stderr warning from 0',
+      'stderr warning from 1',
+      'stdout hello from 0',
+      'stdout hello from 1',
+    ]);
+    for (const event of events) expect(Date.parse(event.time)).toBeGreaterThan(0);
+  });
+
   it('--ui refuses an address that is not [HOST:]PORT', async () => {
     const result = await run(['run', '--ui', 'nowhere', fixture, '2', 'succeed', marker]);
     expect(result.code).toBe(2);

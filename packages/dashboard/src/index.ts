@@ -4,6 +4,7 @@ export {
   parseListenAddress,
   startDashboardServer,
 } from './dashboard-server.js';
+export { type DashboardThread, startDashboardThread } from './dashboard-thread.js';
 export {
   type ClusterView,
   JobView,

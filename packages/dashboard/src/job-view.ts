@@ -26,8 +26,8 @@ export type JobViewEvent =
       durationMs: number;
       error?: { message: string } | undefined;
     }
-  | { type: 'log'; message: string }
-  | { type: 'job-started' | 'job-restarting'; job: string };
+  /** Anything else a host reports (logs, runner output...): not part of the picture. */
+  | { type: 'log' | 'runner-output' | 'job-started' | 'job-restarting' };
 
 /** Metric names a runner reports for its throughput, first found wins. */
 export const throughputMetricNames = [
@@ -118,9 +118,9 @@ export class JobView {
   #finishedAt: number | undefined;
   #version = 0;
 
-  constructor(options: { now?: (() => number) | undefined } = {}) {
+  constructor(options: { now?: (() => number) | undefined; startedAt?: number | undefined } = {}) {
     this.#now = options.now ?? Date.now;
-    this.startedAt = this.#now();
+    this.startedAt = options.startedAt ?? this.#now();
   }
 
   /** Calls `listener` after every event that changed the view; returns the unsubscribe function. */

@@ -29,7 +29,7 @@ export function dashboardPage(options: { title: string }): string {
     <div class="card"><h2>Throughput per node <span class="muted">(samples/s)</span></h2><div id="throughput-chart" class="chart"></div></div>
     <div class="card"><h2>Loss per node</h2><div id="loss-chart" class="chart"></div></div>
   </section>
-  <section class="card"><h2>Pipeline operators</h2><div class="scroll"><table id="operators"><thead><tr><th>operator</th><th>×</th><th>records in</th><th>records out</th><th>in/s</th><th>out/s</th><th>backpressure</th></tr></thead><tbody></tbody></table></div></section>
+  <section class="card"><h2>Pipeline operators</h2><div class="scroll"><table id="operators"><thead><tr><th>job</th><th>operator</th><th>×</th><th>records in</th><th>records out</th><th>in/s</th><th>out/s</th><th>backpressure</th></tr></thead><tbody></tbody></table></div></section>
   <section class="card"><h2>Restarts</h2><ol id="restarts" class="timeline"><li class="muted">none</li></ol></section>
 </main>
 <script src="/assets/uplot.js"></script>
@@ -49,13 +49,13 @@ const style = `
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg); color: var(--text); }
 header { display: flex; flex-wrap: wrap; align-items: center; gap: 10px 14px; padding: 12px 16px; background: var(--card); border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 2; }
-h1 { font-size: 18px; margin: 0; }
+h1 { font-size: 18px; margin: 0; overflow-wrap: anywhere; }
 h2 { font-size: 14px; margin: 0 0 8px; }
 main { display: grid; gap: 12px; padding: 12px; max-width: 1400px; margin: 0 auto; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px; min-width: 0; }
 .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
 @media (max-width: 800px) { .charts { grid-template-columns: 1fr; } main { padding: 8px; } }
-.chart { width: 100%; min-height: 220px; }
+.chart { width: 100%; min-height: 220px; overflow: hidden; }
 .muted { color: var(--muted); }
 .pill { display: inline-block; padding: 2px 10px; border-radius: 999px; font-weight: 600; font-size: 12px; background: var(--line); }
 .pill[data-status="running"], .pill[data-status="registered"], .pill[data-status="registering"] { background: #dce8fb; color: #1d4fa8; }
@@ -177,7 +177,8 @@ const client = String.raw`
     target.setAttribute('data-points', String(series.points));
     target.setAttribute('data-series', String(series.labels.length));
     var key = series.labels.join('|');
-    var width = Math.max(200, target.clientWidth);
+    // The card's width, not the chart's: a drawn chart keeps its own box as wide as it was.
+    var width = Math.max(200, target.parentElement.clientWidth - 26);
     var chart = charts[id];
     if (!chart || chart.key !== key) {
       if (chart) chart.plot.destroy();
@@ -205,12 +206,12 @@ const client = String.raw`
       var pressure = el('td', {}, [bar(operator.backpressure, operator.backpressure > 0.5)]);
       pressure.appendChild(document.createTextNode(Math.round(operator.backpressure * 100) + '%'));
       body.appendChild(el('tr', { 'data-operator': operator.operator }, [
-        td(operator.operator), td(String(operator.parallelism), 'num'), td(human(operator.recordsIn), 'num'),
+        td(operator.job), td(operator.operator), td(String(operator.parallelism), 'num'), td(human(operator.recordsIn), 'num'),
         td(human(operator.recordsOut), 'num'), td(human(operator.recordsInPerSecond), 'num'),
         td(human(operator.recordsOutPerSecond), 'num'), pressure,
       ]));
     });
-    if (!state.operators.length) body.appendChild(el('tr', {}, [el('td', { className: 'muted', text: 'no pipeline metrics yet', colspan: '7' })]));
+    if (!state.operators.length) body.appendChild(el('tr', {}, [el('td', { className: 'muted', text: 'no pipeline metrics yet', colspan: '8' })]));
   }
 
   function renderRestarts(state) {

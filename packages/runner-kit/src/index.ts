@@ -18,3 +18,10 @@ export {
   type RingSource,
 } from './ring-pump.js';
 export { environmentName, millraceEnvironment, parseMetricsLine } from './runner-environment.js';
+export {
+  type RunnerLineOutput,
+  type RunnerOutputLine,
+  type RunnerOutputRoute,
+  routeRunnerOutput,
+  runnerLineSink,
+} from './runner-output.js';

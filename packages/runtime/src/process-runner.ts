@@ -16,6 +16,7 @@ import {
   environmentName,
   millraceEnvironment,
   parseMetricsLine,
+  runnerLineSink,
   runnerResultOf,
   superviseProcess,
 } from '@millrace/runner-kit';
@@ -74,21 +75,6 @@ function closeAll(sockets: Map<string, Server>): Promise<void> {
   ).then(() => {});
 }
 
-function lineSink(
-  output: ProcessOutput,
-  stream: 'stdout' | 'stderr',
-  context: RunnerContext,
-): (line: string) => void {
-  if (typeof output === 'function') return (line) => output(line, stream, context);
-  if (output === 'ignore') return () => {};
-  if (output === 'logger') {
-    return stream === 'stdout' ? (line) => context.logger.info(line) : (line) => context.logger.warn(line);
-  }
-  const prefix = `${context.role}[${context.index}] `;
-  const target = stream === 'stdout' ? process.stdout : process.stderr;
-  return (line) => target.write(`${prefix}${line}\n`);
-}
-
 export function processRunner(
   options: ProcessRunnerOptions | ((context: RunnerContext) => ProcessRunnerOptions),
 ): Runner {
@@ -105,7 +91,7 @@ export function processRunner(
       if (!resolved.handOverPorts) await closeAll(sockets); // released right before the child binds
       const output = resolved.output ?? 'inherit';
       const commandLine = shorten([resolved.command, ...(resolved.args ?? [])].join(' '));
-      const stdout = lineSink(output, 'stdout', context);
+      const stdout = runnerLineSink(output, 'stdout', context);
       const processHandle = superviseProcess({
         command: resolved.command,
         args: resolved.args,
@@ -119,7 +105,7 @@ export function processRunner(
           if (metrics) context.metrics.report(metrics);
           else stdout(line);
         },
-        onStderrLine: lineSink(output, 'stderr', context),
+        onStderrLine: runnerLineSink(output, 'stderr', context),
         signal: context.signal,
       });
       // The child holds its own copies of the sockets now (or never will): ours can go.

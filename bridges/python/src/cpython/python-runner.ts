@@ -18,7 +18,7 @@ import {
   type RunnerHandle,
   type RunnerResult,
 } from '@millrace/core';
-import { describeExit, millraceEnvironment, superviseProcess } from '@millrace/runner-kit';
+import { describeExit, millraceEnvironment, runnerLineSink, superviseProcess } from '@millrace/runner-kit';
 import { controlFileDescriptor, openControlChannel, type PythonException } from './control-channel.js';
 import { findPython } from './find-python.js';
 import { millracePythonDirectory, shmPythonDirectory } from './python-package.js';
@@ -185,8 +185,8 @@ async function startPythonRunner(
     extraStdio: ['pipe'], // fd 3: the control socket
     gracePeriodMs,
     stderrTailLines: options.stderrTailLines ?? defaults.stderrTailLines,
-    onStdoutLine: lineSink(output, 'stdout', context),
-    onStderrLine: lineSink(output, 'stderr', context),
+    onStdoutLine: runnerLineSink(output, 'stdout', context),
+    onStderrLine: runnerLineSink(output, 'stderr', context),
   });
   const controlSocket = supervised.child.stdio[controlFileDescriptor] as Duplex | null;
   // A child that dies early resets the socket; that is reported through its exit, not as an error.
@@ -352,19 +352,4 @@ function codecsFor(
     inputCodec: options.inputCodec ?? (known(roleInput) ? roleInput : 'json'),
     outputCodec: options.outputCodec ?? (known(roleOutput) ? roleOutput : 'json'),
   };
-}
-
-function lineSink(
-  output: PythonOutput,
-  stream: 'stdout' | 'stderr',
-  context: RunnerContext,
-): (line: string) => void {
-  if (typeof output === 'function') return (line) => output(line, stream, context);
-  if (output === 'ignore') return () => {};
-  if (output === 'logger') {
-    return stream === 'stdout' ? (line) => context.logger.info(line) : (line) => context.logger.warn(line);
-  }
-  const prefix = `${context.role}[${context.index}] `;
-  const target = stream === 'stdout' ? process.stdout : process.stderr;
-  return (line) => target.write(`${prefix}${line}\n`);
 }

@@ -1,6 +1,7 @@
-import { dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { CancelledError, MillraceError } from '@millrace/core';
-import { type DashboardServer, JobView, parseListenAddress, startDashboardServer } from '@millrace/dashboard';
+import { type DashboardThread, parseListenAddress, startDashboardThread } from '@millrace/dashboard';
+import { routeRunnerOutput } from '@millrace/runtime';
 import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
 import { findEngine } from '../engines.js';
@@ -61,16 +62,20 @@ export async function runJob(options: {
   ui?: { host: string; port: number } | undefined;
 }): Promise<number> {
   const { reporter } = options;
-  const view = options.ui ? new JobView() : undefined;
+  let dashboard: DashboardThread | undefined;
   const emit = (event: RunEvent) => {
-    view?.apply(event);
+    dashboard?.apply(event);
     reporter.event(event);
   };
   const started = Date.now();
-  let dashboard: DashboardServer | undefined;
-  if (options.ui && view) {
+  if (options.ui) {
     try {
-      dashboard = await startDashboardServer({ view, ...options.ui, title: `millrace · ${options.path}` });
+      // On its own thread: the page and /metrics answer even while the pipeline holds this one.
+      dashboard = await startDashboardThread({
+        ...options.ui,
+        startedAt: started,
+        title: `millrace · ${basename(resolve(options.path))}`,
+      });
     } catch (error) {
       emit({ type: 'log', message: `millrace run --ui: ${(error as Error).message}` });
       reporter.close();
@@ -97,6 +102,9 @@ export async function runJob(options: {
   };
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
+  // Runner processes' own lines come here, so they are printed above the board (or as JSON
+  // events with --json) instead of landing on stdout in the middle of either.
+  const unroute = routeRunnerOutput((output) => emit({ type: 'runner-output', ...output }));
   let status: 'succeeded' | 'failed' | 'cancelled' = 'succeeded';
   let failure: Error | undefined;
   try {
@@ -119,6 +127,7 @@ export async function runJob(options: {
   } finally {
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
+    unroute();
     for (const stop of untrack) stop();
   }
   emit({

@@ -75,6 +75,11 @@ export class ClusterBoard {
         break;
       case 'job-finished':
         line.state = observation.outcome.status;
+        // Nodes still shown running were stopped with the cluster (serving roles): say so, so the
+        // board agrees with the outcome.
+        for (const node of line.nodes.values())
+          if (node.status === 'running' || node.status === 'registered' || node.status === 'pending')
+            node.status = 'stopped';
         break;
     }
   }
@@ -90,9 +95,7 @@ export class ClusterBoard {
         (a, b) => a.role.localeCompare(b.role) || a.index - b.index,
       );
       for (const node of nodes) {
-        const metrics = Object.entries(node.metrics)
-          .map(([name, value]) => `${name}=${formatNumber(value)}`)
-          .join(' ');
+        const metrics = formatMetrics(node.metrics);
         lines.push(
           `  ${`${node.role}[${node.index}]`.padEnd(12)} ${node.status.padEnd(10)} attempt ${node.attempt}${metrics ? `  ${metrics}` : ''}`,
         );
@@ -102,6 +105,27 @@ export class ClusterBoard {
   }
 }
 
-function formatNumber(value: number): string {
-  return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+/** Metrics in human units: `samples_per_second` as `13.2k samples/s`, counts as `1.2M`. */
+export function formatMetrics(metrics: Readonly<Record<string, number>>): string {
+  return Object.entries(metrics)
+    .filter(([name]) => name !== 'pid')
+    .map(([name, value]) => {
+      const perSecond = /^(.*)_per_second$/.exec(name);
+      return perSecond ? `${humanNumber(value)} ${perSecond[1]}/s` : `${name} ${humanNumber(value)}`;
+    })
+    .join(' · ');
+}
+
+/** `13200` → `13.2k`; small fractions keep three significant digits (a loss of 0.0123). */
+export function humanNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const abs = Math.abs(value);
+  for (const [limit, suffix] of [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ] as const)
+    if (abs >= limit) return `${(value / limit).toFixed(1)}${suffix}`;
+  if (Number.isInteger(value)) return String(value);
+  return abs >= 100 ? value.toFixed(0) : abs >= 1 ? value.toFixed(2) : value.toPrecision(3);
 }

@@ -4,7 +4,7 @@
  * its output and the failure that ended a run to `errors` (stderr), where scripts look for it.
  */
 import { describeObservation, observationToJson } from '../observation-text.js';
-import { ClusterBoard } from './cluster-board.js';
+import { ClusterBoard, formatMetrics } from './cluster-board.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
 type Output = NodeJS.WritableStream & { columns?: number };
@@ -24,7 +24,7 @@ export function jsonReporter(output: Output, errors: Output = output): RunReport
         event.type === 'cluster-observation'
           ? { ...event, observation: observationToJson(event.observation) }
           : event;
-      output.write(`${JSON.stringify(value)}\n`);
+      output.write(`${JSON.stringify({ ...value, time: new Date().toISOString() })}\n`);
     },
     close() {},
   };
@@ -35,6 +35,8 @@ export function describeRunEvent(event: RunEvent): string | undefined {
   switch (event.type) {
     case 'log':
       return event.message;
+    case 'runner-output':
+      return `${event.role}[${event.index}] ${event.line}`;
     case 'cluster-observation': {
       const text = describeObservation(event.observation);
       return text && `[${event.cluster}] ${text}`;
@@ -52,12 +54,18 @@ export function describeRunEvent(event: RunEvent): string | undefined {
   }
 }
 
+/** `14:03:07` — the time of day plain lines start with. */
+function clock(): string {
+  return new Date().toTimeString().slice(0, 8);
+}
+
 export function plainReporter(output: Output, errors: Output = output): RunReporter {
   const lastMetrics = new Map<string, number>();
   return {
     event(event) {
       const line = describeRunEvent(event);
-      if (line) output.write(`${line}\n`);
+      // A runner's own lines are printed as they are; Millrace's lines carry the time.
+      if (line) output.write(event.type === 'runner-output' ? `${line}\n` : `${clock()} ${line}\n`);
       const failure = runFailureText(event);
       if (failure) errors.write(failure);
       // Metrics as a line at most every 2 s per node, so logs stay readable.
@@ -67,10 +75,7 @@ export function plainReporter(output: Output, errors: Output = output): RunRepor
         const now = Date.now();
         if (now - (lastMetrics.get(key) ?? 0) >= 2_000) {
           lastMetrics.set(key, now);
-          const text = Object.entries(metrics)
-            .map(([name, value]) => `${name}=${value}`)
-            .join(' ');
-          output.write(`[${event.cluster}] ${role}[${index}] ${text}\n`);
+          output.write(`${clock()} [${event.cluster}] ${role}[${index}] ${formatMetrics(metrics)}\n`);
         }
       }
     },
@@ -112,8 +117,9 @@ export function liveReporter(output: Output, errors: Output = output): RunReport
       dirty = true;
       const line = describeRunEvent(event);
       if (line) {
+        // Above the board, never erased: the board is cleared, the line printed, the board redrawn.
         clear();
-        output.write(`${line}\n`);
+        output.write(event.type === 'runner-output' ? `${line}\n` : `${clock()} ${line}\n`);
         dirty = true;
       }
       const failure = runFailureText(event);

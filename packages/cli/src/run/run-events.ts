@@ -4,6 +4,8 @@ import type { OperatorMetrics } from '@millrace/dataflow';
 /** What `millrace run` reports, in every output mode (`--json` prints these as they are). */
 export type RunEvent =
   | { type: 'log'; message: string }
+  /** A line a runner process wrote (routed here so it never lands in the middle of the board or the JSON). */
+  | { type: 'runner-output'; role: string; index: number; stream: 'stdout' | 'stderr'; line: string }
   | { type: 'cluster-observation'; cluster: string; observation: ClusterObservation }
   | { type: 'operator-metrics'; job: string; operators: readonly OperatorMetrics[] }
   | { type: 'job-started'; job: string; attempt: number }

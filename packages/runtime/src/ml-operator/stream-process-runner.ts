@@ -11,6 +11,7 @@ import type { Runner, RunnerHandle, RunnerResult } from '@millrace/core';
 import {
   millraceEnvironment,
   parseMetricsLine,
+  runnerLineSink,
   runnerResultOf,
   superviseProcess,
 } from '@millrace/runner-kit';
@@ -54,13 +55,11 @@ export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner
         hasInput: context.input !== undefined,
         hasOutput: context.output !== undefined,
       });
-      const prefix = `${context.role}[${context.index}] `;
       const lines = (stream: 'stdout' | 'stderr') => {
         const sink = options.output ?? 'inherit';
-        if (sink === 'ignore') return () => {};
-        if (typeof sink === 'function') return (line: string) => sink(line, stream);
-        const target = stream === 'stdout' ? process.stdout : process.stderr;
-        return (line: string) => target.write(`${prefix}${line}\n`);
+        return sink === 'inherit' || sink === 'ignore'
+          ? runnerLineSink(sink, stream, context)
+          : (line: string) => sink(line, stream);
       };
       const stdout = lines('stdout');
       const child = superviseProcess({
