@@ -65,6 +65,12 @@ async function scrape(url: string, token: string) {
 describe.skipIf(!existsSync(chromiumPath))('the dashboard in chromium', () => {
   it('shows the flagship with --chaos live: nodes, growing charts, the restart with its reason, success', async () => {
     const flagship = startFlagship();
+    // Every wait below ends early, with the job's output, if the flagship exits first.
+    const exitedEarly = flagship.exited.then((code) => {
+      throw new Error(`the flagship exited (${code}) before the page showed it all:\n${flagship.output()}`);
+    });
+    exitedEarly.catch(() => {});
+    const watch = <T>(wait: Promise<T>) => Promise.race([wait, exitedEarly]);
     const url = await flagship.dashboardUrl;
     const token = new URL(url).searchParams.get('token')!;
     const browser = await chromium.launch({
@@ -77,18 +83,22 @@ describe.skipIf(!existsSync(chromiumPath))('the dashboard in chromium', () => {
       await page.goto(url);
       // Node rows appear as the cluster forms.
       for (const node of ['worker[0]', 'worker[1]', 'ps[0]'])
-        await page.locator(`tr[data-node="${node}"]`).waitFor({ timeout: 240_000 });
+        await watch(page.locator(`tr[data-node="${node}"]`).waitFor({ timeout: 240_000 }));
 
       // /metrics during the run: the names are there, counters only grow, a wrong token gets 401.
       const first = parsePrometheusText((await scrape(url, token)).text);
       const chart = page.locator('#throughput-chart');
-      await expect
-        .poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 240_000 })
-        .toBeGreaterThan(0);
+      await watch(
+        expect
+          .poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 240_000 })
+          .toBeGreaterThan(0),
+      );
       const pointsEarly = Number(await chart.getAttribute('data-points'));
-      await expect
-        .poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 240_000 })
-        .toBeGreaterThan(pointsEarly);
+      await watch(
+        expect
+          .poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 240_000 })
+          .toBeGreaterThan(pointsEarly),
+      );
       const second = parsePrometheusText((await scrape(url, token)).text);
       const names = new Set(second.samples.map((sample) => sample.name));
       for (const name of [
@@ -116,7 +126,7 @@ describe.skipIf(!existsSync(chromiumPath))('the dashboard in chromium', () => {
 
       // The chaos kill shows up in the restart timeline with its reason, and the page ends green.
       const restart = page.locator('#restarts li[data-reason="exited"]');
-      await restart.waitFor({ timeout: 240_000 });
+      await watch(restart.waitFor({ timeout: 240_000 }));
       expect(await restart.textContent()).toMatch(
         /worker\[1\].*SIGKILL|SIGKILL.*worker\[1\]|restart-one, worker\[1\]/s,
       );
