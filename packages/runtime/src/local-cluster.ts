@@ -5,9 +5,7 @@
  * against it. Runners that are processes run in their own process groups; the result settles only
  * after every agent left and every runner is gone.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import {
   type ClusterObservation,
   type InputChannel,
@@ -20,6 +18,7 @@ import type { LaunchedCluster, LaunchOptions } from '@millrace/core/testing';
 import { ApplicationManager } from './application-manager.js';
 import { silentLogger } from './logger.js';
 import { NodeAgent, type NodeAgentEvent } from './node-agent.js';
+import { createJobTemporaryDirectory } from './private-directory.js';
 
 export interface LocalClusterOptions extends LaunchOptions {
   /** Channels for stream-mode roles, per node; they persist across the node's attempts. */
@@ -63,7 +62,7 @@ export function launchLocalCluster(options: LocalClusterOptions): LocalCluster {
       for (const waiter of [...waiters]) waiter(observation);
     });
     const configured = options.checkpointDirectory ?? am.config.checkpointDirectory;
-    const checkpointDirectory = configured ?? mkdtempSync(join(tmpdir(), `millrace-${am.config.name}-`));
+    const checkpointDirectory = configured ?? createJobTemporaryDirectory(am.config.name);
     try {
       if (stopRequested !== undefined) void am.stop(stopRequested);
       const agents: Promise<unknown>[] = [];

@@ -1,10 +1,24 @@
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGenericEngine } from './generic-engine.js';
 import { launchLocalCluster } from './local-cluster.js';
-import { ensurePrivateDirectory } from './private-directory.js';
+import {
+  createJobTemporaryDirectory,
+  ensurePrivateDirectory,
+  removeFoldersOfDeadProcesses,
+} from './private-directory.js';
 import { processRunner } from './process-runner.js';
 
 const root = mkdtempSync(join(tmpdir(), 'millrace-private-directory-'));
@@ -47,4 +61,26 @@ describe('checkpoint directories are private (a shared, predictable folder ran a
       expect(outcome.error?.message).toMatch(/'.*planted' belongs to uid 65534, not to this user/);
     },
   );
+});
+
+describe('job folders of a killed process are removed by the next start (they stayed in /tmp forever)', () => {
+  it('removes the folders of dead owners and keeps those of live ones', () => {
+    const jobs = join(root, 'jobs');
+    mkdirSync(jobs);
+    const deadPid = spawnSync(process.execPath, ['-e', 'console.log(process.pid)']).stdout.toString().trim();
+    mkdirSync(join(jobs, `${deadPid}-flagship-abc123`));
+    mkdirSync(join(jobs, `${process.pid}-mine-def456`));
+    expect(removeFoldersOfDeadProcesses(jobs)).toEqual([`${deadPid}-flagship-abc123`]);
+    expect(existsSync(join(jobs, `${process.pid}-mine-def456`))).toBe(true);
+  });
+
+  it('a job folder is private and named after its process', () => {
+    const folder = createJobTemporaryDirectory('flagship');
+    try {
+      expect(folder).toMatch(new RegExp(`/jobs/${process.pid}-flagship-`));
+      expect(statSync(folder).mode & 0o777).toBe(0o700);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
 });

@@ -5,7 +5,7 @@
  * So a directory Millrace uses is created with mode 0700, and one that already exists is accepted
  * only when it is a real directory (not a link), owned by this user, and not writable by others.
  */
-import { lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@millrace/core';
@@ -56,4 +56,40 @@ export function userTemporaryDirectory(): string {
     purpose: 'temporary directory',
     privateToOwner: true,
   });
+}
+
+/**
+ * A temporary folder for one job (its checkpoints when none was configured), under this user's
+ * folder and named after this process: `<tmpdir>/millrace-<uid>/jobs/<pid>-<name>-XXXXXX`. A clean
+ * end removes it; a process killed with SIGKILL cannot, so every call first removes the folders
+ * whose owning process is gone (they used to stay in /tmp forever).
+ */
+export function createJobTemporaryDirectory(name: string): string {
+  const jobs = ensurePrivateDirectory(join(userTemporaryDirectory(), 'jobs'), {
+    purpose: 'temporary directory',
+    privateToOwner: true,
+  });
+  removeFoldersOfDeadProcesses(jobs);
+  return mkdtempSync(join(jobs, `${process.pid}-${name.replace(/[^A-Za-z0-9._-]/g, '_')}-`));
+}
+
+/** Removes `<pid>-…` folders under `directory` whose process no longer exists; returns their names. */
+export function removeFoldersOfDeadProcesses(directory: string): string[] {
+  const removed: string[] = [];
+  for (const entry of readdirSync(directory)) {
+    const pid = Number.parseInt(entry, 10);
+    if (!Number.isInteger(pid) || pid <= 0 || processIsAlive(pid)) continue;
+    rmSync(join(directory, entry), { recursive: true, force: true });
+    removed.push(entry);
+  }
+  return removed;
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
 }

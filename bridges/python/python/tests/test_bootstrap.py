@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ PYTHON_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class Child:
     def __init__(self, test, code, mode="--entry", target=None, extra_args=()):
         directory = tempfile.mkdtemp(prefix="millrace-bootstrap-")
+        # The folder went with nothing: every run left one behind in the temporary directory.
+        test.addCleanup(shutil.rmtree, directory, True)
         path = os.path.join(directory, "user_code.py")
         with open(path, "w") as handle:
             handle.write(textwrap.dedent(code))

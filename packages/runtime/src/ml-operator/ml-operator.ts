@@ -19,9 +19,7 @@
  * every runner process. Records a runner had read when a cluster restart stopped it are not
  * replayed to the restarted runner (at-most-once across cluster restarts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import {
   type AddAMRoleOptions,
   CancelledError,
@@ -41,6 +39,7 @@ import { type DataStream, type Job, KeyedStream, type Output, type SubtaskContex
 import { ApplicationManager } from '../application-manager.js';
 import { silentLogger } from '../logger.js';
 import { NodeAgent } from '../node-agent.js';
+import { createJobTemporaryDirectory } from '../private-directory.js';
 import { roleJsonCodec } from './json-codec.js';
 import { queueOutputChannel, RecordQueue } from './record-queue.js';
 
@@ -135,7 +134,7 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
           for (const observation of am.observations) context.publishObservation(observation);
           temporaryDirectory = parsed.checkpointDirectory
             ? undefined
-            : mkdtempSync(join(tmpdir(), `millrace-${parsed.name}-`));
+            : createJobTemporaryDirectory(parsed.name);
           const started = am;
           state.endpoint.resolve({
             address: started.address,
