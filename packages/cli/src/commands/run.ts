@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
 import { findEngine } from '../engines.js';
 import { loadJobModule } from '../job-loader.js';
+import { type HostFlags, resolveHostPlacement, withHostOptions } from '../run/host-options.js';
 import { jsonReporter, liveReporter, plainReporter } from '../run/reporters.js';
 import type { RunEvent, RunReporter } from '../run/run-events.js';
 import { trackTarget } from '../run/tracking.js';
@@ -22,8 +23,7 @@ const cancelBoundMs = 15_000;
 export const runCommand: CliCommand = {
   name: 'run',
   register(program: Command, io: CliIo) {
-    program
-      .command('run')
+    withHostOptions(program.command('run'))
       .description('run a job module (a .ts/.js file or a package directory) with live progress')
       .argument('<job>', 'job file or directory')
       .argument('[args...]', 'arguments passed to the job')
@@ -34,7 +34,9 @@ export const runCommand: CliCommand = {
       )
       .passThroughOptions()
       .allowUnknownOption()
-      .action(async (path: string, args: string[], flags: { json?: boolean; ui?: string }) => {
+      .action(async (path: string, args: string[], flags: HostFlags & { json?: boolean; ui?: string }) => {
+        // Before anything starts: a host of a multi-host job that cannot run must say so, not run whole.
+        resolveHostPlacement(flags);
         const reporter: RunReporter = flags.json
           ? jsonReporter(io.stdout, io.stderr)
           : io.stdout.isTTY

@@ -1,11 +1,11 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { DependencyMissingError } from '@millrace/core';
-import { execa } from 'execa';
+import { createSelfSignedIdentity, formatJoinUrl } from '@millrace/runtime';
 import { type AppHandle, formatAppHandle } from '../app-handle.js';
 import { SchedulerError, UnknownApplicationError } from '../errors.js';
 import type { AppState, AppStatus, HostLog, HostStatus, Scheduler, SubmitRequest } from '../scheduler.js';
@@ -226,65 +226,20 @@ async function applyManifests(
   }
 }
 
-/** A fresh token and a self-signed certificate for host 0's DNS name, pinned by the join URL. */
+/** A fresh token and a self-signed certificate (the AM's own kind), pinned by the join URL. */
 async function createJoinSecret(
   request: SubmitRequest,
   namespace: string,
   port: number,
 ): Promise<JoinSecret> {
   const host = hostZeroDnsName(request.name, namespace);
-  const names = [host, `${host}.cluster.local`, `${request.name}-0.${request.name}`];
-  let pem: string;
-  try {
-    const result = await execa(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '30',
-        '-subj',
-        `/CN=${host}`,
-        '-addext',
-        `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}`,
-        '-keyout',
-        '-',
-        '-out',
-        '-',
-      ],
-      { timeout: 30_000 },
-    );
-    pem = result.stdout;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') {
-      throw new DependencyMissingError(
-        'openssl',
-        'making the job certificate needs openssl (apt-get install openssl)',
-        { cause: error },
-      );
-    }
-    throw new SchedulerError(
-      'kubernetes',
-      `openssl could not make the job certificate: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  const keyPem = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n?/.exec(pem)?.[0];
-  const certificatePem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/.exec(pem)?.[0];
-  if (!keyPem || !certificatePem)
-    throw new SchedulerError('kubernetes', 'openssl printed no key or certificate');
-  const fingerprint = new X509Certificate(certificatePem).fingerprint256.replace(/:/g, '').toLowerCase();
+  const identity = await createSelfSignedIdentity({ commonName: host });
   const token = randomBytes(32).toString('base64url');
   return {
     token,
-    certificatePem,
-    keyPem,
-    joinUrl: `millrace://${host}:${port}?token=${token}&ca=sha256:${fingerprint}`,
+    certificatePem: identity.certificate,
+    keyPem: identity.privateKey,
+    joinUrl: formatJoinUrl({ address: `${host}:${port}`, token, fingerprint: identity.fingerprint }),
   };
 }
 
