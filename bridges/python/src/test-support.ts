@@ -12,6 +12,8 @@ export interface RecordingContext extends RunnerContext {
   readonly written: Uint8Array[];
   /** True once `output.end()` was called. */
   ended(): boolean;
+  /** Positions passed to `checkpointed`, in order. */
+  readonly acknowledged: number[];
 }
 
 /** An input channel producing `count` records made by `make(i)`, lazily, in batches. */
@@ -43,6 +45,7 @@ export function recordingContext(
   const reported: Record<string, number>[] = [];
   const logged: string[] = [];
   const written: Uint8Array[] = [];
+  const acknowledged: number[] = [];
   let ended = false;
   const output: OutputChannel | undefined = options.output
     ? {
@@ -77,6 +80,9 @@ export function recordingContext(
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
     metrics: { report: (metrics) => reported.push({ ...metrics }) },
     signal: abort.signal,
+    resumePosition: 0,
+    checkpointed: (position) => acknowledged.push(position),
+    acknowledged,
     abort,
     reported,
     logged,

@@ -18,6 +18,7 @@ export interface RingRunnerChannels {
     write(record: Uint8Array): Promise<void>;
     writeBatch(records: readonly Uint8Array[]): Promise<void>;
     end(): Promise<void>;
+    flush(): Promise<void>;
   };
 }
 
@@ -103,6 +104,12 @@ class StagedRingOutput {
         void this.#flush();
       });
     }
+  }
+
+  /** Resolves once every record written so far is in the ring (a checkpoint acknowledgement waits for it). */
+  async flush(): Promise<void> {
+    await this.#flush();
+    if (this.#failure !== undefined) throw this.#failure;
   }
 
   async end(): Promise<void> {

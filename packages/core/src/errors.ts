@@ -35,7 +35,9 @@ export type MillraceErrorCode =
   /** A stream, consumer group or consumer a connector needs does not exist on the broker. */
   | 'BROKER_RESOURCE_MISSING'
   /** A broker entry could not be decoded; connectors dead-letter it instead of failing. */
-  | 'MALFORMED_ENTRY';
+  | 'MALFORMED_ENTRY'
+  /** Records given to a role did not all reach its runners: the job fails instead of succeeding. */
+  | 'RECORDS_LOST';
 
 export interface MillraceErrorOptions {
   cause?: unknown;
@@ -356,5 +358,35 @@ export class DependencyMissingError extends MillraceError {
     super('DEPENDENCY_MISSING', message, options);
     this.name = 'DependencyMissingError';
     this.dependency = dependency;
+  }
+}
+
+/**
+ * The record count of a stream-mode role subtask does not add up when it ends: records went in
+ * that no runner consumed (or that a runner which died had taken without a checkpoint covering
+ * them, with replay off). The job fails with this rather than report success over lost data.
+ */
+export class RecordsLostError extends MillraceError {
+  readonly role: string;
+  readonly index: number;
+  /** Records the subtask received from the pipeline. */
+  readonly recordsIn: number;
+  /** Records its runners consumed (replayed records counted once). */
+  readonly recordsDelivered: number;
+
+  constructor(
+    details: { role: string; index: number; recordsIn: number; recordsDelivered: number; reason: string },
+    options: MillraceErrorOptions = {},
+  ) {
+    super(
+      'RECORDS_LOST',
+      `${details.role}[${details.index}]: ${details.recordsIn - details.recordsDelivered} of ${details.recordsIn} input records never reached a runner (${details.reason})`,
+      options,
+    );
+    this.name = 'RecordsLostError';
+    this.role = details.role;
+    this.index = details.index;
+    this.recordsIn = details.recordsIn;
+    this.recordsDelivered = details.recordsDelivered;
   }
 }

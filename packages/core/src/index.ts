@@ -37,6 +37,7 @@ export {
   NodeFailureError,
   PeerDiedError,
   ProtocolError,
+  RecordsLostError,
   RecordTooLargeError,
   RegistrationError,
   type RegistrationRejection,
@@ -72,6 +73,7 @@ export type {
   DataflowHost,
   MLCluster,
   MLOperator,
+  ReplayOptions,
   StreamOf,
 } from './ml-operator.js';
 export {
@@ -87,6 +89,8 @@ export {
 export type { RecordPumps, RecordTransport, RecordTransportSetup } from './record-transport.js';
 export type {
   InputChannel,
+  InputCheckpointAcknowledged,
+  InputCheckpointListener,
   Logger,
   MetricsReporter,
   OutputChannel,

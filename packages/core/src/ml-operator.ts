@@ -11,7 +11,7 @@
 import type { Codec } from './codec.js';
 import type { ClusterConfig, ClusterConfigInput } from './config.js';
 import type { MLFramework } from './ml-framework.js';
-import type { Logger, Runner } from './runner.js';
+import type { InputCheckpointListener, Logger, Runner } from './runner.js';
 
 /**
  * The types of a dataflow host. Implement it as, for example,
@@ -58,8 +58,33 @@ export interface AddRoleOptions<In, Out, Host extends DataflowHost = DataflowHos
   cluster?: MLCluster;
   /** Operator name. Default `<cluster name>-<role>`. */
   name?: string;
-  /** Encoded records buffered per node between the subtask and the runner. Default 4096. */
+  /**
+   * Unread records buffered per node between the subtask and the runner, with replay off (with
+   * replay on, `replay.maxRecords` bounds unread and unacknowledged records together). Default 4096.
+   */
   queueCapacity?: number;
+  /**
+   * Stream mode: keep what each runner read until it acknowledges a checkpoint, and hand it to the
+   * restarted runner after a failure (`true`, or bounds for the replay buffer; full means the
+   * subtask waits). `false`: records a stopped runner had read are not replayed (at-most-once).
+   * Default: on when the runner acknowledges checkpoints (`runner.acknowledgesCheckpoints`).
+   */
+  replay?: boolean | ReplayOptions;
+  /** Told when a runner of this role acknowledges a checkpoint (broker sources ack upstream then). */
+  onInputCheckpoint?: InputCheckpointListener;
+}
+
+/** Bounds of a stream-mode role subtask's replay buffer. */
+export interface ReplayOptions {
+  /** Records held (unread + unacknowledged) before the subtask waits. Default 65 536. */
+  maxRecords?: number | undefined;
+  /** Bytes held before the subtask waits (one record is always admitted). Default 64 MiB. */
+  maxBytes?: number | undefined;
+  /**
+   * How long a full buffer whose records were all read may wait for a checkpoint before the role
+   * fails (the runner acknowledges too rarely for the buffer). Default 120 000 ms.
+   */
+  acknowledgeTimeoutMs?: number | undefined;
 }
 
 /** What a dataflow host implements to run ML clusters inside its jobs. */

@@ -60,7 +60,48 @@ export interface RunnerContext {
   metrics: MetricsReporter;
   /** Fires when the agent wants the runner to stop (job stop or a restart). */
   signal: AbortSignal;
+  /**
+   * Stream-mode roles: the input position this start resumes after. Positions number the records
+   * of this node's input from 1; `input` yields record `resumePosition + 1` first. 0 on a first
+   * start and for roles without input. With replay on, it is the position of the last
+   * acknowledged checkpoint, so a runner that restores that checkpoint continues exactly where it
+   * left off.
+   */
+  resumePosition: number;
+  /**
+   * Acknowledges a checkpoint that covers every input record up to `position` (the count of
+   * records this node's runners have consumed, across restarts). Call it after the checkpoint is
+   * durably written: the role then releases those records from its replay buffer, and sources
+   * may acknowledge them upstream. Positions must not go backwards or beyond what was read.
+   * Engines' checkpoint helpers call it for the user.
+   */
+  checkpointed(position: number): void;
 }
+
+/**
+ * Told when a stream-mode role subtask's runner acknowledged a checkpoint: every record of that
+ * subtask's input up to `position` now lives in a checkpoint and will never be replayed. A broker
+ * source acknowledges its entries upstream (XACK, JetStream ack) only once this covers them.
+ */
+export interface InputCheckpointAcknowledged {
+  /** The role operator's name (the dataflow operator, e.g. `cluster-worker`). */
+  operator: string;
+  role: string;
+  /** The role subtask (= node index) whose input the position counts. */
+  subtaskIndex: number;
+  /** Highest acknowledged input position of that subtask (records 1 … position). */
+  position: number;
+  /** The acknowledged position before this one: this acknowledgement covers `previous + 1` … `position`. */
+  previous: number;
+  /**
+   * The records this acknowledgement covers, decoded with the role's codec, in position order
+   * (a source finds its entry ids in them). Empty when the role runs with replay off.
+   */
+  records: readonly unknown[];
+}
+
+/** A callback for {@link InputCheckpointAcknowledged}; it must not throw (errors are logged). */
+export type InputCheckpointListener = (acknowledged: InputCheckpointAcknowledged) => void;
 
 /** How a runner ended. A runner that resolves `failed` makes its node fail. */
 export type RunnerResult =
@@ -93,5 +134,10 @@ export interface RunnerHandle {
 export interface Runner {
   /** A short description for logs, e.g. `python train.py`. */
   readonly description: string;
+  /**
+   * The runner acknowledges checkpoints (`context.checkpointed`), so a stream-mode role gives it
+   * replay by default: after a restart it receives the records after its last checkpoint.
+   */
+  readonly acknowledgesCheckpoints?: boolean | undefined;
   start(context: RunnerContext): RunnerHandle | Promise<RunnerHandle>;
 }

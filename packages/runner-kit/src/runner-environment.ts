@@ -17,6 +17,7 @@ export function millraceEnvironment(context: RunnerContext): Record<string, stri
     MILLRACE_GENERATION: String(context.generation),
     MILLRACE_ATTEMPT: String(context.attempt),
     MILLRACE_CHECKPOINT_DIR: context.checkpointDirectory,
+    MILLRACE_RESUME_POSITION: String(context.resumePosition ?? 0),
     MILLRACE_CLUSTER_SPEC: JSON.stringify(context.clusterSpec),
   };
   for (const [name, port] of Object.entries(context.reservedPorts)) {

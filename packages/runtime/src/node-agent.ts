@@ -40,6 +40,11 @@ import { ApplicationManagerConnection, type ClusterWatch } from './am-client.js'
 import { childLogger, createConsoleLogger } from './logger.js';
 import { Mailbox } from './mailbox.js';
 import {
+  type AttemptInput,
+  type AttemptInputSource,
+  isAttemptInputSource,
+} from './ml-operator/replay-input.js';
+import {
   offerReservedSockets,
   type PortReservation,
   reservePorts,
@@ -67,8 +72,12 @@ export interface NodeAgentOptions {
    * address of this machine's interface that routes to the AM (127.0.0.1 for a loopback AM).
    */
   host?: string | undefined;
-  /** Records for a stream-mode role; persists across attempts. */
-  input?: InputChannel | undefined;
+  /**
+   * Records for a stream-mode role; persists across attempts. An `AttemptInputSource` (the ML
+   * operator's replay input) gives each runner start its own view, closed when that runner ends,
+   * and takes the runner's checkpoint acknowledgements.
+   */
+  input?: InputChannel | AttemptInputSource | undefined;
   /** Where the runner's records go; persists across attempts. */
   output?: OutputChannel | undefined;
   /** Name of the role's codec, handed to the runner as `context.codec`. */
@@ -146,6 +155,8 @@ export class NodeAgent {
   readonly #progress = new ProgressWatch();
   /** The caller's input as the runner sees it: reads count as progress for stall detection. */
   readonly #input: InputChannel | undefined;
+  /** The current runner start's view of an attempt-aware input; closed when that runner ends. */
+  #attemptInput: AttemptInput | undefined;
 
   constructor(options: NodeAgentOptions) {
     this.#options = options;
@@ -159,7 +170,8 @@ export class NodeAgent {
       fingerprint: options.fingerprint,
       insecure: options.insecure,
     });
-    this.#input = options.input && this.#progress.observeInput(options.input);
+    const input = options.input;
+    this.#input = input && !isAttemptInputSource(input) ? this.#progress.observeInput(input) : undefined;
   }
 
   /** Runs the node until the AM stops it; rejects when it cannot take part (refused, AM lost). */
@@ -236,6 +248,8 @@ export class NodeAgent {
       let stalled = false;
       const stopRunner = async (reason: string) => {
         this.#progress.stop();
+        // Nothing more goes to a runner that is being stopped: what it has not read stays queued.
+        this.#attemptInput?.close();
         controller.abort(new Error(reason));
         if (runnerLive && handle) {
           let timer: NodeJS.Timeout | undefined;
@@ -257,6 +271,7 @@ export class NodeAgent {
           // A stalled runner was already reported; its stopped result says nothing new.
           if (signal.start !== start || stalled) continue;
           this.#progress.stop();
+          this.#attemptInput?.close();
           runnerLive = false;
           lastResult = signal.result;
           this.#emit({ type: 'runner-ended', result: signal.result });
@@ -403,6 +418,12 @@ export class NodeAgent {
         clusterSpec: spec,
         checkpointDirectory,
       });
+      const source = isAttemptInputSource(this.#options.input) ? this.#options.input : undefined;
+      this.#attemptInput?.close();
+      this.#attemptInput = source?.openAttempt();
+      const input = this.#attemptInput
+        ? this.#progress.observeInput(this.#attemptInput.channel)
+        : this.#input;
       const context: RunnerContext = {
         jobName: spec.jobName,
         role: this.role,
@@ -411,7 +432,7 @@ export class NodeAgent {
         attempt: this.#attempt,
         clusterSpec: spec,
         environment,
-        input: this.#input,
+        input,
         output: this.#options.output,
         codec: this.#options.codec,
         checkpointDirectory,
@@ -419,6 +440,11 @@ export class NodeAgent {
         logger: this.#logger,
         metrics: { report: (metrics) => this.#queueMetrics(metrics) },
         signal,
+        resumePosition: this.#attemptInput?.resumePosition ?? 0,
+        checkpointed: (position) => {
+          this.#progress.progress();
+          source?.acknowledge(position);
+        },
       };
       offerReservedSockets(context, reservation);
       return await this.#options.runner.start(context);
@@ -587,6 +613,7 @@ export class NodeAgent {
 
   #shutdown(): void {
     this.#leaving = true;
+    this.#attemptInput?.close();
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#metricsTimer);
     this.#progress.stop();

@@ -32,6 +32,8 @@ class Context:
         checkpoint_dir: a directory that survives restarts, for checkpoints.
         input: records from the pipeline (stream-mode roles), else ``None``.
         output: records back to the pipeline (when the role's output is consumed), else ``None``.
+        resume_position: the input position this start resumes after: ``input`` yields record
+            ``resume_position + 1`` of this node's stream first (0 on a first start).
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class Context:
         input: Optional[InputStream] = None,
         output: Optional[OutputStream] = None,
         control: Optional[ControlChannel] = None,
+        resume_position: int = 0,
     ) -> None:
         self.job_name = job_name
         self.role = role
@@ -58,6 +61,9 @@ class Context:
         self.input = input
         self.output = output
         self._control = control
+        self.resume_position = resume_position
+        if input is not None:
+            input.position = resume_position
         self._stop = threading.Event()
         self.stop_reason: Optional[str] = None
 
@@ -98,6 +104,28 @@ class Context:
             values[name] = value
         if self._control is not None and values:
             self._control.send({"type": "metrics", "values": values})
+
+    @property
+    def position(self) -> int:
+        """The input position: records of this node's stream consumed so far, across restarts."""
+        return self.input.position if self.input is not None else self.resume_position
+
+    def checkpointed(self, position: Optional[int] = None) -> None:
+        """Acknowledges a checkpoint covering input positions ``1 … position`` (default: :attr:`position`).
+
+        Call it once the checkpoint holding that position is durably written. The output stream is
+        flushed first, so records written before the checkpoint are never lost with it. With replay
+        on, a restarted runner then receives exactly the records after ``position``. Engines'
+        checkpoint helpers (``millrace_torch.save_checkpoint``) call it for you.
+        """
+        if position is None:
+            position = self.position
+        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+            raise ValueError(f"position must be a non-negative integer, got {position!r}")
+        if self.output is not None and not self.output.closed:
+            self.output.flush()
+        if self._control is not None:
+            self._control.send({"type": "checkpointed", "position": position})
 
     def _release_transports(self) -> None:
         """Detaches from the rings (the bootstrap calls this as the process ends)."""
@@ -170,6 +198,7 @@ def context_from_environment(environment: Mapping[str, str]) -> Context:
         input=input_stream,
         output=output_stream,
         control=control,
+        resume_position=int(environment.get(names.RESUME_POSITION, "0")),
     )
     holder["context"] = built
     return built

@@ -11,6 +11,8 @@ GENERATION = "MILLRACE_GENERATION"
 ATTEMPT = "MILLRACE_ATTEMPT"
 CLUSTER_SPEC = "MILLRACE_CLUSTER_SPEC"
 CHECKPOINT_DIR = "MILLRACE_CHECKPOINT_DIR"
+#: The input position this start resumes after (records ``1 … n`` of the node's stream are behind it).
+RESUME_POSITION = "MILLRACE_RESUME_POSITION"
 #: File descriptor of the control socket (JSON lines both ways); absent outside Millrace.
 CONTROL_FD = "MILLRACE_CONTROL_FD"
 HEARTBEAT_MS = "MILLRACE_HEARTBEAT_MS"

@@ -46,6 +46,9 @@ class InputStream:
         self._decode = decode
         self.codec = codec_name
         self._ended = False
+        #: The input position: the number of this node's records consumed, counting from the
+        #: start of the stream (the context sets the resume position before the first read).
+        self.position = 0
         #: Called before each read from the transport, which may wait (the context flushes its
         #: output stream there, so results never sit in a buffer while the runner waits for input).
         self.before_wait: Optional[Callable[[], None]] = None
@@ -57,6 +60,12 @@ class InputStream:
 
     def read_raw_batch(self, max_records: int = 1024, timeout: Optional[float] = None) -> Optional[List[Any]]:
         """Like :meth:`read_batch` but without decoding: bytes-like records as the transport gave them."""
+        records = self._read_raw(max_records, timeout)
+        if records:
+            self.position += len(records)
+        return records
+
+    def _read_raw(self, max_records: int, timeout: Optional[float]) -> Optional[List[Any]]:
         if max_records < 1:
             raise ValueError(f"max_records must be a positive integer, got {max_records!r}")
         if self._ended:
@@ -103,11 +112,15 @@ class InputStream:
             yield pending
 
     def __iter__(self) -> Iterator[Any]:
+        # Counted as each record is handed out, so `position` never runs ahead of the consumer.
+        decode = self._decode
         while True:
-            batch = self.read_batch(1024)
+            batch = self._read_raw(1024, None)
             if batch is None:
                 return
-            yield from batch
+            for record in batch:
+                self.position += 1
+                yield decode(record)
 
     def _release(self) -> None:
         close = getattr(self._source, "close", None)

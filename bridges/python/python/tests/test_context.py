@@ -49,10 +49,18 @@ class ContextTest(unittest.TestCase):
         ours, theirs = socket.socketpair()
         self.addCleanup(ours.close)
         self.addCleanup(theirs.close)
-        ctx = context_from_environment(environment(MILLRACE_CONTROL_FD=str(theirs.fileno())))
+        ctx = context_from_environment(
+            environment(MILLRACE_CONTROL_FD=str(theirs.fileno()), MILLRACE_RESUME_POSITION="1500")
+        )
         ctx.report(loss=0.25, step=10)
-        line = ours.makefile("rb").readline()
-        self.assertEqual(json.loads(line), {"type": "metrics", "values": {"loss": 0.25, "step": 10}})
+        lines = ours.makefile("rb")
+        self.assertEqual(json.loads(lines.readline()), {"type": "metrics", "values": {"loss": 0.25, "step": 10}})
+        # A checkpoint acknowledgement names the input position it covers.
+        self.assertEqual((ctx.resume_position, ctx.position), (1500, 1500))
+        ctx.checkpointed(2048)
+        self.assertEqual(json.loads(lines.readline()), {"type": "checkpointed", "position": 2048})
+        with self.assertRaisesRegex(ValueError, "position must be a non-negative integer"):
+            ctx.checkpointed(-1)
 
         ours.sendall(b'{"type":"stop","reason":"job stopped"}\n')
         self.assertTrue(ctx.wait_for_stop(5))

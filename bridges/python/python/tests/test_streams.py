@@ -18,6 +18,18 @@ class InputStreamTest(unittest.TestCase):
         self.assertTrue(stream.ended)
         self.assertIsNone(stream.read_batch())
 
+    def test_position_counts_records_as_they_are_handed_out(self):
+        stream = json_input(list(range(10)), chunk=100)
+        stream.position = 5  # resuming after record 5
+        iterator = iter(stream)
+        self.assertEqual([next(iterator), next(iterator)], [0, 1])
+        self.assertEqual(stream.position, 7)  # not the 15 of the whole batch the transport gave
+        batched = json_input(list(range(10)), chunk=100)
+        self.assertEqual(batched.read_batch(4), [0, 1, 2, 3])
+        self.assertEqual(batched.position, 4)
+        self.assertEqual([len(batch) for batch in batched.batches(4)], [4, 2])
+        self.assertEqual(batched.position, 10)
+
     def test_read_batch_returns_at_most_the_requested_count(self):
         stream = json_input(list(range(10)), chunk=100)
         self.assertEqual(stream.read_batch(4), [0, 1, 2, 3])

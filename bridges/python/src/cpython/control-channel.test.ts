@@ -17,7 +17,19 @@ describe('control channel', () => {
       message: 'k',
       traceback: 'T',
     });
-    for (const line of ['', 'not json', '42', '{"type":"unknown"}', '{"type":"metrics"}']) {
+    expect(parseControlMessage('{"type":"checkpointed","position":1500}')).toEqual({
+      type: 'checkpointed',
+      position: 1500,
+    });
+    for (const line of [
+      '',
+      'not json',
+      '42',
+      '{"type":"unknown"}',
+      '{"type":"metrics"}',
+      '{"type":"checkpointed","position":-1}',
+      '{"type":"checkpointed","position":"7"}',
+    ]) {
       expect(parseControlMessage(line)).toBeUndefined();
     }
   });
@@ -35,12 +47,14 @@ describe('control channel', () => {
       onReady: () => seen.push('ready'),
       onHeartbeat: () => seen.push('heartbeat'),
       onMetrics: (values) => seen.push(`metrics ${JSON.stringify(values)}`),
+      onCheckpointed: (position) => seen.push(`checkpointed ${position}`),
       onError: (error) => seen.push(`error ${error.exception}`),
     });
     original('{"type":"ready"}\n{"type":"heartbeat"}\ngarbage\n{"type":"metrics","values":{"step":1}}\n');
+    original('{"type":"checkpointed","position":42}\n');
     original('{"type":"error","exception":"ValueError","message":"m","traceback":"t"}\n');
     await new Promise((resolve) => setImmediate(resolve));
-    expect(seen).toEqual(['ready', 'heartbeat', 'metrics {"step":1}', 'error ValueError']);
+    expect(seen).toEqual(['ready', 'heartbeat', 'metrics {"step":1}', 'checkpointed 42', 'error ValueError']);
     channel.requestStop('restart');
     expect(written).toEqual(['{"type":"stop","reason":"restart"}\n']);
     channel.close();

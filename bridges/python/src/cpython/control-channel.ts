@@ -1,7 +1,8 @@
 /**
  * The agent's end of the control channel: a socket on the child's fd 3 carrying one JSON object a
  * line (the Python end is `millrace/_control.py`). The child sends `ready`, `heartbeat`,
- * `metrics` and `error`; the agent sends `stop`.
+ * `metrics`, `checkpointed` (a checkpoint covering input positions up to `position` is written)
+ * and `error`; the agent sends `stop`.
  */
 import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
@@ -21,12 +22,14 @@ export type ControlMessage =
   | { type: 'ready' }
   | { type: 'heartbeat' }
   | { type: 'metrics'; values: Record<string, number> }
+  | { type: 'checkpointed'; position: number }
   | ({ type: 'error' } & PythonException);
 
 export interface ControlHandlers {
   onReady(): void;
   onHeartbeat(): void;
   onMetrics(values: Record<string, number>): void;
+  onCheckpointed(position: number): void;
   onError(error: PythonException): void;
 }
 
@@ -52,6 +55,9 @@ export function openControlChannel(socket: Duplex, handlers: ControlHandlers): C
         break;
       case 'metrics':
         handlers.onMetrics(message.values);
+        break;
+      case 'checkpointed':
+        handlers.onCheckpointed(message.position);
         break;
       case 'error':
         handlers.onError({
@@ -95,6 +101,10 @@ export function parseControlMessage(line: string): ControlMessage | undefined {
       }
       return { type: 'metrics', values };
     }
+    case 'checkpointed':
+      return Number.isSafeInteger(message.position) && (message.position as number) >= 0
+        ? { type: 'checkpointed', position: message.position as number }
+        : undefined;
     case 'error':
       return {
         type: 'error',

@@ -223,6 +223,14 @@ async function startPythonRunner(
       lastSign = Date.now();
       context.metrics.report(values);
     },
+    onCheckpointed: (position) => {
+      lastSign = Date.now();
+      try {
+        context.checkpointed(position);
+      } catch (error) {
+        context.logger.error(`ignored checkpoint acknowledgement ${position}: ${(error as Error).message}`);
+      }
+    },
     onError: (exception) => {
       pythonException = exception;
     },

@@ -7,6 +7,8 @@ export {
   type EmbeddedDataflow,
   type MLCluster,
   mlOperator,
+  onInputCheckpoint,
+  type ReplayOptions,
 } from './ml-operator.js';
 export { pipeTransport } from './pipe-transport.js';
 export { RecordQueue } from './record-queue.js';

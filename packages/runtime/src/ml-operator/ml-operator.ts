@@ -16,8 +16,16 @@
  * Lifecycle: a stream-mode subtask closes its runner's input when its own input ends, then waits
  * for its node to be stopped by the AM (the job-finished rule decides; serving roles such as a
  * parameter server are stopped, not waited for). Cancelling the job stops the AM, every agent and
- * every runner process. Records a runner had read when a cluster restart stopped it are not
- * replayed to the restarted runner (at-most-once across cluster restarts).
+ * every runner process.
+ *
+ * Replay (`replay`, on by default for runners that acknowledge checkpoints): each stream-mode
+ * subtask numbers its records (positions 1, 2, …) and keeps those handed to its runner until the
+ * runner acknowledges a checkpoint covering them (`context.checkpointed(position)`); a restarted
+ * runner receives exactly the records after its last acknowledged checkpoint, in order, then the
+ * rest (replay-input.ts). With replay off, what a stopped runner had read is not replayed. Either
+ * way a subtask whose records did not all reach a runner fails the job (RecordsLostError) instead
+ * of reporting success, and `onInputCheckpoint(job, listener)` tells in-process listeners (broker
+ * sources) which positions a checkpoint covers.
  */
 import { rmSync } from 'node:fs';
 import {
@@ -28,10 +36,14 @@ import {
   ConfigError,
   type AddRoleOptions as CoreAddRoleOptions,
   type DataflowHost,
+  type InputCheckpointAcknowledged,
+  type InputCheckpointListener,
   type Logger,
   type MLCluster,
   type MLOperator,
   parseClusterConfig,
+  RecordsLostError,
+  type ReplayOptions,
   type Runner,
   validateConfigForEngine,
 } from '@millrace/core';
@@ -42,9 +54,10 @@ import { NodeAgent } from '../node-agent.js';
 import { createJobTemporaryDirectory } from '../private-directory.js';
 import { roleJsonCodec } from './json-codec.js';
 import { queueOutputChannel, RecordQueue } from './record-queue.js';
+import { ReplayInput } from './replay-input.js';
 
 // Re-exported so users of the embedded dataflow import everything from @millrace/runtime.
-export type { AddAMRoleOptions, MLCluster };
+export type { AddAMRoleOptions, MLCluster, ReplayOptions };
 
 /** Where role subtasks find the running AM of the current job attempt. */
 interface ClusterEndpoint {
@@ -73,6 +86,25 @@ export interface EmbeddedDataflow extends DataflowHost {
 export type AddRoleOptions<In, Out> = CoreAddRoleOptions<In, Out, EmbeddedDataflow>;
 
 const clusters = new WeakMap<Job, ClusterState[]>();
+const checkpointListeners = new WeakMap<Job, Set<InputCheckpointListener>>();
+
+/**
+ * Subscribes to the checkpoint acknowledgements of every stream-mode role of `job`: each call says
+ * that input positions `previous + 1` … `position` of one role subtask are in a checkpoint and will
+ * never be replayed, with those records. A broker source acknowledges its entries upstream (XACK,
+ * a JetStream ack) only then. Listeners run synchronously on the acknowledgement and must not
+ * throw (an error is logged and ignored). Returns the unsubscribe function.
+ */
+export function onInputCheckpoint(job: Job, listener: InputCheckpointListener): () => void {
+  let listeners = checkpointListeners.get(job);
+  if (!listeners) {
+    listeners = new Set();
+    checkpointListeners.set(job, listeners);
+  }
+  listeners.add(listener);
+  const registered = listeners;
+  return () => registered.delete(listener);
+}
 const stateOf = new WeakMap<MLCluster, ClusterState>();
 
 export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRoleOptions): MLCluster {
@@ -205,8 +237,19 @@ export function addRole<In = unknown, Out = unknown>(
   const codec = (options.codec ?? roleJsonCodec) as Codec<unknown>;
   const name = options.name ?? `${cluster.name}-${role}`;
   const capacity = options.queueCapacity ?? 4096;
+  const replay = options.replay ?? options.runner.acknowledgesCheckpoints === true;
   const node = (subtaskIndex: number) =>
-    new RoleNode(cluster, role, subtaskIndex, options.runner, codec, capacity);
+    new RoleNode({
+      cluster,
+      role,
+      name,
+      index: subtaskIndex,
+      runner: options.runner,
+      codec,
+      capacity,
+      replay,
+      onInputCheckpoint: options.onInputCheckpoint,
+    });
 
   if (options.input === undefined) {
     return job.source<Out>(
@@ -233,6 +276,7 @@ export function addRole<In = unknown, Out = unknown>(
         finish: async () => {
           member.endInput();
           await member.untilLeft();
+          member.checkRecordCount();
         },
         close: () => member.close(),
       };
@@ -270,25 +314,52 @@ function findCluster(job: Job, given: MLCluster | undefined): ClusterState {
   );
 }
 
+interface RoleNodeOptions {
+  cluster: ClusterState;
+  role: string;
+  /** The role operator's name. */
+  name: string;
+  index: number;
+  runner: Runner;
+  codec: Codec<unknown>;
+  capacity: number;
+  replay: boolean | ReplayOptions;
+  onInputCheckpoint: InputCheckpointListener | undefined;
+}
+
 /** One role instance inside a subtask: its NodeAgent, its record queues and the output pump. */
 class RoleNode {
-  readonly #input: RecordQueue;
+  readonly cluster: ClusterState;
+  readonly role: string;
+  readonly index: number;
+  readonly runner: Runner;
+  readonly codec: Codec<unknown>;
+  readonly #options: RoleNodeOptions;
+  readonly #input: ReplayInput;
   readonly #output: RecordQueue;
   #agent: NodeAgent | undefined;
   #left: Promise<void> | undefined;
   #pump: Promise<void> | undefined;
   #context: SubtaskContext<unknown> | undefined;
+  /** Records that arrived after the node had left: nobody will ever read them. */
+  #refused = 0;
 
-  constructor(
-    readonly cluster: ClusterState,
-    readonly role: string,
-    readonly index: number,
-    readonly runner: Runner,
-    readonly codec: Codec<unknown>,
-    capacity: number,
-  ) {
-    this.#input = new RecordQueue(capacity);
-    this.#output = new RecordQueue(capacity);
+  constructor(options: RoleNodeOptions) {
+    this.#options = options;
+    this.cluster = options.cluster;
+    this.role = options.role;
+    this.index = options.index;
+    this.runner = options.runner;
+    this.codec = options.codec;
+    const replayOptions = typeof options.replay === 'object' ? options.replay : {};
+    this.#input = new ReplayInput({
+      ...replayOptions,
+      // Replay off still bounds unread records by the queue capacity.
+      maxRecords: options.replay === false ? options.capacity : (replayOptions.maxRecords ?? undefined),
+      replay: options.replay !== false,
+      subject: `${options.role}[${options.index}]`,
+    });
+    this.#output = new RecordQueue(options.capacity);
   }
 
   async open(context: SubtaskContext<unknown>, streamMode: boolean): Promise<void> {
@@ -310,6 +381,9 @@ class RoleNode {
       specTimeoutMs: this.cluster.config.registrationTimeoutMs * (this.cluster.config.maxRestarts + 2),
     });
     this.#agent = agent;
+    this.#input.onAcknowledged(({ previous, position, records }) =>
+      this.#announce(previous, position, records),
+    );
     // The agent leaves when the AM stops the cluster (finished, failed or cancelled). A failure
     // of the cluster is reported by the AM's operator; this subtask just ends.
     this.#left = agent.run().then(
@@ -330,11 +404,39 @@ class RoleNode {
     // If the node leaves (its runner finished without reading everything), stop waiting.
     const writing = this.#input.writeBatch(encoded);
     writing.catch(() => {}); // a write still waiting when the node left fails at close(); nobody awaits it then
-    await Promise.race([writing, this.#left!.then(() => this.#countDropped(encoded.length))]);
+    await Promise.race([writing, this.#left!.then(() => this.#countRefused(encoded.length))]);
   }
 
   endInput(): void {
     this.#input.end();
+  }
+
+  /**
+   * Stream mode, once the node left after end-of-input: every record the subtask received must
+   * have reached a runner (replays counted once); anything else fails the job (RecordsLostError)
+   * instead of reporting success. With replay off, records a stopped runner had taken are lost by
+   * the user's choice (at-most-once): counted as `recordsNotReplayed` and logged.
+   */
+  checkRecordCount(): void {
+    const recordsIn = this.#input.recordsIn + this.#refused;
+    const delivered = this.#input.recordsDelivered;
+    this.#context?.count('recordsReplayed', this.#input.recordsReplayed);
+    const notReplayed = this.#input.recordsNotReplayed;
+    if (notReplayed > 0) {
+      this.#context?.count('recordsNotReplayed', notReplayed);
+      this.cluster.logger.warn(
+        `${this.role}[${this.index}]: ${notReplayed} records taken by a runner that was stopped were not replayed (replay is off for this role)`,
+      );
+    }
+    if (delivered < recordsIn) {
+      throw new RecordsLostError({
+        role: this.role,
+        index: this.index,
+        recordsIn,
+        recordsDelivered: delivered,
+        reason: 'the node left before its runners read them; a runner must read its input to the end',
+      });
+    }
   }
 
   /** Resolves once the node left the cluster and everything the runner wrote went downstream. */
@@ -352,8 +454,36 @@ class RoleNode {
     await this.#pump?.catch(() => {});
   }
 
-  #countDropped(count: number): void {
-    if (!this.#input.ended) this.#context?.count('recordsNotDelivered', count);
+  #countRefused(count: number): void {
+    if (!this.#input.ended) this.#refused += count;
+  }
+
+  #announce(previous: number, position: number, records: readonly Uint8Array[]): void {
+    const listeners = [
+      ...(this.#options.onInputCheckpoint ? [this.#options.onInputCheckpoint] : []),
+      ...(checkpointListeners.get(this.cluster.job) ?? []),
+    ];
+    if (listeners.length === 0) return;
+    let decoded: unknown[] | undefined;
+    const acknowledged: InputCheckpointAcknowledged = {
+      operator: this.#options.name,
+      role: this.role,
+      subtaskIndex: this.index,
+      previous,
+      position,
+      get records() {
+        decoded ??= records.map((bytes) => codec.decode(bytes));
+        return decoded;
+      },
+    };
+    const codec = this.codec;
+    for (const listener of listeners) {
+      try {
+        listener(acknowledged);
+      } catch (error) {
+        this.cluster.logger.error(`an input checkpoint listener threw: ${(error as Error).message}`);
+      }
+    }
   }
 
   async #pumpOutput(output: Output<unknown>): Promise<void> {

@@ -17,6 +17,7 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { CodecError, ConfigError } from '@millrace/core';
+import { checkpointedLine } from './checkpoint-line.js';
 import { encodeFrames, FrameDecoder } from './frames.js';
 
 export interface RunnerInput extends AsyncIterable<Uint8Array> {}
@@ -26,12 +27,29 @@ export interface RunnerOutput {
   writeBatch(records: readonly Uint8Array[]): Promise<void>;
   /** Flushes and closes; the pipeline sees this runner's records before the node finishes. */
   end(): Promise<void>;
+  /** Resolves once every record written so far has left this process (into the pipe or ring). */
+  flush?(): Promise<void>;
 }
 
 export interface RunnerChannels {
   /** Present for stream-mode roles (a role with an input stream). */
   input?: RunnerInput;
   output?: RunnerOutput;
+  /**
+   * The input position this process resumes after (`MILLRACE_RESUME_POSITION`): its first input
+   * record is number `resumePosition + 1` of this node's stream. Compare it with the position
+   * stored in the checkpoint you restore, and skip the difference if the checkpoint is newer.
+   */
+  readonly resumePosition: number;
+  /** `resumePosition` plus the input records this process has taken from `input` so far. */
+  readonly position: number;
+  /**
+   * Acknowledges a checkpoint covering input positions 1 … `position`; call it once the checkpoint
+   * (holding that position) is durably written. It first flushes `output`, so what the runner
+   * wrote before the checkpoint is never lost with it (downstream records are at-least-once).
+   * With replay on, a restarted runner then receives exactly the records after `position`.
+   */
+  checkpointed(position: number): Promise<void>;
 }
 
 export interface OpenRunnerChannelsOptions {
@@ -67,8 +85,59 @@ export async function openRunnerChannels(
       { subject: 'runner environment' },
     );
   }
-  if (transport !== 'pipes') return openTransportPackage(transport, environment);
-  const channels: RunnerChannels = {};
+  const channels =
+    transport === 'pipes'
+      ? openPipeChannels(environment)
+      : await openTransportPackage(transport, environment);
+  return withPositions(channels, environment);
+}
+
+/** Numbers the input as it is consumed and adds the checkpoint acknowledgement. */
+function withPositions(
+  channels: Pick<RunnerChannels, 'input' | 'output'>,
+  environment: NodeJS.ProcessEnv,
+): RunnerChannels {
+  const text = environment.MILLRACE_RESUME_POSITION ?? '0';
+  if (!/^\d+$/.test(text)) {
+    throw new ConfigError(
+      [{ path: 'MILLRACE_RESUME_POSITION', message: `must be a non-negative integer (got '${text}')` }],
+      { subject: 'runner environment' },
+    );
+  }
+  const resumePosition = Number(text);
+  let position = resumePosition;
+  const source = channels.input;
+  const input: RunnerInput | undefined = source && {
+    async *[Symbol.asyncIterator]() {
+      for await (const record of source) {
+        position += 1;
+        yield record;
+      }
+    },
+  };
+  return {
+    ...(input ? { input } : {}),
+    ...(channels.output ? { output: channels.output } : {}),
+    resumePosition,
+    get position() {
+      return position;
+    },
+    async checkpointed(acknowledged: number) {
+      if (!Number.isSafeInteger(acknowledged) || acknowledged < 0) {
+        throw new ConfigError(
+          [{ path: 'position', message: `must be a non-negative integer (got ${String(acknowledged)})` }],
+          { subject: 'checkpointed(position)' },
+        );
+      }
+      await channels.output?.flush?.();
+      // stdout is synchronous for pipes on POSIX: the line is in the pipe before this returns.
+      process.stdout.write(`${checkpointedLine(acknowledged)}\n`);
+    },
+  };
+}
+
+function openPipeChannels(environment: NodeJS.ProcessEnv): Pick<RunnerChannels, 'input' | 'output'> {
+  const channels: Pick<RunnerChannels, 'input' | 'output'> = {};
   if (environment.MILLRACE_RECORDS_IN_FD !== undefined) {
     const fd = Number(environment.MILLRACE_RECORDS_IN_FD);
     channels.input = {
@@ -92,6 +161,10 @@ export async function openRunnerChannels(
     channels.output = {
       write: (record) => writeBatch([record]),
       writeBatch,
+      flush: () =>
+        new Promise<void>((resolve, reject) =>
+          stream.write(new Uint8Array(0), (error) => (error ? reject(error) : resolve())),
+        ),
       async end() {
         stream.end();
         await once(stream, 'finish');
@@ -104,7 +177,7 @@ export async function openRunnerChannels(
 async function openTransportPackage(
   transport: string,
   environment: NodeJS.ProcessEnv,
-): Promise<RunnerChannels> {
+): Promise<Pick<RunnerChannels, 'input' | 'output'>> {
   if (transport !== 'shm') {
     throw new ConfigError(
       [

@@ -6,6 +6,8 @@
  *
  * Like `processRunner`, the child gets the Millrace environment (`MILLRACE_ROLE`, cluster spec …),
  * runs in its own process group, and `millrace:metrics {…}` stdout lines become node metrics.
+ * `millrace:checkpointed <position>` stdout lines acknowledge checkpoints (`checkpoint-line.ts`;
+ * `openRunnerChannels().checkpointed(position)` prints them).
  */
 import type { Runner, RunnerHandle, RunnerResult } from '@millrace/core';
 import {
@@ -15,6 +17,7 @@ import {
   runnerResultOf,
   superviseProcess,
 } from '@millrace/runner-kit';
+import { parseCheckpointedLine } from './checkpoint-line.js';
 import { chooseRecordTransport, type RecordTransportChoice } from './transport-choice.js';
 
 export interface StreamProcessRunnerOptions {
@@ -78,8 +81,14 @@ export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner
         gracePeriodMs: options.gracePeriodMs,
         onStdoutLine: (line) => {
           const metrics = parseMetricsLine(line);
-          if (metrics) context.metrics.report(metrics);
-          else stdout(line);
+          if (metrics) return context.metrics.report(metrics);
+          const position = parseCheckpointedLine(line);
+          if (position === undefined) return stdout(line);
+          try {
+            context.checkpointed(position);
+          } catch (error) {
+            context.logger.error(`ignored '${line}': ${(error as Error).message}`);
+          }
         },
         onStderrLine: lines('stderr'),
         signal: context.signal,
