@@ -179,4 +179,53 @@ describe('ML operator: replay after a runner is killed (issue 11 reproduction)',
     const role = outcome.metrics.find((metrics) => metrics.operator === 'sums-summer')!;
     expect(role.extra.recordsNotReplayed).toBeGreaterThanOrEqual(count - total);
   }, 60_000);
+
+  it('a full replay buffer holds the pipeline back: records and bytes held stay bounded over a long run', async () => {
+    // 1 KiB records, 60 MiB in all, from a fast source to a slow runner that acknowledges every
+    // 500 records; the buffer may hold 3,000 records or 2 MiB. Unbounded, the role would buffer
+    // most of the stream.
+    const count = 60_000;
+    const job = new Job({ batchSize: 256 });
+    addAMRole(
+      job,
+      { name: 'held', engine: 'generic', roles: { slow: { instances: 1 } }, maxRestarts: 0 },
+      { engine: createGenericEngine({ roles: ['slow'] }) },
+    );
+    const payload = 'x'.repeat(1_000);
+    const program = `
+      import { openRunnerChannels } from '@millrace/runtime';
+      const channels = await openRunnerChannels();
+      let consumed = 0;
+      for await (const bytes of channels.input) {
+        consumed += 1;
+        if (consumed % 500 === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 15)); // a slow checkpoint
+          await channels.checkpointed(channels.position);
+        }
+      }
+      await channels.checkpointed(channels.position);
+      await channels.output.write(new TextEncoder().encode(JSON.stringify({ consumed })));
+      await channels.output.end();
+    `;
+    const results = addRole<{ id: number; payload: string }, { consumed: number }>(job, 'slow', {
+      instances: 1,
+      input: job.generate((id) => ({ id, payload }), { count }),
+      runner: streamProcessRunner({
+        command: process.execPath,
+        args: ['--input-type=module', '-e', program],
+        cwd: testDirectory,
+        output: 'ignore',
+        transport: 'pipes',
+      }),
+      replay: { maxRecords: 3_000, maxBytes: 2 * 1024 * 1024 },
+    }).collect();
+    const outcome = await job.execute();
+    expect(outcome.status).toBe('finished');
+    expect(results.records).toEqual([{ consumed: count }]);
+    const role = outcome.metrics.find((metrics) => metrics.operator === 'held-slow')!;
+    expect(role.extra.inputBufferPeakRecords).toBeLessThanOrEqual(3_000);
+    // 60 MiB went through; the role never held more than its bounds (one record past maxBytes).
+    expect(role.extra.inputBufferPeakBytes).toBeLessThanOrEqual(2 * 1024 * 1024 + 1_100);
+    expect(role.extra.inputBufferPeakRecords).toBeGreaterThan(1_000); // it did fill: backpressure
+  }, 60_000);
 });

@@ -421,6 +421,9 @@ class RoleNode {
     const recordsIn = this.#input.recordsIn + this.#refused;
     const delivered = this.#input.recordsDelivered;
     this.#context?.count('recordsReplayed', this.#input.recordsReplayed);
+    const peak = this.#input.peak;
+    this.#context?.count('inputBufferPeakRecords', peak.records);
+    this.#context?.count('inputBufferPeakBytes', peak.bytes);
     const notReplayed = this.#input.recordsNotReplayed;
     if (notReplayed > 0) {
       this.#context?.count('recordsNotReplayed', notReplayed);

@@ -98,6 +98,7 @@ export class ReplayInput implements AttemptInputSource {
   #readers: (() => void)[] = [];
   #writers: (() => void)[] = [];
   #acknowledgeTimer: NodeJS.Timeout | undefined;
+  readonly #peak = { records: 0, bytes: 0 };
   readonly #listeners = new Set<AcknowledgementListener>();
 
   constructor(options: ReplayInputOptions) {
@@ -144,6 +145,11 @@ export class ReplayInput implements AttemptInputSource {
     return { records: this.#records.length - this.#head, bytes: this.#bytes };
   }
 
+  /** The most records and bytes held at once so far. */
+  get peak(): { records: number; bytes: number } {
+    return { ...this.#peak };
+  }
+
   /** Called after each acknowledgement that advances the acknowledged position. */
   onAcknowledged(listener: AcknowledgementListener): () => void {
     this.#listeners.add(listener);
@@ -161,6 +167,9 @@ export class ReplayInput implements AttemptInputSource {
       this.#records.push(record);
       this.#bytes += record.byteLength;
       this.#written += 1;
+      const held = this.#records.length - this.#head;
+      if (held > this.#peak.records) this.#peak.records = held;
+      if (this.#bytes > this.#peak.bytes) this.#peak.bytes = this.#bytes;
       this.#wake(this.#readers);
     }
   }

@@ -15,6 +15,15 @@ such as an optimizer's learning rate, torch's zip reader runs with Python's own 
 the same allow-list torch uses). A checkpoint holding any other object is refused with an error naming it; pass
 ``trusted=True`` only for a file you wrote yourself. The checkpoint directory must belong to the
 user who loads from it: one owned by someone else is refused.
+
+Replay (stream-mode roles): the checkpoint also stores the writing rank's input position (how many
+of its node's input records the model has consumed), and ``save_checkpoint`` acknowledges that
+position to Millrace once the file is in place. After a restart, ``load_checkpoint`` lines the
+input up with the checkpoint: the restarted runner receives the records after the last
+acknowledged position, and if the checkpoint is newer (killed between writing and acknowledging)
+it skips the difference. Every record then affects the saved model exactly once. Exactness needs
+each input-reading rank to checkpoint its own position: a single worker, or ``all_ranks=True`` with
+one ``directory`` per rank.
 """
 
 import os
@@ -61,16 +70,36 @@ def _is_rank_zero():
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def save_checkpoint(model, optimizer=None, step=0, *, directory=None, extra=None, all_ranks=False):
-    """Saves model, optimizer and step atomically; returns the path, or None on ranks that skip."""
+def _stream_context():
+    """The Millrace context when this process reads a stream-mode input, else None."""
+    if not os.environ.get("MILLRACE_ROLE"):
+        return None
+    try:
+        import millrace
+    except ImportError:
+        return None
+    ctx = millrace.context()
+    return ctx if ctx.input is not None else None
+
+
+def save_checkpoint(model, optimizer=None, step=0, *, directory=None, extra=None, all_ranks=False, position=None):
+    """Saves model, optimizer and step atomically; returns the path, or None on ranks that skip.
+
+    In a stream-mode role the input position (default: the records this node has consumed so far,
+    ``ctx.position``) is stored too and acknowledged to Millrace after the file is in place.
+    """
     if not all_ranks and not _is_rank_zero():
         return None
     target = checkpoint_path(directory)
+    ctx = _stream_context()
+    if position is None and ctx is not None:
+        position = ctx.position
     state = {
         "model": _unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "step": int(step),
         "extra": extra or {},
+        "position": None if position is None else int(position),
     }
     descriptor, temporary = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=os.path.dirname(target))
     try:
@@ -83,6 +112,8 @@ def save_checkpoint(model, optimizer=None, step=0, *, directory=None, extra=None
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    if ctx is not None and position is not None:
+        ctx.checkpointed(int(position))
     return target
 
 
@@ -143,4 +174,26 @@ def load_checkpoint(model, optimizer=None, *, directory=None, map_location="cpu"
     _unwrap(model).load_state_dict(state["model"])
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
+    position = state.get("position")
+    ctx = _stream_context()
+    if position is not None and ctx is not None:
+        _align_input(ctx, int(position), target)
     return int(state["step"]), state.get("extra") or {}
+
+
+def _align_input(ctx, position, target):
+    """Makes the next input record the one after ``position`` (the checkpoint's)."""
+    behind = position - ctx.input.position
+    if behind < 0:
+        raise RuntimeError(
+            f"checkpoint {target} covers input up to position {position}, but Millrace resumes this "
+            f"node after position {ctx.input.position}: records {position + 1}..{ctx.input.position} "
+            "would be lost. Was the checkpoint directory replaced, or another runner's checkpoint loaded?"
+        )
+    while behind > 0:
+        # Killed between writing the checkpoint and acknowledging it: these records are in it.
+        records = ctx.input.read_raw_batch(min(behind, 4096))
+        if records is None:
+            raise RuntimeError(f"the input ended {behind} records before checkpoint {target}'s position {position}")
+        behind -= len(records)
+    ctx.checkpointed(position)
