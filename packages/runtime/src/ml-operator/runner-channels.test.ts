@@ -20,7 +20,7 @@ describe('openRunnerChannels', () => {
         { MILLRACE_RECORDS_TRANSPORT: 'pipes', MILLRACE_RECORDS_CODEC: 'json' },
         { codec: 'json' },
       ),
-    ).resolves.toEqual({});
+    ).resolves.toMatchObject({ resumePosition: 0, position: 0 });
   });
 
   it('names a transport it does not know', async () => {
