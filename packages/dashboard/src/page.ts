@@ -51,10 +51,12 @@ body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-seri
 header { display: flex; flex-wrap: wrap; align-items: center; gap: 10px 14px; padding: 12px 16px; background: var(--card); border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 2; }
 h1 { font-size: 18px; margin: 0; overflow-wrap: anywhere; }
 h2 { font-size: 14px; margin: 0 0 8px; }
-main { display: grid; gap: 12px; padding: 12px; max-width: 1400px; margin: 0 auto; }
+main { display: grid; grid-template-columns: minmax(0, 1fr); gap: 12px; padding: 12px; max-width: 1400px; margin: 0 auto; }
+main > *, #clusters { min-width: 0; }
+#clusters { display: grid; gap: 12px; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px; min-width: 0; }
-.charts { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
-@media (max-width: 800px) { .charts { grid-template-columns: 1fr; } main { padding: 8px; } }
+.charts { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 12px; }
+@media (max-width: 800px) { .charts { grid-template-columns: minmax(0, 1fr); } main { padding: 8px; } }
 .chart { width: 100%; min-height: 220px; overflow: hidden; }
 .muted { color: var(--muted); }
 .pill { display: inline-block; padding: 2px 10px; border-radius: 999px; font-weight: 600; font-size: 12px; background: var(--line); }
