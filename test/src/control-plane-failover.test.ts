@@ -74,7 +74,8 @@ describe('control plane: failures of real runner processes', () => {
     expect(outcome.failures[0]?.message).toMatch(/executable not found/);
     expect(outcome.error?.message).toMatch(/worker\[0\]/);
     expect(outcome.error?.message).toMatch(/executable not found/);
-    expect(outcome.restarts).toBe(1);
+    // A restart cannot bring a missing executable back: the job fails at once (issue 12, finding 4).
+    expect(outcome.restarts).toBe(0);
   });
 
   it('a failed job names each failed node with its exit code and stderr tail', async () => {

@@ -26,6 +26,8 @@ each input-reading rank to checkpoint its own position: a single worker, or ``al
 one ``directory`` per rank.
 """
 
+import contextlib
+import contextvars
 import os
 import pickle
 import tempfile
@@ -160,12 +162,16 @@ def _load_weights(target, map_location):
             return serialization._load(archive, map_location, _allow_list_pickle, encoding="utf-8")
 
 
-def load_checkpoint(model, optimizer=None, *, directory=None, map_location="cpu", trusted=False):
+def load_checkpoint(model, optimizer=None, *, directory=None, map_location="cpu", trusted=False, resume_input=None):
     """Restores the last checkpoint into ``model`` (and ``optimizer``).
 
     Returns ``(step, extra)``: ``(0, {})`` when there is no checkpoint yet, so the same code path
     starts fresh on the first attempt and resumes on later ones. Only tensors and plain data are
     unpickled unless ``trusted=True`` (see the module's docstring for why).
+
+    ``resume_input`` (default: on, except while a prediction runner loads its model) lines this
+    node's input up with the checkpoint's position: right for a trainer resuming its own
+    checkpoint, wrong for a model loaded to score another stream.
     """
     target = checkpoint_path(directory)
     if not os.path.exists(target):
@@ -176,9 +182,25 @@ def load_checkpoint(model, optimizer=None, *, directory=None, map_location="cpu"
         optimizer.load_state_dict(state["optimizer"])
     position = state.get("position")
     ctx = _stream_context()
-    if position is not None and ctx is not None:
+    aligning = _resuming_input.get() if resume_input is None else resume_input
+    if position is not None and ctx is not None and aligning:
         _align_input(ctx, int(position), target)
     return int(state["step"]), state.get("extra") or {}
+
+
+# Off while a prediction runner builds its model: the checkpoint's input position belongs to the
+# training stream that wrote it, not to the stream being scored.
+_resuming_input = contextvars.ContextVar("millrace_torch_resuming_input", default=True)
+
+
+@contextlib.contextmanager
+def loading_a_model_to_predict():
+    """Within it, ``load_checkpoint`` does not line the input up with the checkpoint's position."""
+    token = _resuming_input.set(False)
+    try:
+        yield
+    finally:
+        _resuming_input.reset(token)
 
 
 def _align_input(ctx, position, target):

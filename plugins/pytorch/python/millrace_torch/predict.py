@@ -49,8 +49,11 @@ def predict_records(model, frames, features="features"):
 def load_model(ctx, reference):
     from millrace import resolve_entry
 
+    from millrace_torch.checkpoint import loading_a_model_to_predict
+
     factory = resolve_entry(reference)
-    model = factory(ctx)
+    with loading_a_model_to_predict():
+        model = factory(ctx)
     if isinstance(model, torch.nn.Module):
         model.eval()
     if not callable(model):
