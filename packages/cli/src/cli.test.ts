@@ -326,7 +326,9 @@ describe('millrace am / node / status / stop', () => {
     const engine = await run(['am', '--roles', 'worker=1', '--engine', 'nope']);
     expect(engine.stderr).toMatch(/unknown engine 'nope': not built in \(generic, tensorflow, pytorch\)/);
     const missing = await run(['status']);
-    expect(missing.stderr).toMatch(/options\.join: is required: --join URL, --join-file FILE or MILLRACE_JOIN/);
+    expect(missing.stderr).toMatch(
+      /options\.join: is required: --join URL, --join-file FILE or MILLRACE_JOIN/,
+    );
   });
 });
 
