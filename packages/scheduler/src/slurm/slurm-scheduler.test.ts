@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAppHandle } from '../app-handle.js';
+import { isAlive } from '../local/local-app.js';
 import type { SubmitRequest } from '../scheduler.js';
 import { exitCodeOf, waitForApplication } from '../schedulers.js';
 import { type SlurmCluster, startSlurmCluster } from '../testing/slurm-cluster.js';
@@ -104,12 +105,3 @@ describe('the Slurm scheduler on a real Slurm', () => {
     );
   });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
