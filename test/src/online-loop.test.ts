@@ -41,7 +41,10 @@ describe('examples/online-loop', () => {
     expect(result.versionsServed.every((version: number) => result.versionsPublished.includes(version))).toBe(
       true,
     );
-    expect(result.versionsServed.length).toBeGreaterThanOrEqual(3);
+    // Prediction swapped from the untrained version 1 to at least one version the cluster trained and
+    // published during the job. How many more it sees depends on how far training's ring runs behind
+    // the shared source (on a loaded 2-core machine, as few as one), so the count is not asserted.
+    expect(Math.max(...result.versionsServed)).toBeGreaterThan(1);
     expect(result.refused).toBe(0);
     // The versions prediction used, in the order it emitted, only grow.
     expect(result.versionsOnlyGrow).toBe(true);
