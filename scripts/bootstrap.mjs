@@ -59,9 +59,4 @@ if (dependenciesAreStale()) {
 
 if (!args.has('--no-build')) {
   run('npx', ['turbo', 'run', 'build', '--output-logs=errors-only']);
-  // npm ci links each workspace's bin before the package is built, and skips a bin whose file does
-  // not exist yet; link the CLI's now so `npx millrace …` works in the repository root.
-  if (!existsSync(join(root, 'node_modules', '.bin', 'millrace'))) {
-    run('npm', ['rebuild', '--ignore-scripts', '--no-audit', '--no-fund', '@millrace/cli']);
-  }
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parsePrometheusText } from '@millrace/dashboard/testing';
 import { createSelfSignedIdentity } from '@millrace/runtime';
 import { processesWithMarker } from '@millrace/runtime/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -329,6 +330,112 @@ describe('millrace am / node / status / stop', () => {
     expect(missing.stderr).toMatch(
       /options\.join: is required: --join URL, --join-file FILE or MILLRACE_JOIN/,
     );
+  });
+});
+
+describe('millrace am --ui / millrace dashboard --join', () => {
+  /** Resolves with the first match of `pattern` in what `read` returns, polling; rejects after `timeoutMs`. */
+  async function matchIn(read: () => string, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = pattern.exec(read());
+      if (match) return match;
+      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms in:\n${read()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async function scrape(url: string, token: string) {
+    const response = await fetch(new URL('/metrics', url), { headers: { authorization: `Bearer ${token}` } });
+    const text = await response.text();
+    return { status: response.status, scrape: parsePrometheusText(response.status === 200 ? text : '') };
+  }
+
+  it("a standalone cluster seen two ways: the AM's own dashboard (job token accepted) and one joined from elsewhere, with real heartbeat ages and the restart's reason; both end with the job", async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'millrace-dashboard-test-'));
+    try {
+      const am = start(['am', '--roles', 'worker=2', '--ui', '127.0.0.1:0', '--max-restarts', '2']);
+      const { join: joinUrl, token } = JSON.parse(await am.firstLine()) as { join: string; token: string };
+      const amUrl = (await matchIn(am.stderr, /^dashboard: (http:\S+)$/m))[1]!;
+      const viewer = start(['dashboard', '--join', joinUrl]);
+      const viewerUrl = (await matchIn(viewer.stderr, /^dashboard: (http:\S+)$/m))[1]!;
+      const viewerToken = new URL(viewerUrl).searchParams.get('token')!;
+
+      // worker[1] fails once (exit 3), is restarted, then both run until the file "finish" appears.
+      const runner = (index: number) =>
+        `const fs = require("node:fs"); const dir = ${JSON.stringify(directory)};` +
+        (index === 1
+          ? `if (!fs.existsSync(dir + "/failed-once")) { fs.writeFileSync(dir + "/failed-once", ""); process.exit(3); }`
+          : '') +
+        `const timer = setInterval(() => fs.existsSync(dir + "/finish") && clearInterval(timer), 100);`;
+      const nodes = [0, 1].map((index) =>
+        start([
+          'node',
+          '--join',
+          joinUrl,
+          '--role',
+          'worker',
+          '--index',
+          String(index),
+          '--',
+          process.execPath,
+          '-e',
+          runner(index),
+          marker,
+        ]),
+      );
+
+      // While the job runs, after the restart: both servers answer with the same picture.
+      for (const [url, reader] of [
+        [amUrl, token],
+        [viewerUrl, viewerToken],
+      ] as const) {
+        let found: Awaited<ReturnType<typeof scrape>>['scrape'] | undefined;
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline) {
+          const { status, scrape: metrics } = await scrape(url, reader);
+          expect(status).toBe(200);
+          const restarts = metrics.samples.find(
+            (sample) =>
+              sample.name === 'millrace_cluster_restarts_total' && sample.labels.reason === 'exited',
+          );
+          const heartbeats = metrics.samples.filter(
+            (sample) => sample.name === 'millrace_node_heartbeat_age_seconds',
+          );
+          const running = metrics.samples.find(
+            (sample) => sample.name === 'millrace_nodes' && sample.labels.state === 'running',
+          );
+          if (restarts?.value === 1 && heartbeats.length === 2 && running?.value === 2) {
+            found = metrics;
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        expect(found, `${url}: no restart by reason "exited" with two running nodes`).toBeDefined();
+        // A heartbeat age is a real age: nodes heartbeat every 500 ms, so it is small, never the
+        // seconds since the last metrics report.
+        for (const sample of found!.samples.filter((s) => s.name === 'millrace_node_heartbeat_age_seconds'))
+          expect(sample.value).toBeLessThan(10);
+        expect((await scrape(url, 'wrong')).status).toBe(401);
+      }
+      // The page opens as printed; both servers also take the job token (scrapers that have it).
+      expect((await fetch(amUrl)).status).toBe(200);
+      expect((await scrape(viewerUrl, token)).status).toBe(200);
+
+      writeFileSync(join(directory, 'finish'), '');
+      for (const node of nodes) expect(await node.exited).toBe(0);
+      expect(await am.exited).toBe(0);
+      expect(await viewer.exited, viewer.stderr()).toBe(0);
+      expect(viewer.stdout()).toMatch(/^job millrace-job: finished/);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('the viewer exits 1 naming the AM when it cannot read its status', async () => {
+    const refused = await run(['dashboard', '--am', '127.0.0.1:9', '--token', 'x']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/127\.0\.0\.1:9/);
   });
 });
 

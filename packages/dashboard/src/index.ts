@@ -6,6 +6,7 @@ export {
 } from './dashboard-server.js';
 export { type DashboardThread, startDashboardThread } from './dashboard-thread.js';
 export {
+  type ClusterStatusReport,
   type ClusterView,
   JobView,
   type JobViewEvent,

@@ -16,8 +16,34 @@ export interface OperatorCounters {
   backpressuredMs: number;
 }
 
+/**
+ * A cluster as the AM's GetJobStatus describes it (`millrace status --json`): how a dashboard
+ * that is not in the job's process (`millrace dashboard --join`) sees it, and where the real
+ * heartbeat age of each node comes from.
+ */
+export interface ClusterStatusReport {
+  state: string;
+  generation: number;
+  restarts: number;
+  nodes: readonly {
+    role: string;
+    index: number;
+    status: string;
+    attempt: number;
+    generation: number;
+    host: string;
+    /** Undefined while the node has not registered. */
+    lastHeartbeatAgeMs: number | undefined;
+    metrics: Readonly<Record<string, number>>;
+  }[];
+  failures: readonly { role: string; index: number; generation: number; reason: string; message: string }[];
+  /** Empty while the job runs; once it ended (state finished, failed or stopped), the reason. */
+  outcome: string;
+}
+
 export type JobViewEvent =
   | { type: 'cluster-observation'; cluster: string; observation: ClusterObservation }
+  | { type: 'cluster-status'; cluster: string; status: ClusterStatusReport }
   | { type: 'operator-metrics'; job: string; operators: readonly OperatorCounters[] }
   | { type: 'job-finished'; job: string; status: string; error?: string | undefined }
   | {
@@ -52,6 +78,8 @@ export interface NodeView {
   host: string;
   /** Epoch ms of the node's last report (registration, start, metrics, end). */
   lastReportAt: number;
+  /** Milliseconds since the AM last heard from the node (any call), as of the last status read; unknown before one. */
+  heartbeatAgeMs: number | undefined;
   metrics: Record<string, number>;
   /** The node's throughput (samples/s or the like) when it reports one. */
   throughput: number | undefined;
@@ -144,6 +172,9 @@ export class JobView {
       case 'cluster-observation':
         this.#applyObservation(event.cluster, event.observation);
         break;
+      case 'cluster-status':
+        this.#applyStatus(event.cluster, event.status);
+        break;
       case 'operator-metrics':
         this.#applyOperators(event.job, event.operators);
         break;
@@ -210,6 +241,7 @@ export class JobView {
         generation: 0,
         host: '',
         lastReportAt: this.#now(),
+        heartbeatAgeMs: undefined,
         metrics: {},
         throughput: undefined,
         throughputVsRoleMedian: undefined,
@@ -315,6 +347,70 @@ export class JobView {
         }
         break;
       }
+    }
+  }
+
+  /**
+   * Folds a status read into the view: states, attempts, hosts, metrics and heartbeat ages are
+   * taken as they are; a restart the view has not seen yet joins the timeline with the newest
+   * failure as its reason (a status read does not say which nodes restarted, so none are named).
+   */
+  #applyStatus(clusterName: string, status: ClusterStatusReport): void {
+    const entry = this.#cluster(clusterName);
+    const cluster = entry.view;
+    const now = this.#now();
+    cluster.state = status.state;
+    cluster.generation = status.generation;
+    const latestFailure = status.failures.at(-1);
+    if (latestFailure) entry.lastFailure = { reason: latestFailure.reason, message: latestFailure.message };
+    while (cluster.restarts < status.restarts) {
+      cluster.restarts += 1;
+      const reason = entry.lastFailure?.reason ?? 'unknown';
+      cluster.restartsByReason[reason] = (cluster.restartsByReason[reason] ?? 0) + 1;
+      this.#restarts.push({
+        at: now,
+        cluster: clusterName,
+        generation: status.generation,
+        policy: 'restart',
+        reason,
+        message: entry.lastFailure?.message ?? '',
+        nodes: [],
+      });
+      if (this.#restarts.length > timelineLimit) this.#restarts.shift();
+    }
+    for (const reported of status.nodes) {
+      const node = this.#node(entry, reported.role, reported.index);
+      const metricsChanged = Object.entries(reported.metrics).some(
+        ([name, value]) => node.metrics[name] !== value,
+      );
+      node.status = reported.status;
+      node.attempt = reported.attempt;
+      node.generation = reported.generation;
+      if (reported.host) node.host = reported.host;
+      node.heartbeatAgeMs = reported.lastHeartbeatAgeMs;
+      const failure = status.failures.findLast(
+        (candidate) => candidate.role === reported.role && candidate.index === reported.index,
+      );
+      if (failure) node.lastFailure = `${failure.reason}: ${failure.message}`;
+      if (!metricsChanged) continue;
+      node.lastReportAt = now;
+      Object.assign(node.metrics, reported.metrics);
+      const throughputName = throughputMetricNames.find((name) => name in reported.metrics);
+      if (throughputName) node.throughput = reported.metrics[throughputName];
+      const loss = reported.metrics.loss;
+      if (throughputName || loss !== undefined) {
+        node.history.push([now, throughputName ? node.throughput! : null, loss ?? null]);
+        if (node.history.length > historyLimit) node.history.shift();
+      }
+    }
+    if (status.outcome) {
+      // The AM's terminal states are finished, failed and stopped; the outcome text is the reason.
+      const outcome = {
+        status: status.state === 'finished' ? 'succeeded' : status.state,
+        reason: status.outcome,
+      };
+      cluster.state = outcome.status;
+      cluster.outcome = outcome;
     }
   }
 

@@ -136,11 +136,12 @@ const client = String.raw`
           vs,
           td(node.metrics.loss === undefined ? '–' : human(node.metrics.loss), 'num'),
           td(node.metrics.step === undefined ? '–' : human(node.metrics.step), 'num'),
+          td(node.heartbeatAgeMs === undefined || node.heartbeatAgeMs === null ? '–' : (node.heartbeatAgeMs / 1000).toFixed(1) + ' s', 'num'),
           td(node.lastFailure || '', 'failure wide'),
         ]);
       });
-      var head = el('tr', {}, ['node', 'state', 'attempt', 'gen', 'host', 'throughput', 'vs role median', 'loss', 'step', 'last failure']
-        .map(function (label, i) { return el('th', { text: label, className: i === 4 || i === 9 ? 'wide' : '' }); }));
+      var head = el('tr', {}, ['node', 'state', 'attempt', 'gen', 'host', 'throughput', 'vs role median', 'loss', 'step', 'heartbeat', 'last failure']
+        .map(function (label, i) { return el('th', { text: label, className: i === 4 || i === 10 ? 'wide' : '' }); }));
       var title = el('h2', { text: 'cluster ' + cluster.name + ' ' }, [pill(cluster.state)]);
       title.appendChild(document.createTextNode(' generation ' + cluster.generation + ' · restarts ' + cluster.restarts));
       var card = el('div', { className: 'card', 'data-cluster': cluster.name }, [

@@ -112,6 +112,22 @@ export function createMetricsRegistry(view: JobView): Registry {
     },
   });
   new Gauge({
+    name: 'millrace_node_heartbeat_age_seconds',
+    help: 'Seconds since the AM last heard from the node (a heartbeat or any other call), as of the last status read; absent until one.',
+    labelNames: nodeLabels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cluster of snapshot.clusters)
+        for (const node of cluster.nodes)
+          if (node.heartbeatAgeMs !== undefined)
+            this.set(
+              { cluster: cluster.name, role: node.role, index: String(node.index) },
+              node.heartbeatAgeMs / 1000,
+            );
+    },
+  });
+  new Gauge({
     name: 'millrace_node_attempt',
     help: 'How many times the node was started before its current attempt.',
     labelNames: nodeLabels,

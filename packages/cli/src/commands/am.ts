@@ -1,6 +1,8 @@
 import { ConfigError } from '@millrace/core';
+import { type DashboardThread, parseListenAddress, startDashboardThread } from '@millrace/dashboard';
 import { ApplicationManager, createConsoleLogger, loadTlsIdentity } from '@millrace/runtime';
 import type { Command } from 'commander';
+import { showStatus, statusReadIntervalMs } from '../cluster-status-feed.js';
 import type { CliCommand, CliIo } from '../command.js';
 import { findEngine } from '../engines.js';
 import { describeObservation } from '../observation-text.js';
@@ -22,6 +24,7 @@ interface AmFlags {
   maxRestarts?: number;
   heartbeatMs?: number;
   registrationTimeoutMs?: number;
+  ui?: string;
 }
 
 /**
@@ -63,8 +66,13 @@ export const amCommand: CliCommand = {
         'how long to wait for every node',
         parseInteger('registration-timeout-ms'),
       )
+      .option(
+        '--ui <[host:]port>',
+        'serve a live dashboard and /metrics there (port 0: any free port; loopback unless a host is given; the job token is accepted too); prints "dashboard: URL" on stderr',
+      )
       .action(async (flags: AmFlags) => {
         const roles = parseRoles(flags.roles);
+        const ui = flags.ui === undefined ? undefined : parseListenAddress(flags.ui);
         const { host, port } = flags.listen
           ? parseListen(flags.listen)
           : { host: flags.host, port: flags.port };
@@ -119,6 +127,26 @@ export const amCommand: CliCommand = {
             `[am] WARNING: --insecure: serving PLAINTEXT on ${am.address}; the job token crosses the network in the clear and anyone who sees it can join or stop this job\n`,
           );
         }
+        const startedAt = Date.now();
+        let dashboard: DashboardThread | undefined;
+        if (ui) {
+          try {
+            dashboard = await startDashboardThread({
+              ...ui,
+              startedAt,
+              title: `millrace am · ${am.config.name}`,
+              acceptTokens: [am.token],
+            });
+          } catch (error) {
+            await am.close();
+            throw error;
+          }
+          io.stderr.write(`dashboard: ${dashboard.url}\n`);
+        }
+        const showing = dashboard;
+        const readStatus = showing
+          ? setInterval(() => showStatus(showing, am.status(), startedAt), statusReadIntervalMs)
+          : undefined;
         io.stdout.write(`${JSON.stringify({ address: am.address, token: am.token, join: am.joinUrl })}\n`);
         const onSignal = () => void am.stop('the application manager was interrupted');
         process.once('SIGINT', onSignal);
@@ -126,8 +154,15 @@ export const amCommand: CliCommand = {
         const outcome = await am.result;
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        // Give the nodes a moment to read their stop before the server goes away.
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        clearInterval(readStatus);
+        if (showing) {
+          // Open pages and scrapers get the final state before the server goes.
+          showStatus(showing, am.status(), startedAt);
+          await showing.close();
+        }
+        // Give the nodes a moment to read their stop, and observers that read the status
+        // (`millrace dashboard --join`, four times a second) the outcome, before the server goes away.
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
         await am.close();
         io.setExitCode(outcome.status === 'failed' ? 1 : 0);
       });

@@ -1,5 +1,6 @@
 import type { CliCommand } from '../command.js';
 import { amCommand } from './am.js';
+import { dashboardCommand } from './dashboard.js';
 import { logsCommand } from './logs.js';
 import { nodeCommand } from './node.js';
 import { pytorchCommand } from './pytorch.js';
@@ -16,6 +17,7 @@ export const commands: readonly CliCommand[] = [
   nodeCommand,
   statusCommand,
   stopCommand,
+  dashboardCommand,
   pytorchCommand,
   submitCommand,
   waitCommand,
