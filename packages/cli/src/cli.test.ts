@@ -313,6 +313,43 @@ describe('millrace am / node / status / stop', () => {
     expect(await am.exited).toBe(0);
   });
 
+  it('--log-format json: every line am and node write on stderr is a pino record; a bad format is named', async () => {
+    const am = start(['am', '--roles', 'worker=1', '--log-format', 'json']);
+    const { join: joinUrl } = JSON.parse(await am.firstLine()) as { join: string };
+    const node = start([
+      'node',
+      '--log-format',
+      'json',
+      '--join',
+      joinUrl,
+      '--role',
+      'worker',
+      '--index',
+      '0',
+      '--',
+      process.execPath,
+      '-e',
+      '',
+      marker,
+    ]);
+    expect(await node.exited).toBe(0);
+    expect(await am.exited).toBe(0);
+    const records = (text: string) =>
+      text
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { level: number; time: string; name: string; msg: string });
+    const amRecords = records(am.stderr());
+    expect(amRecords.map((record) => record.msg)).toContain('worker[0] finished');
+    for (const record of amRecords) expect(record).toMatchObject({ name: 'am', level: 30 });
+    expect(records(node.stderr())).toContainEqual(
+      expect.objectContaining({ name: 'node', msg: 'leaving: the job finished' }),
+    );
+    const refused = await run(['am', '--roles', 'worker=1', '--log-format', 'xml']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/log-format: 'xml' is not a log format: use human or json/);
+  });
+
   it('an unreachable AM is named without an empty "Resolution note:"', async () => {
     const result = await run(['status', '--am', '127.0.0.1:1', '--token', 'x']);
     expect(result.code).toBe(1);

@@ -41,7 +41,11 @@ export {
   type ConsoleLoggerOptions,
   childLogger,
   createConsoleLogger,
+  defaultLogFormat,
+  type LogFormat,
   type LogLevel,
+  logFormats,
+  parseLogFormat,
   silentLogger,
 } from './logger.js';
 export {

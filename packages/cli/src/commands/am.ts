@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { showStatus, statusReadIntervalMs } from '../cluster-status-feed.js';
 import type { CliCommand, CliIo } from '../command.js';
 import { findEngine } from '../engines.js';
-import { describeObservation } from '../observation-text.js';
+import { commandLog, withLogFormat } from '../log-format.js';
+import { describeObservation, observationToJson } from '../observation-text.js';
 import { parseInteger, parseRoles } from '../roles.js';
 
 interface AmFlags {
@@ -37,8 +38,7 @@ interface AmFlags {
 export const amCommand: CliCommand = {
   name: 'am',
   register(program: Command, io: CliIo) {
-    program
-      .command('am')
+    withLogFormat(program.command('am'))
       .description('run a standalone application manager; prints {"address","token","join"} as one JSON line')
       .requiredOption('--roles <roles>', 'instances per role, e.g. worker=2,ps=1')
       .option(
@@ -118,13 +118,14 @@ export const amCommand: CliCommand = {
           advertiseHost: flags.advertiseHost,
           logger: createConsoleLogger({ prefix: 'am', write: (line) => io.stderr.write(`${line}\n`) }),
         });
+        const log = commandLog(io, 'am');
         am.onObservation((observation) => {
           const line = describeObservation(observation);
-          if (line) io.stderr.write(`[am] ${line}\n`);
+          if (line) log.info(line, { observation: observationToJson(observation) });
         });
         if (!am.fingerprint && flags.insecure) {
-          io.stderr.write(
-            `[am] WARNING: --insecure: serving PLAINTEXT on ${am.address}; the job token crosses the network in the clear and anyone who sees it can join or stop this job\n`,
+          log.warn(
+            `WARNING: --insecure: serving PLAINTEXT on ${am.address}; the job token crosses the network in the clear and anyone who sees it can join or stop this job`,
           );
         }
         const startedAt = Date.now();
@@ -141,7 +142,7 @@ export const amCommand: CliCommand = {
             await am.close();
             throw error;
           }
-          io.stderr.write(`dashboard: ${dashboard.url}\n`);
+          commandLog(io).info(`dashboard: ${dashboard.url}`, { dashboard: dashboard.url });
         }
         const showing = dashboard;
         const readStatus = showing

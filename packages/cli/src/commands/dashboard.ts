@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { showStatus, statusReadIntervalMs } from '../cluster-status-feed.js';
 import type { CliCommand, CliIo } from '../command.js';
 import { type ConnectionFlags, resolveConnection, withConnectionOptions } from '../connection-options.js';
+import { commandLog, withLogFormat } from '../log-format.js';
 
 /** How long the AM may stay unreachable before the dashboard gives up on it. */
 const unreachableBoundMs = 10_000;
@@ -18,7 +19,7 @@ const unreachableBoundMs = 10_000;
 export const dashboardCommand: CliCommand = {
   name: 'dashboard',
   register(program: Command, io: CliIo) {
-    withConnectionOptions(program.command('dashboard'))
+    withLogFormat(withConnectionOptions(program.command('dashboard')))
       .description("serve a live dashboard and /metrics for a running cluster (from its AM's status)")
       .option(
         '--ui <[host:]port>',
@@ -41,7 +42,7 @@ export const dashboardCommand: CliCommand = {
           title: `millrace · ${status.jobName}`,
           acceptTokens: [target.token],
         });
-        io.stderr.write(`dashboard: ${dashboard.url}\n`);
+        commandLog(io).info(`dashboard: ${dashboard.url}`, { dashboard: dashboard.url });
         let interrupted = false;
         let wake: (() => void) | undefined;
         const onSignal = () => {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
 import { type ConnectionFlags, resolveConnection, withConnectionOptions } from '../connection-options.js';
 import { findEngine } from '../engines.js';
+import { commandLog, withLogFormat } from '../log-format.js';
 import { parseInteger } from '../roles.js';
 
 interface NodeFlags extends ConnectionFlags {
@@ -25,7 +26,7 @@ interface NodeFlags extends ConnectionFlags {
 export const nodeCommand: CliCommand = {
   name: 'node',
   register(program: Command, io: CliIo) {
-    withConnectionOptions(program.command('node'))
+    withLogFormat(withConnectionOptions(program.command('node')))
       .description('run a standalone node agent; the runner is the command after --')
       .requiredOption('--role <role>', 'role of this node, e.g. worker')
       .requiredOption('--index <index>', 'index of this node within its role', parseInteger('index'))
@@ -45,6 +46,7 @@ export const nodeCommand: CliCommand = {
       .argument('<command...>', 'the runner command and its arguments')
       .action(async (command: string[], flags: NodeFlags) => {
         const connection = resolveConnection(flags);
+        const log = commandLog(io, 'node');
         const [executable, ...args] = command;
         const agent = new NodeAgent({
           ...connection,
@@ -58,9 +60,9 @@ export const nodeCommand: CliCommand = {
           logger: createConsoleLogger({ write: (line) => io.stderr.write(`${line}\n`), level: 'info' }),
           onEvent: (event) => {
             if (event.type === 'restarting')
-              io.stderr.write(`[node] restarting into generation ${event.generation}\n`);
+              log.info(`restarting into generation ${event.generation}`, { generation: event.generation });
             if (event.type === 'runner-ended' && event.result.status === 'failed') {
-              io.stderr.write(`[node] runner failed: ${event.result.message}\n`);
+              log.warn(`runner failed: ${event.result.message}`);
             }
           },
         });
@@ -69,7 +71,7 @@ export const nodeCommand: CliCommand = {
         process.once('SIGTERM', onSignal);
         try {
           const outcome = await agent.run();
-          io.stderr.write(`[node] leaving: ${outcome.reason}\n`);
+          log.info(`leaving: ${outcome.reason}`, { jobFailed: outcome.jobFailed ?? false });
           // A survivor whose runner was stopped cleanly still fails when the job failed.
           io.setExitCode(outcome.jobFailed || outcome.lastResult?.status === 'failed' ? 1 : 0);
         } finally {

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { CliCommand, CliIo } from '../command.js';
 import { findEngine } from '../engines.js';
 import { loadJobModule } from '../job-loader.js';
+import { withLogFormat } from '../log-format.js';
 import { type HostFlags, resolveHostPlacement, withHostOptions } from '../run/host-options.js';
 import { jsonReporter, liveReporter, plainReporter } from '../run/reporters.js';
 import type { RunEvent, RunReporter } from '../run/run-events.js';
@@ -23,7 +24,7 @@ const cancelBoundMs = 15_000;
 export const runCommand: CliCommand = {
   name: 'run',
   register(program: Command, io: CliIo) {
-    withHostOptions(program.command('run'))
+    withLogFormat(withHostOptions(program.command('run')))
       .description('run a job module (a .ts/.js file or a package directory) with live progress')
       .argument('<job>', 'job file or directory')
       .argument('[args...]', 'arguments passed to the job')
