@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processesWithMarker } from '@millrace/runtime/testing';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // --shared-dir D JOB`; the job is the CLI tests' cluster job (args: workers, mode, marker).
 const bin = join(import.meta.dirname, '..', 'dist', 'bin.js');
 const job = join(import.meta.dirname, 'test-fixtures', 'cluster-job.mjs');
+const hostsJob = join(import.meta.dirname, 'test-fixtures', 'hosts-job.mjs');
 const marker = `millrace-submit-test-${randomUUID()}`;
 const work = mkdtempSync(join(tmpdir(), 'millrace-submit-'));
 let slurm: SlurmCluster;
@@ -115,24 +116,39 @@ describe.each(['local', 'slurm'])('millrace submit --scheduler %s', (scheduler) 
     ).toEqual([]);
   }, 180_000);
 
-  it('a job for several hosts fails with a named error instead of running whole on each', async () => {
+  it('a job on two hosts runs as one cluster across them: wait exits 0, every record reached one runner', async () => {
+    const out = mkdtempSync(join(work, `hosts-${scheduler}-`));
     const submitted = await millrace([
       'submit',
-      job,
+      hostsJob,
       '--scheduler',
       scheduler,
       '--hosts',
       '2',
       ...(scheduler === 'slurm' ? ['--hosts-per-node', '2'] : []),
       '--',
-      '1',
       'succeed',
+      out,
+      '120',
       marker,
     ]);
-    const waited = await millrace(['wait', submitted.stdout.trim(), '--timeout', '120']);
-    expect(waited.code).toBe(1);
-    expect(waited.stderr).toMatch(/one job module across several hosts is not implemented yet/);
-  }, 180_000);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const handle = submitted.stdout.trim();
+    const waited = await millrace(['wait', handle, '--timeout', '150']);
+    expect(waited.code, `${waited.stderr}\n${(await millrace(['logs', handle])).stdout}`).toBe(0);
+    expect(waited.stdout).toContain('host 0: succeeded (exit 0)');
+    expect(waited.stdout).toContain('host 1: succeeded (exit 0)');
+    const ids = [0, 1]
+      .flatMap((host) =>
+        readFileSync(join(out, `host-${host}.jsonl`), 'utf8')
+          .split('\n')
+          .filter(Boolean),
+      )
+      .map((line) => (JSON.parse(line) as { id: number }).id)
+      .sort((a, b) => a - b);
+    expect(ids).toEqual(Array.from({ length: 120 }, (_, id) => id));
+    expect(processesWithMarker(marker)).toEqual([]);
+  }, 200_000);
 });
 
 describe('millrace submit, bad input and dry runs', () => {

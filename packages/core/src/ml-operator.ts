@@ -56,6 +56,12 @@ export interface AddRoleOptions<In, Out, Host extends DataflowHost = DataflowHos
   codec?: Codec<In | Out>;
   /** The cluster, when the job has more than one. */
   cluster?: MLCluster;
+  /**
+   * On a job that runs on several hosts: the host of each instance (`[0, 1]`: instance 0 on host
+   * 0, instance 1 on host 1). Default: contiguous blocks, as even as possible, the first hosts one
+   * more (4 instances on 3 hosts: {0, 1}, {2}, {3}). A host runs only the instances placed on it.
+   */
+  placement?: readonly number[];
   /** Operator name. Default `<cluster name>-<role>`. */
   name?: string;
   /**

@@ -1,6 +1,7 @@
 export { ConnectedStreams, DataStream, KeyedStream } from './data-stream.js';
 export { OperatorError, previewRecord } from './errors.js';
 export { type FunctionReference, functionReference, isFunctionReference } from './function-reference.js';
+export { checkJobHosts, isHostShare, type JobHosts, processHosts, setProcessHosts } from './hosts.js';
 export { type ExecuteOptions, Job, type JobOptions, type JobResult, type RestartStrategy } from './job.js';
 export type { JobEvent, JobEventListener, JobStatus } from './job-events.js';
 export {

@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, ConfigError } from '@millrace/core';
 import { DataStream } from './data-stream.js';
+import { checkJobHosts, type JobHosts, processHosts } from './hosts.js';
 import type { JobEvent, JobEventListener, JobStatus } from './job-events.js';
 import type { SourceFactory } from './operator.js';
 import { checkPositiveInteger, type OperatorOptions } from './options.js';
@@ -44,6 +45,13 @@ export interface JobOptions {
    * arrays, files, generators, or functions returning a fresh iterable.
    */
   restart?: RestartStrategy;
+  /**
+   * Which host of a multi-host job this is. Default: what `millrace run --hosts N --host-index I`
+   * set, else MILLRACE_HOSTS / MILLRACE_HOST_INDEX, else one host. On N hosts the built-in
+   * sources read this host's share (position p is host p mod N's; see hosts.ts) and ML roles run
+   * the instances placed here.
+   */
+  hosts?: JobHosts;
 }
 
 export interface ExecuteOptions {
@@ -72,7 +80,9 @@ interface NodeSpec {
 
 export class Job {
   readonly name: string;
-  readonly #settings: Required<Omit<JobOptions, 'restart' | 'name'>>;
+  /** Which host of the job this process is, and how many there are. */
+  readonly hosts: JobHosts;
+  readonly #settings: Required<Omit<JobOptions, 'restart' | 'name' | 'hosts'>>;
   readonly #restart: RestartStrategy | undefined;
   readonly #nodes: GraphNode[] = [];
   readonly #names = new Set<string>();
@@ -102,6 +112,8 @@ export class Job {
         });
       }
     }
+    if (options.hosts !== undefined) checkJobHosts(options.hosts, 'job options hosts');
+    this.hosts = { ...(options.hosts ?? processHosts()) };
     this.name = options.name ?? 'job';
     this.#restart = options.restart;
     this.#settings = {
@@ -118,11 +130,17 @@ export class Job {
     return this.#settings.batchSize;
   }
 
+  /** What iterable and file sources need: batching, and whose share of the input to read. */
+  get #sourceSettings() {
+    return { batchSize: this.#settings.batchSize, lingerMs: this.#settings.lingerMs, hosts: this.hosts };
+  }
+
   // ---- sources ----
 
   /**
    * Records of an array, an iterable or an async iterable (a generator, a Node stream, a Kafka
-   * consumer), read by one subtask. Pass a function returning the iterable when the job has a
+   * consumer), read by one subtask (on N hosts, each host keeps the elements at positions
+   * `index`, `index + N` …). Pass a function returning the iterable when the job has a
    * restart strategy and the iterable can be read only once.
    */
   fromIterable<T>(input: IterableSourceInput<T>, options?: OperatorOptions): DataStream<T> {
@@ -130,7 +148,7 @@ export class Job {
       kind: 'source',
       options,
       inputs: [],
-      source: iterableSource(input, this.#settings) as SourceFactory<unknown>,
+      source: iterableSource(input, this.#sourceSettings) as SourceFactory<unknown>,
       fixedParallelism: 1,
       ...(isOneShot(input)
         ? { notReplayable: 'it is a one-shot iterator; pass a function that returns a fresh one' }
@@ -144,7 +162,7 @@ export class Job {
       kind: 'lines',
       options,
       inputs: [],
-      source: iterableSource(() => readLines(path), this.#settings) as SourceFactory<unknown>,
+      source: iterableSource(() => readLines(path), this.#sourceSettings) as SourceFactory<unknown>,
       fixedParallelism: 1,
     });
   }
@@ -155,7 +173,7 @@ export class Job {
       kind: 'json-lines',
       options,
       inputs: [],
-      source: iterableSource(() => readJsonLines<T>(path), this.#settings) as SourceFactory<unknown>,
+      source: iterableSource(() => readJsonLines<T>(path), this.#sourceSettings) as SourceFactory<unknown>,
       fixedParallelism: 1,
     });
   }
@@ -173,7 +191,10 @@ export class Job {
       kind: 'csv',
       options,
       inputs: [],
-      source: iterableSource(() => readCsv(path, options.columns), this.#settings) as SourceFactory<unknown>,
+      source: iterableSource(
+        () => readCsv(path, options.columns),
+        this.#sourceSettings,
+      ) as SourceFactory<unknown>,
       fixedParallelism: 1,
     });
   }
@@ -190,7 +211,12 @@ export class Job {
       kind: 'generate',
       options,
       inputs: [],
-      source: generatorSource(create, options, this.#settings.batchSize) as SourceFactory<unknown>,
+      source: generatorSource(
+        create,
+        options,
+        this.#settings.batchSize,
+        this.hosts,
+      ) as SourceFactory<unknown>,
     });
   }
 

@@ -143,9 +143,10 @@ export class ApplicationManagerConnection {
     );
   }
 
-  getJobStatus(): Promise<JobStatus> {
+  /** The job's status; `observer` names the caller (the AM remembers who read the outcome). */
+  getJobStatus(observer = ''): Promise<JobStatus> {
     return this.#unary((client, callback) =>
-      client.getJobStatus({}, this.#metadata, this.#options(), callback),
+      client.getJobStatus({ observer }, this.#metadata, this.#options(), callback),
     );
   }
 

@@ -124,7 +124,7 @@ describe('ApplicationManager: bad calls are refused and the AM stays healthy', (
     const bare = new ApplicationManagerClient(am.address, credentials.createInsecure());
     cleanups.push(() => bare.close());
     const error = await new Promise<ServiceError | null>((resolve) =>
-      bare.getJobStatus({}, (failure) => resolve(failure)),
+      bare.getJobStatus({ observer: '' }, (failure) => resolve(failure)),
     );
     expect(errorDetailOf(error)?.code).toBe(ErrorCode.ERROR_CODE_AUTHENTICATION);
 

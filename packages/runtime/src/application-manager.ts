@@ -131,6 +131,9 @@ export class ApplicationManager {
   #registrationTimer: NodeJS.Timeout | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Observers that named themselves in GetJobStatus, and whether they have read the outcome. */
+  readonly #observers = new Map<string, boolean>();
+  readonly #observerListeners = new Set<() => void>();
 
   /** Validates the config, binds the server and starts accepting nodes. Rejects with a ConfigError. */
   static async start(options: ApplicationManagerOptions): Promise<ApplicationManager> {
@@ -273,6 +276,30 @@ export class ApplicationManager {
     if (!accepted && this.#machine.snapshot.state === 'failing-over') {
       this.#deferredEvents.push({ type: 'node-failed', failure: { ...failure, generation: -1 } });
     }
+  }
+
+  /**
+   * After the job ended: resolves once each of `observers` (default: every observer that named
+   * itself in GetJobStatus so far) has read the outcome, or after `timeoutMs`, with the names
+   * that had not. The hosts of a multi-host job learn the outcome this way, so the host running
+   * the AM waits for them before it shuts the server down.
+   */
+  async untilObserved(observers: readonly string[] | undefined, timeoutMs: number): Promise<string[]> {
+    const missing = () =>
+      (observers ?? [...this.#observers.keys()]).filter((name) => this.#observers.get(name) !== true);
+    if (missing().length === 0) return [];
+    return new Promise<string[]>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#observerListeners.delete(check);
+        resolve(missing());
+      };
+      const check = () => {
+        if (missing().length === 0) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#observerListeners.add(check);
+    });
   }
 
   /** Stops the job if it is still running, then shuts the server down. */
@@ -565,8 +592,15 @@ export class ApplicationManager {
     return { generation };
   }
 
-  #getJobStatus(_request: GetJobStatusRequest): JobStatus {
-    return this.status();
+  #getJobStatus(request: GetJobStatusRequest): JobStatus {
+    const status = this.status();
+    if (request.observer) {
+      // The outcome is read once the answer says the job ended; the answer is sent right after.
+      const read = this.#outcome !== undefined || this.#observers.get(request.observer) === true;
+      this.#observers.set(request.observer, read);
+      for (const listener of this.#observerListeners) listener();
+    }
+    return status;
   }
 
   #stopJob(request: StopJobRequest): StopJobResponse {

@@ -67,10 +67,22 @@ export {
   type RunnerChannels,
   type RunnerInput,
   type RunnerOutput,
+  type RuntimeAddAMRoleOptions,
   roleJsonCodec,
   type StreamProcessRunnerOptions,
   streamProcessRunner,
 } from './ml-operator/index.js';
+export {
+  type ClusterHostSettings,
+  clusterHostSettings,
+  defaultJoinWaitMs,
+  defaultOutcomeWaitMs,
+  joinUrlFileName,
+  joinUrlPath,
+  parseAmListenAddress,
+  publishJoinUrl,
+  setClusterHostSettings,
+} from './multi-host.js';
 export {
   NodeAgent,
   type NodeAgentEvent,

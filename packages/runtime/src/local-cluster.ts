@@ -8,6 +8,7 @@
 import { rmSync } from 'node:fs';
 import {
   type ClusterObservation,
+  ConfigError,
   type InputChannel,
   type JobOutcome,
   type Logger,
@@ -15,6 +16,7 @@ import {
   type OutputChannel,
 } from '@millrace/core';
 import type { LaunchedCluster, LaunchOptions } from '@millrace/core/testing';
+import { processHosts } from '@millrace/dataflow';
 import { ApplicationManager } from './application-manager.js';
 import { silentLogger } from './logger.js';
 import { NodeAgent, type NodeAgentEvent } from './node-agent.js';
@@ -43,6 +45,19 @@ export interface LocalCluster extends LaunchedCluster {
 }
 
 export function launchLocalCluster(options: LocalClusterOptions): LocalCluster {
+  const hosts = processHosts();
+  if (hosts.count > 1) {
+    // Run whole on each host, the job would do its work once per host.
+    throw new ConfigError(
+      [
+        {
+          path: 'hosts',
+          message: `launchLocalCluster runs the whole cluster on this machine, so on ${hosts.count} hosts it would run ${hosts.count} times: put the cluster in a dataflow job (addAMRole and addRole place its instances on the hosts; docs/multi-host.md), or run it on one host`,
+        },
+      ],
+      { subject: 'launchLocalCluster' },
+    );
+  }
   const logger = options.logger ?? silentLogger;
   const observations: ClusterObservation[] = [];
   const waiters = new Set<(observation: ClusterObservation) => void>();

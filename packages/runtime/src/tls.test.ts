@@ -80,8 +80,11 @@ describe('an AM serving TLS', () => {
     const plaintext = new ApplicationManagerClient(am.address, credentials.createInsecure());
     cleanups.push(() => plaintext.close());
     const answer = await new Promise<Error | null>((resolve) =>
-      plaintext.getJobStatus({}, tokenMetadata(am.token), { deadline: Date.now() + 2_000 }, (error) =>
-        resolve(error),
+      plaintext.getJobStatus(
+        { observer: '' },
+        tokenMetadata(am.token),
+        { deadline: Date.now() + 2_000 },
+        (error) => resolve(error),
       ),
     );
     expect(answer).toMatchObject({ code: expect.any(Number) });

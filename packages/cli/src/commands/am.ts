@@ -1,6 +1,12 @@
 import { ConfigError } from '@millrace/core';
 import { type DashboardThread, parseListenAddress, startDashboardThread } from '@millrace/dashboard';
-import { ApplicationManager, createConsoleLogger, loadTlsIdentity } from '@millrace/runtime';
+import {
+  ApplicationManager,
+  createConsoleLogger,
+  defaultOutcomeWaitMs,
+  loadTlsIdentity,
+  parseAmListenAddress,
+} from '@millrace/runtime';
 import type { Command } from 'commander';
 import { showStatus, statusReadIntervalMs } from '../cluster-status-feed.js';
 import type { CliCommand, CliIo } from '../command.js';
@@ -74,7 +80,7 @@ export const amCommand: CliCommand = {
         const roles = parseRoles(flags.roles);
         const ui = flags.ui === undefined ? undefined : parseListenAddress(flags.ui);
         const { host, port } = flags.listen
-          ? parseListen(flags.listen)
+          ? parseAmListenAddress(flags.listen)
           : { host: flags.host, port: flags.port };
         if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
           throw new ConfigError([{ path: 'tls-cert', message: '--tls-cert and --tls-key go together' }], {
@@ -162,25 +168,17 @@ export const amCommand: CliCommand = {
           await showing.close();
         }
         // Give the nodes a moment to read their stop, and observers that read the status
-        // (`millrace dashboard --join`, four times a second) the outcome, before the server goes away.
+        // (`millrace dashboard --join`, four times a second) the outcome, before the server goes
+        // away; the hosts of a multi-host job that follow it (GetJobStatus observers naming
+        // themselves) get until they have read it, bounded.
         await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const unread = await am.untilObserved(undefined, defaultOutcomeWaitMs);
+        if (unread.length > 0)
+          io.stderr.write(
+            `[am] ${unread.join(', ')} did not read the outcome within ${defaultOutcomeWaitMs} ms\n`,
+          );
         await am.close();
         io.setExitCode(outcome.status === 'failed' ? 1 : 0);
       });
   },
 };
-
-/** `HOST:PORT`, `[V6]:PORT` or `:PORT` (all interfaces). */
-function parseListen(text: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim());
-  const port = Number(match?.[3]);
-  if (!match || !Number.isInteger(port) || port > 65_535) {
-    throw new ConfigError(
-      [{ path: 'listen', message: `'${text}' is not HOST:PORT (e.g. 0.0.0.0:7070, [::]:7070)` }],
-      {
-        subject: 'options',
-      },
-    );
-  }
-  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
-}

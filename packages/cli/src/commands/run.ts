@@ -7,7 +7,12 @@ import type { CliCommand, CliIo } from '../command.js';
 import { findEngine } from '../engines.js';
 import { loadJobModule } from '../job-loader.js';
 import { withLogFormat } from '../log-format.js';
-import { type HostFlags, resolveHostPlacement, withHostOptions } from '../run/host-options.js';
+import {
+  applyHostPlacement,
+  type HostFlags,
+  resolveHostPlacement,
+  withHostOptions,
+} from '../run/host-options.js';
 import { jsonReporter, liveReporter, plainReporter } from '../run/reporters.js';
 import type { RunEvent, RunReporter } from '../run/run-events.js';
 import { trackTarget } from '../run/tracking.js';
@@ -17,7 +22,9 @@ const cancelBoundMs = 15_000;
 
 /**
  * `millrace run <job-file-or-directory> [job arguments]`: runs a job module here, with live
- * progress on a TTY, plain lines otherwise, JSON events with `--json`. Exit code 0 only when the
+ * progress on a TTY, plain lines otherwise, JSON events with `--json`. With `--hosts N
+ * --host-index I` this process is host I of a job that runs on N hosts (docs/multi-host.md): the
+ * same command runs on every host, and every host's exit code is the job's outcome. Exit code 0 only when the
  * job succeeded; 1 when it failed (the error on stderr); 130 when cancelled (Ctrl-C cancels
  * cleanly, twice forces).
  */
@@ -36,8 +43,8 @@ export const runCommand: CliCommand = {
       .passThroughOptions()
       .allowUnknownOption()
       .action(async (path: string, args: string[], flags: HostFlags & { json?: boolean; ui?: string }) => {
-        // Before anything starts: a host of a multi-host job that cannot run must say so, not run whole.
-        resolveHostPlacement(flags);
+        // Before the job module loads: every Job it creates runs as this host of the job.
+        applyHostPlacement(resolveHostPlacement(flags));
         const reporter: RunReporter = flags.json
           ? jsonReporter(io.stdout, io.stderr)
           : io.stdout.isTTY

@@ -1,10 +1,13 @@
 /**
  * A generated stream for tests and demos: `create(index)` for index 0, 1, 2 … (up to `count`, or
  * forever), optionally limited to `ratePerSecond`. With parallelism p, subtask s makes the
- * indices s, s + p, s + 2p … and gets 1/p of the rate.
+ * indices s, s + p, s + 2p … and gets 1/p of the rate. On N hosts, host h makes the indices
+ * h, h + N, h + 2N … (index i belongs to host i mod N) and its subtask s of p the indices
+ * h + N·s, h + N·(s + p) …; the rate is then the whole job's, over all hosts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RecordFailure } from '../errors.js';
+import { type JobHosts, oneHost } from '../hosts.js';
 import type { SourceFactory } from '../operator.js';
 
 export interface GeneratorOptions {
@@ -18,14 +21,17 @@ export function generatorSource<T>(
   create: (index: number) => T,
   options: GeneratorOptions,
   batchSize: number,
+  hosts: JobHosts = oneHost,
 ): SourceFactory<T> {
   const count = options.count ?? Number.POSITIVE_INFINITY;
   return ({ subtaskIndex, parallelism }) => ({
     async run({ output, signal }) {
-      const rate = options.ratePerSecond === undefined ? undefined : options.ratePerSecond / parallelism;
+      const rate =
+        options.ratePerSecond === undefined ? undefined : options.ratePerSecond / (parallelism * hosts.count);
+      const step = parallelism * hosts.count;
       const started = performance.now();
       let emitted = 0;
-      let index = subtaskIndex;
+      let index = hosts.index + hosts.count * subtaskIndex;
       while (index < count && !signal.aborted) {
         let allowed = batchSize;
         if (rate !== undefined) {
@@ -45,7 +51,7 @@ export function generatorSource<T>(
             throw new RecordFailure(`index ${index}`, error);
           }
           output.emit(record);
-          index += parallelism;
+          index += step;
           emitted += 1;
         }
         await output.flush();

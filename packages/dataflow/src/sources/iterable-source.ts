@@ -4,8 +4,13 @@
  * slow pipeline slows the reads). Async sources also flush whatever they hold after `lingerMs`
  * without a full batch, so sparse streams are not held back. Cancelling the job stops reading
  * and calls the iterator's `return()`, which closes files and streams behind it.
+ *
+ * On N hosts every host iterates the whole input and keeps its share: the element at position p
+ * (from 0) is host `p mod N`'s (see hosts.ts). File sources are iterables of lines, so the same
+ * rule splits a file's lines, JSON lines and CSV rows.
  */
 import { CancelledError } from '@millrace/core';
+import { isHostShare, type JobHosts, oneHost } from '../hosts.js';
 import type { SourceFactory, SubtaskContext } from '../operator.js';
 
 export type IterableInput<T> = Iterable<T> | AsyncIterable<T>;
@@ -16,6 +21,8 @@ export type IterableSourceInput<T> = IterableInput<T> | (() => IterableInput<T>)
 export interface IterableSourceSettings {
   batchSize: number;
   lingerMs: number;
+  /** Whose share this source reads. Default: one host, everything. */
+  hosts?: JobHosts;
 }
 
 const returnTimeoutMs = 1_000;
@@ -27,8 +34,10 @@ export function iterableSource<T>(
   return () => ({
     async run(context) {
       const iterable = typeof input === 'function' ? input() : input;
-      if (Symbol.asyncIterator in iterable) await readAsync(iterable as AsyncIterable<T>, context, settings);
-      else await readSync(iterable as Iterable<T>, context, settings.batchSize);
+      const hosts = settings.hosts ?? oneHost;
+      if (Symbol.asyncIterator in iterable)
+        await readAsync(iterable as AsyncIterable<T>, context, settings, hosts);
+      else await readSync(iterable as Iterable<T>, context, settings.batchSize, hosts);
     },
   });
 }
@@ -47,27 +56,34 @@ async function readSync<T>(
   iterable: Iterable<T>,
   context: SubtaskContext<T>,
   batchSize: number,
+  hosts: JobHosts,
 ): Promise<void> {
   const { output, signal } = context;
   if (Array.isArray(iterable)) {
-    for (let start = 0; start < iterable.length && !signal.aborted; start += batchSize) {
-      const end = Math.min(iterable.length, start + batchSize);
-      for (let i = start; i < end; i++) output.emit(iterable[i]);
+    // This host's elements are hosts.index, hosts.index + N, …; a batch holds batchSize of them.
+    const stride = hosts.count;
+    for (let start = hosts.index; start < iterable.length && !signal.aborted; start += batchSize * stride) {
+      const end = Math.min(iterable.length, start + batchSize * stride);
+      for (let i = start; i < end; i += stride) output.emit(iterable[i]);
       await output.flush();
     }
     return;
   }
   const iterator = iterable[Symbol.iterator]();
   let done = false;
+  let position = 0;
   try {
     while (!done && !signal.aborted) {
-      for (let n = 0; n < batchSize; n++) {
+      for (let n = 0; n < batchSize; ) {
         const next = iterator.next();
         if (next.done) {
           done = true;
           break;
         }
-        output.emit(next.value);
+        if (isHostShare(hosts, position++)) {
+          output.emit(next.value);
+          n += 1;
+        }
       }
       await output.flush();
     }
@@ -80,9 +96,11 @@ async function readAsync<T>(
   iterable: AsyncIterable<T>,
   context: SubtaskContext<T>,
   settings: IterableSourceSettings,
+  hosts: JobHosts,
 ): Promise<void> {
   const { output, signal } = context;
   const iterator = iterable[Symbol.asyncIterator]();
+  let position = 0;
   let aborted!: (error: unknown) => void;
   const abortion = new Promise<never>((_, reject) => {
     aborted = reject;
@@ -100,6 +118,7 @@ async function readAsync<T>(
         done = true;
         break;
       }
+      if (!isHostShare(hosts, position++)) continue;
       output.emit(next.value);
       buffered += 1;
       if (buffered >= settings.batchSize) {

@@ -9,6 +9,7 @@ export {
   mlOperator,
   onInputCheckpoint,
   type ReplayOptions,
+  type RuntimeAddAMRoleOptions,
 } from './ml-operator.js';
 export { pipeTransport } from './pipe-transport.js';
 export { RecordQueue } from './record-queue.js';

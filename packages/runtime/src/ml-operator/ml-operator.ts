@@ -13,6 +13,13 @@
  * without it the role is a source and the runner reads its own data. Either way the role returns
  * a DataStream of what the runners write to their output channel, decoded with the codec.
  *
+ * Several hosts (DESIGN §9, docs/multi-host.md): the same job runs on every host (`job.hosts`).
+ * A role's instances are placed on hosts (contiguous blocks, or `placement`), and each host's
+ * role operator runs only its own, with the cluster's node indexes. Host 0's AM operator serves
+ * the AM (TLS, on all interfaces) and publishes its join URL in the shared directory; the other
+ * hosts' AM operators find it there (or take a join URL), follow the job with GetJobStatus, and
+ * end with its outcome, so every host fails with the same JobFailedError (remote-cluster.ts).
+ *
  * Lifecycle: a stream-mode subtask closes its runner's input when its own input ends, then waits
  * for its node to be stopped by the AM (the job-finished rule decides; serving roles such as a
  * parameter server are stopped, not waited for). Cancelling the job stops the AM, every agent and
@@ -31,6 +38,7 @@ import { rmSync } from 'node:fs';
 import {
   type AddAMRoleOptions,
   CancelledError,
+  type ClusterConfig,
   type ClusterConfigInput,
   type Codec,
   ConfigError,
@@ -40,6 +48,7 @@ import {
   type InputCheckpointListener,
   type Logger,
   type MLCluster,
+  type MLFramework,
   type MLOperator,
   parseClusterConfig,
   RecordsLostError,
@@ -49,11 +58,30 @@ import {
 } from '@millrace/core';
 import { type DataStream, type Job, KeyedStream, type Output, type SubtaskContext } from '@millrace/dataflow';
 import { ApplicationManager } from '../application-manager.js';
+import { hostOfAddress, parseJoinUrl } from '../join-url.js';
 import { silentLogger } from '../logger.js';
+import {
+  type ClusterHostSettings,
+  clusterHostSettings,
+  defaultJoinWaitMs,
+  defaultOutcomeWaitMs,
+  parseAmListenAddress,
+  publishJoinUrl,
+  removeJoinUrl,
+} from '../multi-host.js';
 import { NodeAgent } from '../node-agent.js';
 import { createJobTemporaryDirectory } from '../private-directory.js';
+import { loadTlsIdentity } from '../tls-identity.js';
 import { roleJsonCodec } from './json-codec.js';
+import { instancesOnHost } from './placement.js';
 import { queueOutputChannel, RecordQueue } from './record-queue.js';
+import {
+  findApplicationManager,
+  followRemoteJob,
+  hostObserver,
+  type RemoteApplicationManager,
+  stopRemoteJob,
+} from './remote-cluster.js';
 import { ReplayInput } from './replay-input.js';
 
 // Re-exported so users of the embedded dataflow import everything from @millrace/runtime.
@@ -107,7 +135,13 @@ export function onInputCheckpoint(job: Job, listener: InputCheckpointListener): 
 }
 const stateOf = new WeakMap<MLCluster, ClusterState>();
 
-export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRoleOptions): MLCluster {
+/** Runtime options of {@link addAMRole}: core's, and how the hosts of a multi-host job find the AM. */
+export interface RuntimeAddAMRoleOptions extends AddAMRoleOptions {
+  /** Override the process's settings (what `millrace run` set, or MILLRACE_JOIN / MILLRACE_SHARED_DIR). */
+  hosts?: ClusterHostSettings;
+}
+
+export function addAMRole(job: Job, config: ClusterConfigInput, options: RuntimeAddAMRoleOptions): MLCluster {
   const parsed = parseClusterConfig(config);
   if (!options?.engine) {
     throw new ConfigError(
@@ -118,6 +152,21 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
     );
   }
   validateConfigForEngine(options.engine, parsed);
+  const hosts = job.hosts;
+  const settings = { ...clusterHostSettings(), ...options.hosts };
+  if (hosts.count > 1 && settings.join === undefined && settings.sharedDirectory === undefined) {
+    throw new ConfigError(
+      [
+        {
+          path: 'shared-dir',
+          message: `the job runs on ${hosts.count} hosts, and they need a way to find its application manager: give every host --shared-dir D (a directory all hosts see; host 0 writes D/join-url, the others read it), or a join URL (--join / MILLRACE_JOIN) of an application manager that runs elsewhere`,
+        },
+      ],
+      { subject: `cluster '${parsed.name}'` },
+    );
+  }
+  // Host 0 serves the AM unless the AM runs elsewhere (a join URL without the AM's certificate).
+  const servesHere = hosts.index === 0 && (settings.join === undefined || settings.amTls !== undefined);
   const state: ClusterState = {
     name: parsed.name,
     config: parsed,
@@ -130,12 +179,39 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
   const list = clusters.get(job) ?? [];
   list.push(state);
   clusters.set(job, list);
+  const otherHosts = Array.from({ length: hosts.count }, (_, index) => index)
+    .filter((index) => index !== hosts.index)
+    .map(hostObserver);
+  const outcomeWaitMs = settings.outcomeWaitMs ?? defaultOutcomeWaitMs;
 
   job.source<never>(
     () => {
       state.endpoint = deferred();
       let am: ApplicationManager | undefined;
+      let remote: RemoteApplicationManager | undefined;
+      let outcomeKnown = false;
+      let lingered = false;
+      let runContext: SubtaskContext<never> | undefined;
       let temporaryDirectory: string | undefined;
+      const resolveEndpoint = (endpoint: Omit<ClusterEndpoint, 'checkpointDirectory'>) => {
+        temporaryDirectory = parsed.checkpointDirectory
+          ? undefined
+          : createJobTemporaryDirectory(parsed.name);
+        state.endpoint.resolve({
+          ...endpoint,
+          checkpointDirectory: parsed.checkpointDirectory ?? temporaryDirectory!,
+        });
+      };
+      /** The AM's host keeps serving until the other hosts read the outcome (bounded). */
+      const lingerForOtherHosts = async (started: ApplicationManager) => {
+        if (lingered || otherHosts.length === 0) return;
+        lingered = true;
+        const unread = await started.untilObserved(otherHosts, outcomeWaitMs);
+        if (unread.length > 0)
+          state.logger.warn(
+            `${unread.join(', ')} did not read the job's outcome within ${outcomeWaitMs} ms; they end when they find the application manager gone`,
+          );
+      };
       return {
         open() {
           const missing = Object.keys(parsed.roles).filter((role) => !state.roles.has(role));
@@ -152,33 +228,37 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
           }
         },
         async run(context) {
+          runContext = context;
+          if (!servesHere) {
+            await followElsewhere(context);
+            return;
+          }
           try {
-            am = await ApplicationManager.start({
-              config: parsed,
-              engine: options.engine,
-              logger: state.logger,
-            });
+            if (settings.sharedDirectory !== undefined) removeJoinUrl(settings.sharedDirectory);
+            am = await startApplicationManager(parsed, options.engine, state.logger, hosts.count, settings);
+            if (settings.sharedDirectory !== undefined) publishJoinUrl(settings.sharedDirectory, am.joinUrl);
           } catch (error) {
             state.endpoint.reject(error); // roles waiting to join fail with the same reason
             throw error;
           }
           const unsubscribe = am.onObservation((observation) => context.publishObservation(observation));
           for (const observation of am.observations) context.publishObservation(observation);
-          temporaryDirectory = parsed.checkpointDirectory
-            ? undefined
-            : createJobTemporaryDirectory(parsed.name);
           const started = am;
-          state.endpoint.resolve({
+          resolveEndpoint({
             address: started.address,
             token: started.token,
             fingerprint: started.fingerprint,
-            checkpointDirectory: parsed.checkpointDirectory ?? temporaryDirectory!,
           });
           const onAbort = () => void started.stop('the dataflow job was cancelled');
           context.signal.addEventListener('abort', onAbort, { once: true });
           try {
             const outcome = await started.result;
+            outcomeKnown = true;
+            await lingerForOtherHosts(started);
             if (outcome.status === 'failed') throw outcome.error ?? new Error(outcome.reason);
+            // On one host a stop is the user's (millrace stop) and the job ends quietly, as before.
+            if (outcome.status === 'stopped' && hosts.count > 1 && !context.signal.aborted)
+              throw new CancelledError(`the cluster was stopped: ${outcome.reason}`);
           } finally {
             context.signal.removeEventListener('abort', onAbort);
             unsubscribe();
@@ -188,10 +268,60 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
           state.endpoint.reject(
             new CancelledError(`cluster '${parsed.name}' ended before the node could join`),
           );
-          await am?.close();
+          const why = describeAbort(runContext?.signal);
+          if (am) {
+            if (!outcomeKnown && hosts.count > 1) {
+              // This host ended before the cluster: tell the other hosts why before the AM goes away.
+              await am.stop(`host ${hosts.index} ended: ${why}`);
+              await lingerForOtherHosts(am);
+            }
+            await am.close();
+            // The URL holds the job token, and a later job must not find this one's.
+            if (settings.sharedDirectory !== undefined) removeJoinUrl(settings.sharedDirectory);
+          }
+          if (remote) {
+            if (!outcomeKnown) await stopRemoteJob(remote.connection, `host ${hosts.index} ended: ${why}`);
+            remote.connection.close();
+          }
           if (temporaryDirectory) rmSync(temporaryDirectory, { recursive: true, force: true });
         },
       };
+
+      /** A host whose AM runs elsewhere: join it, then follow the job to its outcome. */
+      async function followElsewhere(context: SubtaskContext<never>): Promise<void> {
+        const observer = hostObserver(hosts.index);
+        try {
+          remote = await findApplicationManager({
+            source:
+              settings.join !== undefined
+                ? { url: settings.join }
+                : { sharedDirectory: settings.sharedDirectory! },
+            config: parsed,
+            observer,
+            timeoutMs: settings.joinWaitMs ?? defaultJoinWaitMs,
+            signal: context.signal,
+          });
+        } catch (error) {
+          state.endpoint.reject(error);
+          throw error;
+        }
+        resolveEndpoint({
+          address: remote.target.address,
+          token: remote.target.token,
+          fingerprint: remote.target.fingerprint,
+        });
+        const outcome = await followRemoteJob({
+          connection: remote.connection,
+          observer,
+          signal: context.signal,
+          publish: (observation) => context.publishObservation(observation),
+        });
+        outcomeKnown = true;
+        context.publishObservation({ type: 'job-finished', outcome });
+        if (outcome.status === 'failed') throw outcome.error ?? new Error(outcome.reason);
+        if (outcome.status === 'stopped' && !context.signal.aborted)
+          throw new CancelledError(`the cluster was stopped: ${outcome.reason}`);
+      }
     },
     // One AM per cluster whatever the job's default parallelism: a second would wait for nodes forever.
     { name: options.name ?? `${parsed.name}-am`, parallelism: 1 },
@@ -199,6 +329,62 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: AddAMRo
   const handle: MLCluster = { name: state.name, config: state.config, engine: state.engine };
   stateOf.set(handle, state);
   return handle;
+}
+
+/**
+ * Starts the AM this host serves. One host: as configured (loopback, plaintext). Several: TLS
+ * always (the given certificate, or a fresh self-signed one), on `amListen` or all interfaces.
+ * With a join URL (host 0 given the AM's certificate): exactly the AM the URL names — its port,
+ * token and host, and a certificate whose fingerprint the URL pins.
+ */
+async function startApplicationManager(
+  config: ClusterConfig,
+  engine: MLFramework,
+  logger: Logger,
+  hostCount: number,
+  settings: ClusterHostSettings,
+): Promise<ApplicationManager> {
+  let host = config.host;
+  let port = 0;
+  if (hostCount > 1) host = '0.0.0.0';
+  const target = settings.join === undefined ? undefined : parseJoinUrl(settings.join);
+  if (target) {
+    host = '0.0.0.0';
+    port = Number(target.address.slice(target.address.lastIndexOf(':') + 1));
+  }
+  if (settings.amListen !== undefined)
+    ({ host, port } = parseAmListenAddress(settings.amListen, 'am-listen'));
+  const tls = settings.amTls
+    ? await loadTlsIdentity(settings.amTls)
+    : hostCount > 1
+      ? 'self-signed'
+      : undefined;
+  if (target && typeof tls === 'object' && target.fingerprint !== tls.fingerprint) {
+    throw new ConfigError(
+      [
+        {
+          path: 'am-tls-cert',
+          message: `${settings.amTls!.certificate} has fingerprint sha256:${tls.fingerprint}, but the join URL pins sha256:${target.fingerprint ?? '(none: plaintext)'}; give the certificate the join URL was made for`,
+        },
+      ],
+      { subject: 'millrace run' },
+    );
+  }
+  return ApplicationManager.start({
+    config: { ...config, host },
+    engine,
+    port,
+    token: target?.token,
+    tls,
+    advertiseHost: target ? hostOfAddress(target.address) : undefined,
+    logger,
+  });
+}
+
+function describeAbort(signal: AbortSignal | undefined): string {
+  if (!signal?.aborted) return 'its job ended';
+  const reason = signal.reason as unknown;
+  return reason instanceof Error ? reason.message : String(reason ?? 'cancelled');
 }
 
 export function addRole<In = unknown, Out = unknown>(
@@ -232,18 +418,38 @@ export function addRole<In = unknown, Out = unknown>(
     issues.push({ path: 'input', message: 'belongs to another job' });
   }
   if (issues.length) throw new ConfigError(issues, { subject: `addRole '${role}'` });
+  const hosts = job.hosts;
+  const local = instancesOnHost({
+    role,
+    instances: options.instances,
+    hosts: hosts.count,
+    host: hosts.index,
+    placement: options.placement,
+  });
+  if (local.length === 0 && options.input !== undefined) {
+    throw new ConfigError(
+      [
+        {
+          path: 'placement',
+          message: `no instance of '${role}' runs on host ${hosts.index} of ${hosts.count}, but the role reads a stream, and this host's share of the records would have nowhere to go (records never cross hosts): place an instance on every host (instances ≥ hosts, or a placement that names every host)`,
+        },
+      ],
+      { subject: `addRole '${role}'` },
+    );
+  }
   cluster.roles.set(role, options.instances);
 
   const codec = (options.codec ?? roleJsonCodec) as Codec<unknown>;
   const name = options.name ?? `${cluster.name}-${role}`;
   const capacity = options.queueCapacity ?? 4096;
   const replay = options.replay ?? options.runner.acknowledgesCheckpoints === true;
+  // Subtask i of this host runs instance local[i]: node indexes are the cluster's, across hosts.
   const node = (subtaskIndex: number) =>
     new RoleNode({
       cluster,
       role,
       name,
-      index: subtaskIndex,
+      index: local[subtaskIndex]!,
       runner: options.runner,
       codec,
       capacity,
@@ -251,6 +457,10 @@ export function addRole<In = unknown, Out = unknown>(
       onInputCheckpoint: options.onInputCheckpoint,
     });
 
+  if (local.length === 0) {
+    // A source-mode role with no instance here: this host's part of it is empty.
+    return job.source<Out>(() => ({ run: async () => {} }), { name, parallelism: 1 });
+  }
   if (options.input === undefined) {
     return job.source<Out>(
       ({ subtaskIndex }) => {
@@ -261,7 +471,7 @@ export function addRole<In = unknown, Out = unknown>(
           close: () => member.close(),
         };
       },
-      { name, parallelism: options.instances },
+      { name, parallelism: local.length },
     );
   }
   // Keyed input keeps its key partitioning (all records of a key reach one node); any other input
@@ -281,7 +491,7 @@ export function addRole<In = unknown, Out = unknown>(
         close: () => member.close(),
       };
     },
-    { name, parallelism: options.instances },
+    { name, parallelism: local.length },
   );
 }
 

@@ -475,6 +475,8 @@ export interface ReportStatusResponse {
 }
 
 export interface GetJobStatusRequest {
+  /** Who asks, e.g. "host-1" of a multi-host job; empty for an anonymous look. */
+  observer: string;
 }
 
 /** One node as the AM sees it. */
@@ -2805,11 +2807,14 @@ export const ReportStatusResponse: MessageFns<ReportStatusResponse> = {
 };
 
 function createBaseGetJobStatusRequest(): GetJobStatusRequest {
-  return {};
+  return { observer: "" };
 }
 
 export const GetJobStatusRequest: MessageFns<GetJobStatusRequest> = {
-  encode(_: GetJobStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: GetJobStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.observer !== "") {
+      writer.uint32(10).string(message.observer);
+    }
     return writer;
   },
 
@@ -2826,6 +2831,14 @@ export const GetJobStatusRequest: MessageFns<GetJobStatusRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.observer = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2838,20 +2851,24 @@ export const GetJobStatusRequest: MessageFns<GetJobStatusRequest> = {
     }
   },
 
-  fromJSON(_: any): GetJobStatusRequest {
-    return {};
+  fromJSON(object: any): GetJobStatusRequest {
+    return { observer: isSet(object.observer) ? globalThis.String(object.observer) : "" };
   },
 
-  toJSON(_: GetJobStatusRequest): unknown {
+  toJSON(message: GetJobStatusRequest): unknown {
     const obj: any = {};
+    if (message.observer !== "") {
+      obj.observer = message.observer;
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<GetJobStatusRequest>, I>>(base?: I): GetJobStatusRequest {
     return GetJobStatusRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<GetJobStatusRequest>, I>>(_: I): GetJobStatusRequest {
+  fromPartial<I extends Exact<DeepPartial<GetJobStatusRequest>, I>>(object: I): GetJobStatusRequest {
     const message = createBaseGetJobStatusRequest();
+    message.observer = object.observer ?? "";
     return message;
   },
 };
@@ -3927,7 +3944,12 @@ export const ApplicationManagerService = {
       Buffer.from(ReportStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportStatusResponse => ReportStatusResponse.decode(value),
   },
-  /** The job and every node as the AM sees them now. Open to any holder of the token. */
+  /**
+   * The job and every node as the AM sees them now. Open to any holder of the token. A caller that
+   * names itself (`observer`) is remembered: once the job has ended, the AM can tell which
+   * observers have read its outcome (the hosts of a multi-host job do, and host 0 keeps the AM
+   * serving, for a bounded time, until each of them has).
+   */
   getJobStatus: {
     path: "/millrace.v1.ApplicationManager/GetJobStatus" as const,
     requestStream: false as const,
@@ -3986,7 +4008,12 @@ export interface ApplicationManagerServer extends UntypedServiceImplementation {
    * reached the node in this generation: the runner must not have started yet).
    */
   reportStatus: handleUnaryCall<ReportStatusRequest, ReportStatusResponse>;
-  /** The job and every node as the AM sees them now. Open to any holder of the token. */
+  /**
+   * The job and every node as the AM sees them now. Open to any holder of the token. A caller that
+   * names itself (`observer`) is remembered: once the job has ended, the AM can tell which
+   * observers have read its outcome (the hosts of a multi-host job do, and host 0 keeps the AM
+   * serving, for a bounded time, until each of them has).
+   */
   getJobStatus: handleUnaryCall<GetJobStatusRequest, JobStatus>;
   /** Stops the job: every runner is asked to stop, the job ends as stopped. Idempotent. */
   stopJob: handleUnaryCall<StopJobRequest, StopJobResponse>;
@@ -4076,7 +4103,12 @@ export interface ApplicationManagerClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportStatusResponse) => void,
   ): ClientUnaryCall;
-  /** The job and every node as the AM sees them now. Open to any holder of the token. */
+  /**
+   * The job and every node as the AM sees them now. Open to any holder of the token. A caller that
+   * names itself (`observer`) is remembered: once the job has ended, the AM can tell which
+   * observers have read its outcome (the hosts of a multi-host job do, and host 0 keeps the AM
+   * serving, for a bounded time, until each of them has).
+   */
   getJobStatus(
     request: GetJobStatusRequest,
     callback: (error: ServiceError | null, response: JobStatus) => void,
