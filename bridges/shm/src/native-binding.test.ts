@@ -20,7 +20,7 @@ describe('native ring loader', () => {
         }
       })();
       expect(error).toBeInstanceOf(DependencyMissingError);
-      expect((error as Error).message).toMatch(/npm run build -w @millrace\/bridge-shm/);
+      expect((error as Error).message).toMatch(/npm rebuild @millrace\/bridge-shm/);
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 /**
- * Loads the ring addon (`build/Release/millrace_ring.node`, built by this package's `build`
- * script). Follows the native-loader convention: anything other than "not built" is rethrown as
+ * Loads the ring addon (`build/Release/millrace_ring.node`, built when the package is installed
+ * and by its `build` script: scripts/build-native.mjs). Follows the native-loader convention: anything other than "not built" is rethrown as
  * is, and the final error says how to build. There is no JavaScript fallback for the ring (it
  * would not be shared memory), so there is no switch to turn the addon off.
  */
@@ -58,8 +58,8 @@ export function loadNativeRingFrom(directory: string): NativeRingBinding {
     throw new DependencyMissingError(
       'millrace_ring.node',
       `The shared-memory ring addon is not built (looked in ${join(directory, 'build', 'Release')}).\n` +
-        `  Build it with: npm run build -w @millrace/bridge-shm\n` +
-        `  (needs g++ and make; node-gyp reads Node's headers from npm_config_nodedir=/usr, no download)`,
+        `  Build it with: npm rebuild @millrace/bridge-shm   (it is built at install; this redoes it)\n` +
+        `  (needs g++, make and python3; Node's headers come from npm_config_nodedir or the node installation, never a download)`,
       { cause: error },
     );
   }

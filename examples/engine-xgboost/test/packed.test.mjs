@@ -7,7 +7,7 @@
  * docs/writing-a-runner.md run exactly as the guide writes it.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packedProject, repositoryRoot } from './packed-project.mjs';
@@ -114,6 +114,19 @@ describe.skipIf(!hasXgboost)('millrace-engine-xgboost, installed from packed tar
     );
     expect(largest).toBeLessThanOrEqual(predictionTolerance);
   }, 240_000);
+
+  it('the shared-memory ring was built at install from the C sources the tarball carries (no prebuilt binary in it)', () => {
+    const shm = join(project, 'node_modules', '@millrace', 'bridge-shm');
+    expect(existsSync(join(shm, 'binding.gyp'))).toBe(true);
+    expect(existsSync(join(shm, 'src', 'native', 'ring-addon.cc'))).toBe(true);
+    const tarball = readdirSync(join(project, 'tarballs')).find((name) =>
+      name.startsWith('millrace-bridge-shm-'),
+    );
+    const listed = spawnSync('tar', ['-tzf', join(project, 'tarballs', tarball)], { encoding: 'utf8' });
+    expect(listed.stdout.split('\n').filter((entry) => entry.includes('/build/'))).toEqual([]);
+    for (const built of ['millrace_ring.node', 'millrace_ring_python.node'])
+      expect(existsSync(join(shm, 'build', 'Release', built)), built).toBe(true);
+  });
 
   it('npx millrace --help and --version work in the installed project', () => {
     const help = spawnSync('npx', ['--no-install', 'millrace', '--help'], { cwd: project, encoding: 'utf8' });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@millrace/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findEngine } from './engines.js';
+import { findEngine, importPlugin } from './engines.js';
 
 // An engine as a third party publishes it: plain JavaScript, found by package name.
 const engineSource = (name: string, exportLine: string) => `
@@ -121,5 +121,16 @@ describe('findEngine', () => {
     await expect(findEngine('half', { directory: root })).rejects.toThrow(
       /engines\.0: is not an MLFramework/,
     );
+  });
+});
+
+describe('an engine plugin that is not installed', () => {
+  it('is named with the command that installs it; other import failures pass through', async () => {
+    const missing = '@millrace/plugin-not-installed-here';
+    const error = await importPlugin(missing, () => import(missing)).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(`npm install ${missing}`);
+    const broken = new Error('the plugin threw while loading');
+    await expect(importPlugin(missing, () => Promise.reject(broken))).rejects.toBe(broken);
   });
 });

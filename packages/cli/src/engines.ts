@@ -18,13 +18,29 @@ import { createGenericEngine, type GenericEngineOptions } from '@millrace/runtim
 import { tsImport } from 'tsx/esm/api';
 
 /**
- * The engines that ship with the CLI, loaded only when a command names one: TensorFlow.js alone
- * takes seconds to import, and a generic job or `millrace --help` should not pay for it.
+ * The engines the CLI knows by name, loaded only when a command names one: TensorFlow.js alone
+ * takes seconds to import, and a generic job or `millrace --help` should not pay for it. The
+ * TensorFlow plugin is an optional peer of the CLI (TensorFlow.js is most of an installation's
+ * size), so a project that uses it installs it.
  */
 export const builtInEngines: Readonly<Record<string, () => Promise<MLFramework>>> = {
-  tensorflow: async () => (await import('@millrace/plugin-tensorflow')).tensorflow,
+  tensorflow: async () =>
+    (await importPlugin('@millrace/plugin-tensorflow', () => import('@millrace/plugin-tensorflow')))
+      .tensorflow,
   pytorch: async () => (await import('@millrace/plugin-pytorch')).pytorch,
 };
+
+export async function importPlugin<T>(name: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const missing =
+      (error as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' &&
+      String((error as Error).message).includes(`'${name}'`);
+    if (!missing) throw error;
+    throw engineError(`this engine is in ${name}, which is not installed: npm install ${name}`);
+  }
+}
 
 export const configFileNames = ['millrace.config.ts', 'millrace.config.mjs', 'millrace.config.js'] as const;
 

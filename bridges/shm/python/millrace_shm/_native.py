@@ -132,7 +132,7 @@ def load():
     raise NativeLibraryMissingError(
         "millrace_shm needs its C library (the ring core shared with the Node addon).\n"
         f"  {detail}\n"
-        "  Build it with: npm run build -w @millrace/bridge-shm  (or set MILLRACE_SHM_LIBRARY to a built copy)"
+        "  Build it with: npm rebuild @millrace/bridge-shm  (or set MILLRACE_SHM_LIBRARY to a built copy)"
     )
 
 
