@@ -560,6 +560,22 @@ describe('millrace run', () => {
     expect(result.stderr).toMatch(/worker 0 cannot go on/);
   });
 
+  it('shows how far a job with a bounded source is: plain lines, and progress in the JSON events', async () => {
+    const job = join(import.meta.dirname, 'test-fixtures', 'progress-job.mjs');
+    const plain = await run(['run', job]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/job progress: 100% of the source records \(2\.0k of 2\.0k\)/);
+    const json = await run(['run', '--json', job]);
+    const progress = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((event) => event.type === 'operator-metrics')
+      .map((event) => event.progress);
+    expect(progress.at(-1)).toEqual({ done: 2000, total: 2000 });
+    expect(progress.every((step: { total: number }) => step.total === 2000)).toBe(true);
+  });
+
   it('failures go to stderr, not only stdout (stderr was empty when a run failed)', async () => {
     const result = await run(['run', fixture, '1', 'fail', marker]);
     expect(result.code).toBe(1);

@@ -86,6 +86,7 @@ export {
   modelVersionsDirectoryName,
   parseModelVersion,
 } from './model-version.js';
+export { expectedRecordsCounter, type SourceProgress, sourceProgress } from './progress.js';
 export type { RecordPumps, RecordTransport, RecordTransportSetup } from './record-transport.js';
 export type {
   InputChannel,

@@ -55,6 +55,8 @@ function driveJob(view: JobView, step: number) {
         recordsOut: 990 * (step + 1),
         busyMs: 10 * step,
         backpressuredMs: 5 * step,
+        // A bounded source of 9,900 records: the job's progress.
+        extra: { expectedRecords: 9900 },
       },
     ],
   });
@@ -129,6 +131,7 @@ describe('the dashboard server', () => {
       400,
     );
     expect(find('millrace_nodes', { state: 'running' })).toBe(2);
+    expect(find('millrace_job_progress_ratio', {})).toBeCloseTo((990 * 3) / 9900, 6);
 
     expect((await scrape(server, 'wrong')).status).toBe(401);
     expect((await fetch(server.metricsUrl)).status).toBe(401);

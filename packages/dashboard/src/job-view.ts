@@ -4,7 +4,7 @@
  * so the page and Prometheus can never disagree, and nothing here reaches into the AM or the
  * pipeline. The CLI's run events fit {@link JobViewEvent} as they are.
  */
-import type { ClusterObservation } from '@millrace/core';
+import { type ClusterObservation, type SourceProgress, sourceProgress } from '@millrace/core';
 
 /** Operator counters as the dataflow job reports them (summed over subtasks). */
 export interface OperatorCounters {
@@ -14,6 +14,8 @@ export interface OperatorCounters {
   recordsOut: number;
   busyMs: number;
   backpressuredMs: number;
+  /** Operator-specific counters; a bounded source's `expectedRecords` gives the job's progress. */
+  extra?: Readonly<Record<string, number>> | undefined;
 }
 
 /**
@@ -126,6 +128,8 @@ export interface JobViewSnapshot {
   clusters: ClusterView[];
   operators: OperatorView[];
   restarts: RestartView[];
+  /** The bounded sources' records emitted of their total; undefined when no source is bounded. */
+  progress: SourceProgress | undefined;
   outcome: { status: string; durationMs: number; error: string | undefined } | undefined;
 }
 
@@ -204,6 +208,7 @@ export class JobView {
       clusters,
       operators,
       restarts: [...this.#restarts],
+      progress: sourceProgress(operators),
       outcome: this.#outcome,
     };
   }
@@ -438,6 +443,7 @@ export class JobView {
         recordsOut: operator.recordsOut,
         busyMs: operator.busyMs,
         backpressuredMs: operator.backpressuredMs,
+        extra: operator.extra,
         recordsInPerSecond: rate(operator.recordsIn, previous?.recordsIn),
         recordsOutPerSecond: rate(operator.recordsOut, previous?.recordsOut),
         backpressure,

@@ -241,6 +241,8 @@ const client = String.raw`
     var nodes = 0, restarts = 0;
     state.clusters.forEach(function (cluster) { nodes += cluster.nodes.length; restarts += cluster.restarts; });
     document.getElementById('summary').textContent = seconds((state.outcome ? state.outcome.durationMs : state.now - state.startedAt)) +
+      (state.progress ? ' · ' + Math.floor(state.progress.total > 0 ? (100 * state.progress.done) / state.progress.total : 100) +
+        '% of the source records (' + human(state.progress.done) + ' of ' + human(state.progress.total) + ')' : '') +
       ' · ' + state.clusters.length + ' cluster(s) · ' + nodes + ' node(s) · ' + restarts + ' restart(s)' +
       (state.outcome && state.outcome.error ? ' · ' + state.outcome.error.split('\n')[0] : '');
     renderClusters(state);

@@ -39,6 +39,16 @@ export function createMetricsRegistry(view: JobView): Registry {
     },
   });
   new Gauge({
+    name: 'millrace_job_progress_ratio',
+    help: "Share of the bounded sources' records emitted so far (0..1); absent when no source is bounded.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { progress } = snapshot;
+      if (progress) this.set(progress.total > 0 ? progress.done / progress.total : 1);
+    },
+  });
+  new Gauge({
     name: 'millrace_job_finished',
     help: '1 once the job finished, with its status (succeeded, failed, cancelled); absent before.',
     labelNames: ['status'],

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type SourceProgress, sourceProgress } from '@millrace/core';
 import { describe, expect, it } from 'vitest';
 import { functionReference, Job, type JobEvent, OperatorError } from './index.js';
 
@@ -245,6 +246,34 @@ describe('metrics and events', () => {
     expect(final[0]!.backpressuredMs).toBeGreaterThan(0);
     const midway = snapshots[0] as Extract<JobEvent, { type: 'operator-metrics' }>;
     expect(midway.operators[2]!.recordsIn).toBeLessThan(400);
+  });
+
+  it('bounded sources say how many records they will emit, so the job knows its progress', async () => {
+    const job = new Job({ batchSize: 8, channelCapacity: 1, metricsIntervalMs: 20 });
+    job
+      .generate((i) => i, { count: 401, name: 'numbers', parallelism: 2 })
+      .union(job.fromIterable([1, 2, 3], { name: 'three' }))
+      .forEach(async () => sleep(0.1), { name: 'slow-sink' });
+    job.generate((i) => i, { count: 5, name: 'five' }).forEach(() => {});
+    const progress: (SourceProgress | undefined)[] = [];
+    job.onEvent((event) => {
+      if (event.type === 'operator-metrics') progress.push(sourceProgress(event.operators));
+    });
+    const result = await job.execute();
+    expect(result.metrics.find((m) => m.operator === 'numbers')!.extra.expectedRecords).toBe(401);
+    expect(result.metrics.find((m) => m.operator === 'three')!.extra.expectedRecords).toBe(3);
+    expect(sourceProgress(result.metrics)).toEqual({ done: 409, total: 409 });
+    // While it ran, progress was partial and only grew.
+    const dones = progress.map((p) => p?.done ?? 0);
+    expect(dones[0]).toBeLessThan(409);
+    expect(dones.every((done, k) => k === 0 || done >= dones[k - 1]!)).toBe(true);
+  });
+
+  it('an iterable that is not an array has no known total', async () => {
+    const job = new Job();
+    job.fromIterable(() => new Set([1, 2]).values(), { name: 'set' }).forEach(() => {});
+    const result = await job.execute();
+    expect(sourceProgress(result.metrics)).toBeUndefined();
   });
 
   it('forwards operator events to listeners', async () => {

@@ -3,8 +3,10 @@
  * TTY: CI logs, pipes), and a live view that redraws in place on a TTY. Each writes progress to
  * its output and the failure that ended a run to `errors` (stderr), where scripts look for it.
  */
+
+import type { SourceProgress } from '@millrace/core';
 import { describeObservation, observationToJson } from '../observation-text.js';
-import { ClusterBoard, formatMetrics } from './cluster-board.js';
+import { ClusterBoard, formatMetrics, humanNumber } from './cluster-board.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
 type Output = NodeJS.WritableStream & { columns?: number };
@@ -59,10 +61,28 @@ function clock(): string {
   return new Date().toTimeString().slice(0, 8);
 }
 
+/** `job flagship: 45% of the source records (36.0k of 80.0k)`. */
+export function progressLine(job: string, progress: SourceProgress): string {
+  const percent = progress.total > 0 ? Math.floor((progress.done / progress.total) * 100) : 100;
+  return `job ${job}: ${percent}% of the source records (${humanNumber(progress.done)} of ${humanNumber(progress.total)})`;
+}
+
 export function plainReporter(output: Output, errors: Output = output): RunReporter {
   const lastMetrics = new Map<string, number>();
+  let lastProgressAt = 0;
+  let sourcesDone = false;
   return {
     event(event) {
+      if (event.type === 'job-started') sourcesDone = false;
+      // Progress as a line at most every 5 s, and once more when the sources are done.
+      if (event.type === 'operator-metrics' && event.progress && !sourcesDone) {
+        const now = Date.now();
+        sourcesDone = event.progress.done === event.progress.total;
+        if (sourcesDone || now - lastProgressAt >= 5_000) {
+          lastProgressAt = now;
+          output.write(`${clock()} ${progressLine(event.job, event.progress)}\n`);
+        }
+      }
       const line = describeRunEvent(event);
       // A runner's own lines are printed as they are; Millrace's lines carry the time.
       if (line) output.write(event.type === 'runner-output' ? `${line}\n` : `${clock()} ${line}\n`);
@@ -112,7 +132,10 @@ export function liveReporter(output: Output, errors: Output = output): RunReport
           (operator) =>
             `  ${operator.operator.padEnd(20)} ×${operator.parallelism}  in ${operator.recordsIn}  out ${operator.recordsOut}`,
         );
-        if (operators.length) operators.unshift(`job ${event.job}:`);
+        if (operators.length)
+          operators.unshift(
+            event.progress ? `${progressLine(event.job, event.progress)}:` : `job ${event.job}:`,
+          );
       }
       dirty = true;
       const line = describeRunEvent(event);

@@ -1,4 +1,4 @@
-import type { ClusterObservation } from '@millrace/core';
+import type { ClusterObservation, SourceProgress } from '@millrace/core';
 import type { OperatorMetrics } from '@millrace/dataflow';
 
 /** What `millrace run` reports, in every output mode (`--json` prints these as they are). */
@@ -7,7 +7,13 @@ export type RunEvent =
   /** A line a runner process wrote (routed here so it never lands in the middle of the board or the JSON). */
   | { type: 'runner-output'; role: string; index: number; stream: 'stdout' | 'stderr'; line: string }
   | { type: 'cluster-observation'; cluster: string; observation: ClusterObservation }
-  | { type: 'operator-metrics'; job: string; operators: readonly OperatorMetrics[] }
+  | {
+      type: 'operator-metrics';
+      job: string;
+      operators: readonly OperatorMetrics[];
+      /** The bounded sources' records emitted of their total; absent when no source is bounded. */
+      progress?: SourceProgress | undefined;
+    }
   | { type: 'job-started'; job: string; attempt: number }
   | { type: 'job-restarting'; job: string; attempt: number; reason: string; delayMs: number }
   | { type: 'job-finished'; job: string; status: string; error?: string | undefined }

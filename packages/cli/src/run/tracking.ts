@@ -3,7 +3,7 @@
  * events, including the cluster observations its ML operators forward) or a cluster launched with
  * `launchLocalCluster` (its application manager's observations).
  */
-import type { ClusterObservation } from '@millrace/core';
+import { type ClusterObservation, sourceProgress } from '@millrace/core';
 import type { JobEvent } from '@millrace/dataflow';
 import type { RunEvent } from './run-events.js';
 
@@ -58,7 +58,12 @@ function fromJobEvent(job: string, event: JobEvent): RunEvent | undefined {
     case 'cluster-observation':
       return { type: 'cluster-observation', cluster: `${event.operator}`, observation: event.observation };
     case 'operator-metrics':
-      return { type: 'operator-metrics', job, operators: event.operators };
+      return {
+        type: 'operator-metrics',
+        job,
+        operators: event.operators,
+        progress: sourceProgress(event.operators),
+      };
     case 'job-started':
       return { type: 'job-started', job, attempt: event.attempt };
     case 'job-restarting':

@@ -6,6 +6,7 @@
  * h + N·s, h + N·(s + p) …; the rate is then the whole job's, over all hosts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { expectedRecordsCounter } from '@millrace/core';
 import { RecordFailure } from '../errors.js';
 import { type JobHosts, oneHost } from '../hosts.js';
 import type { SourceFactory } from '../operator.js';
@@ -25,13 +26,16 @@ export function generatorSource<T>(
 ): SourceFactory<T> {
   const count = options.count ?? Number.POSITIVE_INFINITY;
   return ({ subtaskIndex, parallelism }) => ({
-    async run({ output, signal }) {
+    async run(context) {
+      const { output, signal } = context;
       const rate =
         options.ratePerSecond === undefined ? undefined : options.ratePerSecond / (parallelism * hosts.count);
       const step = parallelism * hosts.count;
       const started = performance.now();
       let emitted = 0;
       let index = hosts.index + hosts.count * subtaskIndex;
+      if (Number.isFinite(count))
+        context.count(expectedRecordsCounter, Math.max(0, Math.ceil((count - index) / step)));
       while (index < count && !signal.aborted) {
         let allowed = batchSize;
         if (rate !== undefined) {

@@ -9,7 +9,7 @@
  * (from 0) is host `p mod N`'s (see hosts.ts). File sources are iterables of lines, so the same
  * rule splits a file's lines, JSON lines and CSV rows.
  */
-import { CancelledError } from '@millrace/core';
+import { CancelledError, expectedRecordsCounter } from '@millrace/core';
 import { isHostShare, type JobHosts, oneHost } from '../hosts.js';
 import type { SourceFactory, SubtaskContext } from '../operator.js';
 
@@ -35,6 +35,12 @@ export function iterableSource<T>(
     async run(context) {
       const iterable = typeof input === 'function' ? input() : input;
       const hosts = settings.hosts ?? oneHost;
+      // An array knows its length: this host's share of it is the progress's total.
+      if (Array.isArray(iterable))
+        context.count(
+          expectedRecordsCounter,
+          Math.max(0, Math.ceil((iterable.length - hosts.index) / hosts.count)),
+        );
       if (Symbol.asyncIterator in iterable)
         await readAsync(iterable as AsyncIterable<T>, context, settings, hosts);
       else await readSync(iterable as Iterable<T>, context, settings.batchSize, hosts);
