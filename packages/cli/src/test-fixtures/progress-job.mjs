@@ -5,7 +5,14 @@ import { defineJobModule, Job } from '@millrace/dataflow';
 
 export const job = defineJobModule(async ({ track }) => {
   const pipeline = new Job({ name: 'progress', metricsIntervalMs: 100, batchSize: 100, channelCapacity: 1 });
-  pipeline.generate((i) => i, { count: 2_000, name: 'numbers' }).forEach(() => sleep(1), { name: 'slow' });
+  pipeline
+    .generate((i) => i, { count: 2_000, name: 'numbers' })
+    .forEach(
+      async () => {
+        await sleep(1);
+      },
+      { name: 'slow' },
+    );
   track(pipeline);
   const result = await pipeline.execute();
   if (result.status !== 'finished') throw new Error(`the job ${result.status}`);
