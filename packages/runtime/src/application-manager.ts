@@ -11,6 +11,7 @@
  * speaking their older generation. A call below a node's required generation is stale.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Server as NetServer, Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import {
   Server,
@@ -134,6 +135,8 @@ export class ApplicationManager {
   /** Observers that named themselves in GetJobStatus, and whether they have read the outcome. */
   readonly #observers = new Map<string, boolean>();
   readonly #observerListeners = new Set<() => void>();
+  /** The raw sockets peers opened, destroyed at close (see close()). */
+  readonly #sockets = new Set<Socket>();
 
   /** Validates the config, binds the server and starts accepting nodes. Rejects with a ConfigError. */
   static async start(options: ApplicationManagerOptions): Promise<ApplicationManager> {
@@ -227,6 +230,7 @@ export class ApplicationManager {
       getJobStatus: this.#guarded(this.#getJobStatus),
       stopJob: this.#guarded(this.#stopJob),
     });
+    trackSockets(this.#server, this.#sockets);
     this.#heartbeats = new HeartbeatMonitor(this.config.heartbeat);
     this.#heartbeatTimer = setInterval(() => this.#checkHeartbeats(), this.#heartbeats.checkEveryMs);
     this.#armRegistrationTimer();
@@ -308,6 +312,9 @@ export class ApplicationManager {
     if (!this.#outcome) await this.stop('application manager closed');
     this.#closed = true;
     this.#clearTimers();
+    // The TCP socket of a peer that vanished (a cut link, a host gone) outlives even a forced
+    // shutdown of its HTTP/2 session: TLS waits for that peer's acknowledgement, which never
+    // comes, and the socket's retransmissions kept the process alive for minutes. Destroy them.
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.#server.forceShutdown();
@@ -315,9 +322,11 @@ export class ApplicationManager {
       }, 1_000);
       this.#server.tryShutdown(() => {
         clearTimeout(force);
+        this.#server.forceShutdown();
         resolve();
       });
     });
+    for (const socket of this.#sockets) socket.destroy();
   }
 
   // ── RPC handlers ────────────────────────────────────────────────────────────
@@ -807,6 +816,22 @@ export class ApplicationManager {
         this.#logger.error('an observation listener threw', { error: String(error) });
       }
     }
+  }
+}
+
+/**
+ * Collects the TCP sockets of the server's listeners. grpc-js keeps its HTTP/2 servers private
+ * (`http2Servers`); when that changes in a later version, nothing is tracked and close() does
+ * what grpc-js alone does.
+ */
+function trackSockets(server: Server, sockets: Set<Socket>): void {
+  const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(http2Servers instanceof Map)) return;
+  for (const http2Server of http2Servers.keys() as Iterable<NetServer>) {
+    http2Server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
   }
 }
 
