@@ -1,4 +1,27 @@
 export {
+  FollowedModel,
+  type FollowedModelEvents,
+  type FollowedModelOptions,
+  type FollowOptions,
+  type GatedVersion,
+  type HeldOutSet,
+  heldOutLoss,
+} from './followed-model.js';
+export {
+  ModelFollower,
+  type ModelFollowerOptions,
+  type ModelVersionPolicy,
+  type VersionedModel,
+} from './model-follower.js';
+export {
+  latestModelVersion,
+  modelVersionNumbers,
+  modelVersionsDirectory,
+  type PublishModelVersionOptions,
+  publishModelVersion,
+  readModelVersion,
+} from './model-versions.js';
+export {
   describeExit,
   type ProcessExit,
   runnerResultOf,

@@ -3,6 +3,7 @@ export { loadOnnxModel, type OnnxModel, type OnnxModelOptions } from './onnx/onn
 export {
   type OnnxPredictionOptions,
   type OnnxPredictionResult,
+  onnxModelVersionFormat,
   predictWithOnnx,
 } from './onnx/onnx-prediction-operator.js';
 export {
@@ -12,6 +13,7 @@ export {
   type OnnxRuntimeImporter,
   type OnnxSession,
   type OnnxTensor,
+  type OnnxValueMetadata,
 } from './onnx/onnxruntime-loader.js';
 export { pytorchPythonDirectory } from './python-directory.js';
 export {

@@ -1,3 +1,15 @@
+export {
+  latestModelVersion,
+  ModelFollower,
+  type ModelFollowerOptions,
+  type ModelVersionPolicy,
+  modelVersionNumbers,
+  modelVersionsDirectory,
+  type PublishModelVersionOptions,
+  publishModelVersion,
+  readModelVersion,
+  type VersionedModel,
+} from '@millrace/runner-kit';
 export { type BackendName, useBackend, wasmBinaryDirectory } from './backend.js';
 export {
   createTensorflowEngine,
@@ -7,12 +19,6 @@ export {
   tensorflow,
   tensorflowSettingsSchema,
 } from './engine.js';
-export {
-  ModelFollower,
-  type ModelFollowerOptions,
-  type ModelVersionPolicy,
-  type VersionedModel,
-} from './model-follower.js';
 export {
   type CheckpointPointer,
   checkpointPointerFile,
@@ -25,14 +31,6 @@ export {
   writeCheckpoint,
 } from './model-io.js';
 export { ModelPredictor, type PredictorOptions } from './model-predictor.js';
-export {
-  latestModelVersion,
-  modelVersionNumbers,
-  modelVersionsDirectory,
-  type PublishModelVersionOptions,
-  publishModelVersion,
-  readModelVersion,
-} from './model-versions.js';
 export { ParameterServer, type ParameterServerOptions } from './parameter-server.js';
 export {
   type FollowOptions,

@@ -7,10 +7,10 @@ import { readFileSync, type Stats, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MillraceError } from '@millrace/core';
+import { publishModelVersion } from '@millrace/runner-kit';
 import type * as tf from '@tensorflow/tfjs-core';
 import { io } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { publishModelVersion } from './model-versions.js';
 
 /** A model directory could not be read: missing, unreadable or not a TF.js model. */
 export class ModelLoadError extends MillraceError {

@@ -1,13 +1,13 @@
 import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Job } from '@millrace/dataflow';
+import { publishModelVersion } from '@millrace/runner-kit';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createModel, examples, featureCount } from './fixtures/clicks-model.mjs';
 import { temporaryDirectory } from './fixtures/local-nodes.js';
 import { saveModelTo } from './model-io.js';
-import { publishModelVersion } from './model-versions.js';
 import { type GatedVersion, predictWithTensorflow } from './prediction-operator.js';
 
 // PROD skips debug checks and the tfjs-node advert, as the library does in useBackend().

@@ -16,47 +16,13 @@
  * }), { name: 'predict', parallelism: 2 });
  * ```
  */
-import type { Logger, ModelVersion, ModelVersionRejectedError } from '@millrace/core';
+import type { ModelVersion } from '@millrace/core';
 import type { OperatorFactory, StreamOperator, SubtaskContext } from '@millrace/dataflow';
+import { FollowedModel, type FollowOptions } from '@millrace/runner-kit';
 import type { BackendName } from './backend.js';
-import { ModelFollower, type ModelVersionPolicy, type VersionedModel } from './model-follower.js';
 import { ModelPredictor } from './model-predictor.js';
 
-/** A held-out set for the gate: `count` rows of features and labels, row-major. */
-export interface HeldOutSet {
-  features: Float32Array;
-  labels: Float32Array;
-  count: number;
-}
-
-/** A model version as the gate sees it: its held-out loss (lower is better). */
-export interface GatedVersion {
-  /** Undefined for the starting model given by `modelDirectory`. */
-  version: ModelVersion | undefined;
-  /** Binary cross-entropy on the held-out set for a one-output model, mean squared error otherwise. */
-  heldOutLoss: number;
-}
-
-export interface FollowOptions {
-  /** The training cluster's checkpoint directory (the trainer publishes versions under `versions/`). */
-  directory: string;
-  /** `latest` (default): serve each newest version once loaded; `{ everyVersions: n }`: one in n. */
-  policy?: ModelVersionPolicy;
-  /** How often the versions directory is read. Default 100 ms. */
-  pollMs?: number;
-  /**
-   * Decides from the held-out loss whether a new version is served; a rejected version never is.
-   * `serving` is undefined before the first version.
-   */
-  gate?: {
-    heldOut: HeldOutSet;
-    accept(candidate: GatedVersion, serving: GatedVersion | undefined): boolean;
-  };
-  /** Without `modelDirectory`, how long `open` waits for the first servable version. Default 120 s. */
-  firstVersionTimeoutMs?: number;
-  /** Where refusals (warn) and swaps (info) are logged. Default: warnings to the console. */
-  logger?: Logger;
-}
+export type { FollowOptions, GatedVersion, HeldOutSet } from '@millrace/runner-kit';
 
 export interface PredictionOptions<I, O> {
   /** TF.js model directory (layers or graph model), loaded once per subtask. Optional with `follow`. */
@@ -94,21 +60,11 @@ export function predictWithTensorflow<I, O = PredictionResult<I>>(
 /** How often a following operator lets the event loop turn, so the follower can poll and load. */
 const yieldEveryMs = 10;
 
-const consoleWarnings: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: (message, fields) => console.warn(`predictWithTensorflow: ${message}`, fields ?? ''),
-  error: (message, fields) => console.error(`predictWithTensorflow: ${message}`, fields ?? ''),
-};
-
 class PredictionOperator<I, O> implements StreamOperator<I, O> {
   readonly #options: PredictionOptions<I, O>;
-  #serving: VersionedModel<ModelPredictor> | undefined;
-  #follower: ModelFollower<ModelPredictor> | undefined;
+  #model: FollowedModel<ModelPredictor> | undefined;
   #context: SubtaskContext<O> | undefined;
   #lastYield = performance.now();
-  /** Held-out loss of each version the gate accepted, by version number (0: the starting model). */
-  readonly #gatedLoss = new Map<number, number>();
 
   constructor(options: PredictionOptions<I, O>) {
     this.#options = options;
@@ -116,76 +72,21 @@ class PredictionOperator<I, O> implements StreamOperator<I, O> {
 
   async open(context: SubtaskContext<O>): Promise<void> {
     this.#context = context;
-    const { follow, backend } = this.#options;
-    if (this.#options.modelDirectory !== undefined) {
-      const model = await ModelPredictor.load({ modelDirectory: this.#options.modelDirectory, backend });
-      this.#serving = { version: undefined, model };
-      if (follow?.gate) this.#gatedLoss.set(0, heldOutLoss(model, follow.gate.heldOut));
-    }
-    if (!follow) return;
-    const logger = follow.logger ?? consoleWarnings;
-    const gate = follow.gate;
-    this.#follower = new ModelFollower<ModelPredictor>({
-      directory: follow.directory,
-      policy: follow.policy,
-      pollMs: follow.pollMs,
-      logger,
+    const { follow, backend, modelDirectory } = this.#options;
+    const starting =
+      modelDirectory === undefined ? undefined : await ModelPredictor.load({ modelDirectory, backend });
+    this.#model = await FollowedModel.open<ModelPredictor>({
+      operator: 'predictWithTensorflow',
+      starting,
+      follow,
+      events: context,
       load: (version) => ModelPredictor.load({ modelDirectory: version.path, backend }),
       incompatibility: (candidate, serving) =>
         candidate.featureSize !== serving.featureSize || candidate.outputSize !== serving.outputSize
           ? `it takes ${candidate.featureSize} values per row and gives ${candidate.outputSize}; the serving model takes ${serving.featureSize} and gives ${serving.outputSize}`
           : undefined,
-      gate: gate
-        ? (candidate, serving) => {
-            const loss = heldOutLoss(candidate.model, gate.heldOut);
-            const servingLoss = serving ? this.#gatedLoss.get(serving.version?.version ?? 0) : undefined;
-            const accepted = gate.accept(
-              { version: candidate.version, heldOutLoss: loss },
-              serving && servingLoss !== undefined
-                ? { version: serving.version, heldOutLoss: servingLoss }
-                : undefined,
-            );
-            if (accepted) this.#gatedLoss.set(candidate.version?.version ?? 0, loss);
-            return accepted;
-          }
-        : undefined,
+      predictHeldOut: (model, heldOut) => model.predict(heldOut.features, heldOut.count),
       dispose: (model) => model.dispose(),
-      onRefused: (error: ModelVersionRejectedError) => {
-        context.count('model_versions_refused');
-        context.publish({
-          type: 'model-version-refused',
-          version: error.version,
-          reason: error.reason,
-          message: error.message,
-        });
-      },
-    });
-    this.#follower.start(this.#serving);
-    if (!this.#serving) {
-      await this.#follower.waitForReady(follow.firstVersionTimeoutMs ?? 120_000, context.signal);
-      this.#swap();
-    }
-  }
-
-  /** Takes the newest ready version, if any; only ever called between two batches. */
-  #swap(): void {
-    const next = this.#follower?.take();
-    if (!next) return;
-    const previous = this.#serving;
-    this.#serving = next;
-    previous?.model.dispose();
-    const context = this.#context!;
-    context.count('model_swaps');
-    context.publish({
-      type: 'model-version-served',
-      version: next.version?.version,
-      step: next.version?.step,
-      publishedAt: next.version?.publishedAt,
-      servedAt: new Date().toISOString(),
-    });
-    this.#options.follow?.logger?.info('serving model version', {
-      version: next.version?.version,
-      step: next.version?.step,
     });
   }
 
@@ -193,7 +94,7 @@ class PredictionOperator<I, O> implements StreamOperator<I, O> {
     // A busy pipeline can run for seconds on promise callbacks alone, and timers and file reads
     // wait for the event loop to come round: the follower's polling and loading among them. So
     // a following operator lets the loop turn every `yieldEveryMs` (a few microseconds each time).
-    if (this.#follower && performance.now() - this.#lastYield >= yieldEveryMs) {
+    if (this.#model?.following && performance.now() - this.#lastYield >= yieldEveryMs) {
       return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
         this.#lastYield = performance.now();
         this.#predictBatch(batch);
@@ -203,9 +104,9 @@ class PredictionOperator<I, O> implements StreamOperator<I, O> {
   }
 
   #predictBatch(batch: readonly I[]): void {
-    this.#swap();
-    if (!this.#serving) throw new Error('predictWithTensorflow: no model is serving (open did not finish)');
-    const { model: predictor, version } = this.#serving;
+    if (!this.#model) throw new Error('predictWithTensorflow: no model is serving (open did not finish)');
+    this.#model.swap();
+    const { model: predictor, version } = this.#model.serving;
     const context = this.#context!;
     const limit = this.#options.maxBatchSize ?? 1024;
     const result =
@@ -236,28 +137,7 @@ class PredictionOperator<I, O> implements StreamOperator<I, O> {
   }
 
   async close(): Promise<void> {
-    await this.#follower?.close();
-    this.#follower = undefined;
-    this.#serving?.model.dispose();
-    this.#serving = undefined;
+    await this.#model?.close();
+    this.#model = undefined;
   }
-}
-
-/** Binary cross-entropy for a one-output model, mean squared error otherwise. */
-function heldOutLoss(predictor: ModelPredictor, heldOut: HeldOutSet): number {
-  const predictions = predictor.predict(heldOut.features, heldOut.count);
-  let sum = 0;
-  if (predictor.outputSize === 1) {
-    for (let row = 0; row < heldOut.count; row++) {
-      const p = Math.min(1 - 1e-7, Math.max(1e-7, predictions[row]!));
-      const y = heldOut.labels[row]!;
-      sum -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
-    }
-    return sum / heldOut.count;
-  }
-  for (let index = 0; index < predictions.length; index++) {
-    const difference = predictions[index]! - heldOut.labels[index]!;
-    sum += difference * difference;
-  }
-  return sum / predictions.length;
 }

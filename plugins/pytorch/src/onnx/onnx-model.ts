@@ -30,6 +30,13 @@ export interface OnnxModelOptions {
 export interface OnnxModel {
   readonly inputName: string;
   readonly outputName: string;
+  /**
+   * The declared shape of the input and the output the model uses (`['batch', 4]`), or undefined
+   * when the model does not declare one. Following versions compares them to refuse a model that
+   * takes or gives rows of another width.
+   */
+  readonly inputShape: readonly (number | string)[] | undefined;
+  readonly outputShape: readonly (number | string)[] | undefined;
   /** One output row per input row, in order. Every row must have the same length. */
   predictBatch(rows: readonly ArrayLike<number>[]): Promise<Float32Array[]>;
   /** Frees the native session; the model cannot predict afterwards. */
@@ -51,7 +58,18 @@ export async function loadOnnxModel(options: OnnxModelOptions): Promise<OnnxMode
   });
   const inputName = pickName(session.inputNames, options.inputName, 'inputName');
   const outputName = pickName(session.outputNames, options.outputName, 'outputName');
-  return new LoadedOnnxModel(runtime, session, inputName, outputName);
+  const shapeOf = (metadata: OnnxSession['inputMetadata'], name: string) => {
+    const shape = metadata?.find((value) => value.name === name)?.shape;
+    return shape && shape.length > 0 ? shape : undefined;
+  };
+  return new LoadedOnnxModel(
+    runtime,
+    session,
+    inputName,
+    outputName,
+    shapeOf(session.inputMetadata, inputName),
+    shapeOf(session.outputMetadata, outputName),
+  );
 }
 
 function pickName(available: readonly string[], wanted: string | undefined, field: string): string {
@@ -73,6 +91,8 @@ class LoadedOnnxModel implements OnnxModel {
     readonly session: OnnxSession,
     readonly inputName: string,
     readonly outputName: string,
+    readonly inputShape: readonly (number | string)[] | undefined,
+    readonly outputShape: readonly (number | string)[] | undefined,
   ) {}
 
   async predictBatch(rows: readonly ArrayLike<number>[]): Promise<Float32Array[]> {

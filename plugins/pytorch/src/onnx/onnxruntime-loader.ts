@@ -14,9 +14,20 @@ export interface OnnxTensor {
   readonly data: unknown;
 }
 
+/** An input's or output's declared type and shape (symbolic dimensions are names, e.g. `batch`). */
+export interface OnnxValueMetadata {
+  readonly name: string;
+  readonly isTensor: boolean;
+  readonly type?: string;
+  readonly shape?: readonly (number | string)[];
+}
+
 export interface OnnxSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** Declared inputs and outputs (onnxruntime-node 1.21 and later). */
+  readonly inputMetadata?: readonly OnnxValueMetadata[];
+  readonly outputMetadata?: readonly OnnxValueMetadata[];
   run(feeds: Record<string, OnnxTensor>): Promise<Record<string, OnnxTensor>>;
   release(): Promise<void>;
 }

@@ -1,8 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelVersionRejectedError } from '@millrace/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { temporaryDirectory } from './fixtures/local-nodes.js';
 import { ModelFollower } from './model-follower.js';
 import {
   latestModelVersion,
@@ -11,8 +12,8 @@ import {
   publishModelVersion,
 } from './model-versions.js';
 
-const directory = temporaryDirectory();
-afterAll(() => directory.remove());
+const directory = { path: mkdtempSync(join(tmpdir(), 'millrace-versions-')) };
+afterAll(() => rmSync(directory.path, { recursive: true, force: true }));
 
 async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
