@@ -294,15 +294,7 @@ export class JobView {
         break;
       }
       case 'node-metrics': {
-        const node = touch(observation.role, observation.index);
-        Object.assign(node.metrics, observation.metrics);
-        const throughputName = throughputMetricNames.find((name) => name in observation.metrics);
-        if (throughputName) node.throughput = observation.metrics[throughputName];
-        const loss = observation.metrics.loss;
-        if (throughputName || loss !== undefined) {
-          node.history.push([now, throughputName ? node.throughput! : null, loss ?? null]);
-          if (node.history.length > historyLimit) node.history.shift();
-        }
+        recordMetrics(touch(observation.role, observation.index), observation.metrics, now);
         break;
       }
       case 'node-finished':
@@ -399,14 +391,7 @@ export class JobView {
       if (failure) node.lastFailure = `${failure.reason}: ${failure.message}`;
       if (!metricsChanged) continue;
       node.lastReportAt = now;
-      Object.assign(node.metrics, reported.metrics);
-      const throughputName = throughputMetricNames.find((name) => name in reported.metrics);
-      if (throughputName) node.throughput = reported.metrics[throughputName];
-      const loss = reported.metrics.loss;
-      if (throughputName || loss !== undefined) {
-        node.history.push([now, throughputName ? node.throughput! : null, loss ?? null]);
-        if (node.history.length > historyLimit) node.history.shift();
-      }
+      recordMetrics(node, reported.metrics, now);
     }
     if (status.outcome) {
       // The AM's terminal states are finished, failed and stopped; the outcome text is the reason.
@@ -450,6 +435,18 @@ export class JobView {
         sampledAt: now,
       });
     }
+  }
+}
+
+/** A metrics report: the latest values, and a point in the throughput/loss history when it has one. */
+function recordMetrics(node: NodeView, metrics: Readonly<Record<string, number>>, now: number): void {
+  Object.assign(node.metrics, metrics);
+  const throughputName = throughputMetricNames.find((name) => name in metrics);
+  if (throughputName) node.throughput = metrics[throughputName];
+  const loss = metrics.loss;
+  if (throughputName || loss !== undefined) {
+    node.history.push([now, throughputName ? node.throughput! : null, loss ?? null]);
+    if (node.history.length > historyLimit) node.history.shift();
   }
 }
 

@@ -106,49 +106,42 @@ export function createMetricsRegistry(view: JobView): Registry {
       }
     },
   });
-  new Gauge({
-    name: 'millrace_node_last_report_age_seconds',
-    help: 'Seconds since the node last reported to the AM (registration, start, metrics, end); heartbeats alone do not count.',
-    labelNames: nodeLabels,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const cluster of snapshot.clusters)
-        for (const node of cluster.nodes)
-          this.set(
-            { cluster: cluster.name, role: node.role, index: String(node.index) },
-            Math.max(0, (snapshot.now - node.lastReportAt) / 1000),
-          );
-    },
-  });
-  new Gauge({
-    name: 'millrace_node_heartbeat_age_seconds',
-    help: 'Seconds since the AM last heard from the node (a heartbeat or any other call), as of the last status read; absent until one.',
-    labelNames: nodeLabels,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const cluster of snapshot.clusters)
-        for (const node of cluster.nodes)
-          if (node.heartbeatAgeMs !== undefined)
-            this.set(
-              { cluster: cluster.name, role: node.role, index: String(node.index) },
-              node.heartbeatAgeMs / 1000,
-            );
-    },
-  });
-  new Gauge({
-    name: 'millrace_node_attempt',
-    help: 'How many times the node was started before its current attempt.',
-    labelNames: nodeLabels,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const cluster of snapshot.clusters)
-        for (const node of cluster.nodes)
-          this.set({ cluster: cluster.name, role: node.role, index: String(node.index) }, node.attempt);
-    },
-  });
+  /** One gauge per node; `value` undefined leaves the node out of it. */
+  const nodeGauge = (
+    name: string,
+    help: string,
+    value: (node: JobViewSnapshot['clusters'][number]['nodes'][number]) => number | undefined,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: nodeLabels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const cluster of snapshot.clusters)
+          for (const node of cluster.nodes) {
+            const measured = value(node);
+            if (measured !== undefined)
+              this.set({ cluster: cluster.name, role: node.role, index: String(node.index) }, measured);
+          }
+      },
+    });
+  nodeGauge(
+    'millrace_node_last_report_age_seconds',
+    'Seconds since the node last reported to the AM (registration, start, metrics, end); heartbeats alone do not count.',
+    (node) => Math.max(0, (snapshot.now - node.lastReportAt) / 1000),
+  );
+  nodeGauge(
+    'millrace_node_heartbeat_age_seconds',
+    'Seconds since the AM last heard from the node (a heartbeat or any other call), as of the last status read; absent until one.',
+    (node) => (node.heartbeatAgeMs === undefined ? undefined : node.heartbeatAgeMs / 1000),
+  );
+  nodeGauge(
+    'millrace_node_attempt',
+    'How many times the node was started before its current attempt.',
+    (node) => node.attempt,
+  );
   new Gauge({
     name: 'millrace_runner_metric',
     help: 'The latest value of each metric a runner reported (step, loss, samples_per_second, ...), by name.',
@@ -163,22 +156,11 @@ export function createMetricsRegistry(view: JobView): Registry {
               this.set({ cluster: cluster.name, role: node.role, index: String(node.index), name }, value);
     },
   });
-  new Gauge({
-    name: 'millrace_node_throughput_vs_role_median_ratio',
-    help: "A running node's throughput over its role's median (below 1: behind its peers).",
-    labelNames: nodeLabels,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const cluster of snapshot.clusters)
-        for (const node of cluster.nodes)
-          if (node.throughputVsRoleMedian !== undefined)
-            this.set(
-              { cluster: cluster.name, role: node.role, index: String(node.index) },
-              node.throughputVsRoleMedian,
-            );
-    },
-  });
+  nodeGauge(
+    'millrace_node_throughput_vs_role_median_ratio',
+    "A running node's throughput over its role's median (below 1: behind its peers).",
+    (node) => node.throughputVsRoleMedian,
+  );
   const operatorLabels = ['job', 'operator'] as const;
   const operatorCounter = (
     name: string,
