@@ -55,7 +55,7 @@ export interface NamespaceHosts<Name extends string> {
   millrace(
     host: Name,
     args: string[],
-    options?: { boundMs?: number; env?: NodeJS.ProcessEnv },
+    options?: { boundMs?: number; env?: NodeJS.ProcessEnv; cwd?: string },
   ): StartedProcess;
   /** Takes a host's link down (`ip link set eth0 down` in its namespace) or brings it back. */
   setLink(host: Name, up: boolean): void;
@@ -127,11 +127,12 @@ export function createNamespaceHosts<Name extends string>(
   const millrace = (
     host: Name,
     args: string[],
-    options: { boundMs?: number; env?: NodeJS.ProcessEnv } = {},
+    options: { boundMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
   ) => {
     const child = spawn('ip', ['netns', 'exec', namespaces[host], process.execPath, millraceBin, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: options.env ?? process.env,
+      cwd: options.cwd,
     });
     children.push(child);
     let stdout = '';

@@ -6,6 +6,7 @@
  */
 import { type ClusterSpec, ConfigError, type NodeEnvironmentInput, type NodeSpec } from '@millrace/core';
 import type { PytorchEngineSettings } from './settings.js';
+import { interfaceHolding } from './socket-interface.js';
 
 export const workerRole = 'worker';
 export const masterRole = 'master';
@@ -80,5 +81,11 @@ export function torchrunEnvironment(
     MILLRACE_TORCH_BACKEND: settings.backend,
   };
   if (settings.threadsPerWorker > 0) environment.OMP_NUM_THREADS = String(settings.threadsPerWorker);
+  // Collectives go out on the interface this node advertised (socket-interface.ts says why).
+  const socketInterface = interfaceHolding(self.host);
+  if (socketInterface !== undefined) {
+    environment.GLOO_SOCKET_IFNAME = socketInterface;
+    environment.TP_SOCKET_IFNAME = socketInterface;
+  }
   return environment;
 }
