@@ -17,6 +17,7 @@ export {
 } from './onnx/onnxruntime-loader.js';
 export { pytorchPythonDirectory } from './python-directory.js';
 export {
+  type TorchFollowOptions,
   type TorchPredictionRunnerOptions,
   torchPredictionRunner,
 } from './runners/torch-prediction-runner.js';

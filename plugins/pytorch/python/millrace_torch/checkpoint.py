@@ -16,6 +16,13 @@ the same allow-list torch uses). A checkpoint holding any other object is refuse
 ``trusted=True`` only for a file you wrote yourself. The checkpoint directory must belong to the
 user who loads from it: one owned by someone else is refused.
 
+Model versions: each checkpoint is also published as the next model version (``versions/``, the
+manifest format of ``@millrace/core``, see ``millrace_torch.versions``), pointing at a hard link of
+that checkpoint file under ``published/`` (no copy: the next save replaces ``checkpoint.pt``'s name,
+not its content). The manifest records the step, the input position the checkpoint covers (keyed
+``<role>-<index>``) and any held-out ``metrics`` passed to ``save_checkpoint``; prediction runners
+that follow the directory pick it up. The newest ``KEEP_PUBLISHED`` published files are kept.
+
 Replay (stream-mode roles): the checkpoint also stores the writing rank's input position (how many
 of its node's input records the model has consumed), and ``save_checkpoint`` acknowledges that
 position to Millrace once the file is in place. After a restart, ``load_checkpoint`` lines the
@@ -30,12 +37,17 @@ import contextlib
 import contextvars
 import os
 import pickle
+import secrets
 import tempfile
 import types
 
 import torch
 
 CHECKPOINT_FILE = "checkpoint.pt"
+PUBLISHED_DIRECTORY = "published"
+# Published files kept: a follower loads the newest version within a poll or two, so older files
+# are only read by a follower that fell behind, which then refuses the gone one and takes a newer.
+KEEP_PUBLISHED = 3
 
 
 def checkpoint_directory(directory=None):
@@ -84,11 +96,16 @@ def _stream_context():
     return ctx if ctx.input is not None else None
 
 
-def save_checkpoint(model, optimizer=None, step=0, *, directory=None, extra=None, all_ranks=False, position=None):
+def save_checkpoint(
+    model, optimizer=None, step=0, *, directory=None, extra=None, all_ranks=False, position=None,
+    publish=True, metrics=None,
+):
     """Saves model, optimizer and step atomically; returns the path, or None on ranks that skip.
 
     In a stream-mode role the input position (default: the records this node has consumed so far,
     ``ctx.position``) is stored too and acknowledged to Millrace after the file is in place.
+    With ``publish`` (default) the checkpoint becomes the next model version, with ``metrics``
+    (held-out numbers a prediction gate may judge it by) in its manifest.
     """
     if not all_ranks and not _is_rank_zero():
         return None
@@ -114,9 +131,30 @@ def save_checkpoint(model, optimizer=None, step=0, *, directory=None, extra=None
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    if publish:
+        _publish(target, int(step), position, ctx, metrics)
     if ctx is not None and position is not None:
         ctx.checkpointed(int(position))
     return target
+
+
+def _publish(target, step, position, ctx, metrics):
+    from millrace_torch.versions import publish_version
+
+    directory = os.path.dirname(target)
+    published = os.path.join(directory, PUBLISHED_DIRECTORY)
+    os.makedirs(published, mode=0o700, exist_ok=True)
+    name = f"checkpoint-{step:09d}-{os.getpid()}-{secrets.token_hex(4)}.pt"
+    os.link(target, os.path.join(published, name))
+    input_position = None
+    if position is not None:
+        role = ctx.role if ctx is not None else os.environ.get("MILLRACE_ROLE", "worker")
+        index = ctx.index if ctx is not None else int(os.environ.get("MILLRACE_INDEX", "0"))
+        input_position = {f"{role}-{index}": int(position)}
+    publish_version(directory, os.path.join(published, name), step, input_position=input_position, metrics=metrics)
+    old = sorted(entry for entry in os.listdir(published) if entry.endswith(".pt"))
+    for entry in old[:-KEEP_PUBLISHED]:
+        os.unlink(os.path.join(published, entry))
 
 
 def _allowed_global(module, name):

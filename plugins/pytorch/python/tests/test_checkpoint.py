@@ -1,4 +1,5 @@
 import os
+import shutil
 import tempfile
 import unittest
 
@@ -25,9 +26,7 @@ class CheckpointTest(unittest.TestCase):
         self.directory = tempfile.mkdtemp(prefix="millrace-ckpt-test-")
 
     def tearDown(self):
-        for name in os.listdir(self.directory):
-            os.unlink(os.path.join(self.directory, name))
-        os.rmdir(self.directory)
+        shutil.rmtree(self.directory)
 
     def test_a_planted_pickle_does_not_run_code_when_loaded(self):
         # A checkpoint is a pickle: loading one someone else wrote used to run their code as us.
@@ -79,7 +78,9 @@ class CheckpointTest(unittest.TestCase):
         with self.assertRaises(Exception):
             # A lambda cannot be pickled: torch.save fails halfway through writing.
             save_checkpoint(model, optimizer, 8, directory=self.directory, extra={"bad": lambda: 0})
-        self.assertEqual(os.listdir(self.directory), ["checkpoint.pt"])
+        # No temporary file, and the failed save published no model version.
+        self.assertEqual(sorted(os.listdir(self.directory)), ["checkpoint.pt", "published", "versions"])
+        self.assertEqual(os.listdir(os.path.join(self.directory, "versions")), ["000000001.json"])
         self.assertEqual(load_checkpoint(model, optimizer, directory=self.directory)[0], 7)
 
     def test_uses_the_millrace_checkpoint_directory_from_the_environment(self):
