@@ -1,5 +1,6 @@
-// The runner of hosts-job.mjs: returns each record it reads tagged with its node and the host
-// that started it. In mode `fail`, worker 1 exits with code 5 after its tenth record.
+// The runner of hosts-job.mjs: returns each record it reads tagged with its node, the host that
+// started it and the address its node advertised. In mode `fail`, worker 1 exits with code 5
+// after its tenth record.
 import { openRunnerChannels } from '@millrace/runtime';
 
 const { input, output } = await openRunnerChannels();
@@ -7,6 +8,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const node = `${process.env.MILLRACE_ROLE}[${process.env.MILLRACE_INDEX}]`;
 const host = Number(process.env.HOSTS_TEST_HOST);
+// The address this node advertised to the cluster (the interface that routes to the AM).
+const spec = JSON.parse(process.env.MILLRACE_CLUSTER_SPEC ?? '{}');
+const address = spec.roles?.worker?.[Number(process.env.MILLRACE_INDEX)]?.host;
 let read = 0;
 for await (const bytes of input) {
   const { id } = JSON.parse(decoder.decode(bytes));
@@ -15,6 +19,6 @@ for await (const bytes of input) {
     console.error(`${node} cannot go on`);
     process.exit(5);
   }
-  await output.write(encoder.encode(JSON.stringify({ id, node, host })));
+  await output.write(encoder.encode(JSON.stringify({ id, node, host, address })));
 }
 await output.end();
