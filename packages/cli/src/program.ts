@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { MillraceError } from '@millrace/core';
+import { removeLeftoversOfDeadProcesses } from '@millrace/runtime';
 import { Command, CommanderError } from 'commander';
 import type { CliCommand, CliIo } from './command.js';
 import { commands as builtInCommands } from './commands/index.js';
@@ -29,6 +30,9 @@ export function createProgram(io: CliIo, commands: readonly CliCommand[] = built
 
 /** Runs the CLI with `argv` (as `process.argv`); errors become a message and exit code 1 or 2. */
 export async function main(argv: readonly string[], io: CliIo): Promise<void> {
+  // Any start of the CLI removes what crashed Millrace processes of this user left behind (their
+  // rings in /dev/shm, their temporary job folders): a SIGKILLed process cannot clean up itself.
+  await removeLeftoversOfDeadProcesses();
   try {
     await createProgram(io).parseAsync([...argv]);
   } catch (error) {

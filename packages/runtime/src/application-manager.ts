@@ -68,6 +68,7 @@ import { isRejection, type Rejection, tokenMessage } from './am-rejection.js';
 import { HeartbeatMonitor } from './heartbeat-monitor.js';
 import { describeJobStatus } from './job-status.js';
 import { formatJoinUrl, isLoopbackHost } from './join-url.js';
+import { removeLeftoversOfDeadProcesses } from './leftovers.js';
 import { silentLogger } from './logger.js';
 import { createNodeRecords, type NodeRecord } from './node-record.js';
 import { fromWireFailureReason, toWireClusterSpec } from './protocol-mapping.js';
@@ -147,6 +148,11 @@ export class ApplicationManager {
     }
     validateConfigForEngine(engine, config);
     const logger = options.logger ?? silentLogger;
+    // Every job starts here: remove what crashed Millrace processes left (rings, job folders).
+    const leftovers = await removeLeftoversOfDeadProcesses();
+    for (const path of [...leftovers.ringDirectories, ...leftovers.jobFolders]) {
+      logger.debug(`removed ${path}: its Millrace process is gone`);
+    }
     const loopback = isLoopbackHost(config.host);
     let identity: TlsIdentity | undefined;
     if (options.tls === 'self-signed' || (options.tls === undefined && !loopback && !options.insecure)) {

@@ -36,6 +36,7 @@ export {
   type JoinTarget,
   parseJoinUrl,
 } from './join-url.js';
+export { type RemovedLeftovers, removeLeftoversOfDeadProcesses } from './leftovers.js';
 export { type LocalCluster, type LocalClusterOptions, launchLocalCluster } from './local-cluster.js';
 export {
   type ConsoleLoggerOptions,

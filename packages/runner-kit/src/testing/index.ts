@@ -1,1 +1,7 @@
-export { childProcessesOf, processesWithMarker } from './processes.js';
+export {
+  childProcessesOf,
+  descendantsOf,
+  type ProcessEntry,
+  processesWithMarker,
+  processTable,
+} from './processes.js';
