@@ -22,6 +22,8 @@ export interface ChaosResult {
   killed?: { victim: ChaosVictim; pid?: number; role?: string; atMs?: number };
   checks: Record<string, string>;
   violations: string[];
+  /** Every process of the job seen while it ran. */
+  processes?: { pid: number; role: string | undefined }[];
   stderrTail?: string;
 }
 

@@ -111,7 +111,12 @@ function roleOf(pid) {
     const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     const role = environment.find((line) => line.startsWith('MILLRACE_ROLE='))?.slice(14);
     const index = environment.find((line) => line.startsWith('MILLRACE_INDEX='))?.slice(15);
-    return role === undefined ? undefined : `${role}[${index}]`;
+    if (role !== undefined) return `${role}[${index}]`;
+    // A TF.js training process gets its node as one JSON payload instead.
+    const payload = environment.find((line) => line.startsWith('MILLRACE_TF_NODE='))?.slice(17);
+    if (payload === undefined) return undefined;
+    const node = JSON.parse(payload);
+    return `${node.role}[${node.index}]`;
   } catch {
     return undefined;
   }
@@ -340,6 +345,8 @@ export async function runChaos(plan, options = {}) {
     killed,
     checks,
     violations,
+    /** Every process of the job seen while it ran: pid, role (`host`, `worker[1]` …). */
+    processes: [...seen.values()].map(({ pid, role }) => ({ pid, role })),
     stderrTail: stderr.trim().split('\n').slice(-5).join('\n'),
   };
 }
