@@ -177,12 +177,15 @@ export const checkpointPointerFile = 'checkpoint.json';
 /**
  * Saves `model` as checkpoint `step` under `directory`. The model is written first and the pointer
  * renamed into place last, so a reader (or a crash) never sees a half-written checkpoint; then the
- * checkpoint is published as the next model version (`versions/`). Keeps the two newest checkpoints.
+ * checkpoint is published as the next model version (`versions/`), with `inputPosition` (how far
+ * into its input the writer had trained, keyed `<role>-<index>`) when the writer reads a stream.
+ * Keeps the two newest checkpoints.
  */
 export async function writeCheckpoint(
   model: tfl.LayersModel,
   directory: string,
   step: number,
+  inputPosition?: Record<string, number>,
 ): Promise<string> {
   const name = `ckpt-${String(step).padStart(9, '0')}-${process.pid}`;
   const target = join(directory, name);
@@ -201,7 +204,7 @@ export async function writeCheckpoint(
   await writeFile(temporary, JSON.stringify(pointer));
   await rename(temporary, join(directory, checkpointPointerFile));
   // Each checkpoint the pointer moves to is a model version that prediction may follow.
-  await publishModelVersion(directory, { path: target, format: pointer.format, step });
+  await publishModelVersion(directory, { path: target, format: pointer.format, step, inputPosition });
   const old = (await readdir(directory)).filter((entry) => entry.startsWith('ckpt-') && entry < name).sort();
   for (const entry of old.slice(0, -1)) await rm(join(directory, entry), { recursive: true, force: true });
   return target;

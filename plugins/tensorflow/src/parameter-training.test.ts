@@ -8,6 +8,7 @@ tf.env().set('PROD', true);
 import { pack } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
+import { modelVersionNumbers, readModelVersion } from '@millrace/runner-kit';
 import { createModel, examples } from './fixtures/clicks-model.mjs';
 import {
   clicksModulePath,
@@ -64,7 +65,7 @@ describe('parameter-server training', () => {
     });
   }
 
-  it('trains on records from the input channel (stream mode)', async () => {
+  it('trains on records from the input channel (stream mode); each version records the input position it covers', async () => {
     const { spec, directory } = await cluster({ worker: 1, ps: 1 }, 'async');
     const data = examples(99, 64 * 80);
     const records = Array.from({ length: data.count }, (_, row) =>
@@ -78,10 +79,24 @@ describe('parameter-server training', () => {
       index: 0,
       checkpointDirectory: directory,
       input: memoryInput(records),
+      resumePosition: 1_000, // as after a restart: this start's first record is the input's 1,001st
     });
     cleanups.push(() => ps.handle.stop('test over'));
     expect((await worker.handle.result).status).toBe('succeeded');
     expect(await accuracyOf(directory)).toBeGreaterThan(0.85);
+    // Every published version says how far into worker 0's input it had trained: positions only
+    // grow, lie within what this start read, and the final checkpoint covers the whole input.
+    const positions = [];
+    for (const number of await modelVersionNumbers(directory)) {
+      positions.push((await readModelVersion(directory, number)).inputPosition?.['worker-0']);
+    }
+    expect(positions.length).toBeGreaterThan(1);
+    expect(positions.at(-1)).toBe(1_000 + data.count);
+    for (const position of positions) {
+      expect(position).toBeGreaterThan(1_000);
+      expect(position).toBeLessThanOrEqual(1_000 + data.count);
+    }
+    expect(positions).toEqual([...positions].sort((a, b) => a! - b!));
   });
 
   it('an evaluator reports held-out loss and accuracy for each new checkpoint until stopped', async () => {

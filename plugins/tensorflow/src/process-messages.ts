@@ -20,6 +20,8 @@ export interface TrainingProcessPayload {
   training: 'async' | 'sync';
   /** How input records arrive: a shared-memory ring (default), IPC messages (fallback), or none. */
   input: { kind: 'ring'; path: string } | { kind: 'ipc' } | { kind: 'none' };
+  /** The input position this start resumes after (the runner context's `resumePosition`). */
+  resumePosition: number;
   options: import('./training-options.js').TrainingOptions;
 }
 

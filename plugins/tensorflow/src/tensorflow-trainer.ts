@@ -73,6 +73,7 @@ function startTrainingProcess(
     checkpointDirectory: context.checkpointDirectory,
     training: context.environment.MILLRACE_TF_TRAINING === 'sync' ? 'sync' : 'async',
     input: feed ? { kind: 'ring', path: feed.path } : context.input ? { kind: 'ipc' } : { kind: 'none' },
+    resumePosition: context.resumePosition ?? 0,
     options,
   };
   // The one supervisor: its own process group (a stop reaches whatever the node spawned),

@@ -31,6 +31,11 @@ export interface TrainingNodeContext {
   /** `async` or `sync`; the engine sets `MILLRACE_TF_TRAINING` in the node's environment. */
   training: 'async' | 'sync';
   input?: InputChannel | undefined;
+  /**
+   * Records of this node's input stream before this start (the runner context's
+   * `resumePosition`, 0 when absent): the input position in checkpoint manifests counts from it.
+   */
+  resumePosition?: number | undefined;
   metrics: MetricsReporter;
   logger: Logger;
   signal: AbortSignal;
@@ -220,10 +225,18 @@ async function trainWorker(
   // on the current step.
   const depth = context.training === 'async' ? options.pushesInFlight : 0;
   const inFlight: Promise<ShardValues[]>[] = [];
+  // The input position each push covers, in push order: once a push settles, its records are in
+  // the parameter servers' values, so a checkpoint taken then covers the input up to there.
+  let readPosition = context.resumePosition ?? 0;
+  let trainedPosition = readPosition;
+  const pushedPositions: number[] = [];
+  const inputPosition = () =>
+    context.input ? { [`${context.role}-${context.index}`]: trainedPosition } : undefined;
   const settle = async () => {
     const oldest = inFlight.shift();
     if (!oldest) return;
     steps = assign(await oldest);
+    trainedPosition = pushedPositions.shift() ?? trainedPosition;
     summary.lastStep = steps[0]!;
     const now = Date.now();
     if (now - window.time >= 500) {
@@ -237,7 +250,7 @@ async function trainWorker(
       });
     }
     if (saves && steps[0]! - lastCheckpointStep >= options.checkpointEverySteps) {
-      await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
+      await writeCheckpoint(model, context.checkpointDirectory, steps[0]!, inputPosition());
       lastCheckpointStep = steps[0]!;
     }
   };
@@ -261,6 +274,8 @@ async function trainWorker(
       next = batches.next(); // decode the next batch while the push is on the wire
       while (inFlight.length > Math.max(0, depth - 1)) await settle();
       inFlight.push(client.push(gradients, steps, batch.count));
+      readPosition += batch.count; // one input record is one example
+      pushedPositions.push(readPosition);
       summary.steps += 1;
       summary.samples += batch.count;
       summary.lastLoss = lossValue;
@@ -273,7 +288,7 @@ async function trainWorker(
       const remaining = await client.leave();
       if (saves || remaining === 0) {
         steps = assign(await client.pull());
-        await writeCheckpoint(model, context.checkpointDirectory, steps[0]!);
+        await writeCheckpoint(model, context.checkpointDirectory, steps[0]!, inputPosition());
       }
     }
   } finally {

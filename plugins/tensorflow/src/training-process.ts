@@ -69,6 +69,7 @@ async function main(): Promise<void> {
     clusterSpec: payload.clusterSpec,
     checkpointDirectory: payload.checkpointDirectory,
     training: payload.training,
+    resumePosition: payload.resumePosition,
     input:
       payload.input.kind === 'ring'
         ? await openRingInput(payload.input.path)
