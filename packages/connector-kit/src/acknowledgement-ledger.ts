@@ -16,6 +16,7 @@ export class AcknowledgementLedger<Handle> {
   readonly capacity: number;
   readonly #entries = new Map<string, Handle>();
   #waiters: (() => void)[] = [];
+  #failure: unknown;
 
   constructor(options: AcknowledgementLedgerOptions) {
     if (!(Number.isInteger(options.capacity) && options.capacity > 0)) {
@@ -60,10 +61,27 @@ export class AcknowledgementLedger<Handle> {
     return this.#entries.entries();
   }
 
-  /** Resolves when at least one more entry fits; rejects when `signal` fires. */
+  /** Why acknowledging failed (set by `fail`); the source's readers throw it. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  /**
+   * Acknowledging entries failed (the broker went away, a role runs without replay): a waiting
+   * and every later `waitForRoom` rejects with `error`, so the source fails the job with it
+   * instead of waiting for acknowledgements that will never come. The first failure is kept.
+   */
+  fail(error: unknown): void {
+    this.#failure ??= error;
+    this.#wake();
+  }
+
+  /** Resolves when at least one more entry fits; rejects when `signal` fires or the ledger failed. */
   async waitForRoom(signal: AbortSignal): Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
     while (this.room === 0) {
       if (signal.aborted) throw signal.reason ?? new CancelledError();
+      if (this.#failure !== undefined) throw this.#failure;
       await new Promise<void>((resolve) => {
         const onAbort = () => resolve();
         signal.addEventListener('abort', onAbort, { once: true });

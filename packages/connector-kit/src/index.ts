@@ -1,4 +1,5 @@
 export { AcknowledgementLedger, type AcknowledgementLedgerOptions } from './acknowledgement-ledger.js';
+export { type CheckpointAcknowledgerOptions, checkpointAcknowledger } from './checkpoint-acknowledgement.js';
 export {
   type BrokerKind,
   BrokerResourceMissingError,

@@ -20,10 +20,12 @@ import {
   AcknowledgementLedger,
   BrokerResourceMissingError,
   checkOptions,
+  checkpointAcknowledger,
   type EntryAcknowledger,
   MalformedEntryError,
   type SourceEntry,
 } from '@millrace/connector-kit';
+import type { InputCheckpointListener } from '@millrace/core';
 import type { DataStream, Job, SourceOperator, SubtaskContext } from '@millrace/dataflow';
 import type { Redis } from 'ioredis';
 import { closeRedis, connectRedis } from './connect.js';
@@ -159,6 +161,21 @@ export class RedisStreamSource<T> implements EntryAcknowledger {
   /** Entries emitted and not yet acknowledged (this process). */
   get unacknowledged(): number {
     return this.#ledger.size;
+  }
+
+  /**
+   * An `onInputCheckpoint` listener for the stream-mode role that reads this source: it
+   * acknowledges on the broker exactly the entries a runner's acknowledged checkpoint covers, found
+   * in the covered records with `entryId` (carry `entry.id` into the records the role receives).
+   * Pass it to `addRole(job, role, { input, onInputCheckpoint })`. If acknowledging fails, the
+   * source fails the job with the reason. The guarantee: exactly once within a job; across the
+   * death of the job's process at-least-once, with a dedup rule (connector-kit's README).
+   */
+  checkpointListener<R>(entryId: (record: R) => string): InputCheckpointListener {
+    return checkpointAcknowledger<R>(this, {
+      entryId,
+      onFailure: (error) => this.#ledger.fail(error),
+    });
   }
 
   async acknowledge(ids: readonly string[]): Promise<void> {

@@ -116,3 +116,4 @@ export {
   terminalStates,
   transitionTable,
 } from './state-machine.js';
+export { StopLatch } from './stop-latch.js';

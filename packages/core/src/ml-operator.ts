@@ -65,15 +65,17 @@ export interface AddRoleOptions<In, Out, Host extends DataflowHost = DataflowHos
   /** Operator name. Default `<cluster name>-<role>`. */
   name?: string;
   /**
-   * Unread records buffered per node between the subtask and the runner, with replay off (with
-   * replay on, `replay.maxRecords` bounds unread and unacknowledged records together). Default 4096.
+   * Unread records buffered per node between the subtask and the runner (how far the pipeline
+   * may run ahead of the runner), with replay on or off. Replay also keeps the records read and
+   * not yet covered by a checkpoint, bounded by `replay.maxRecords` / `replay.maxBytes`. Default 4096.
    */
   queueCapacity?: number;
   /**
    * Stream mode: keep what each runner read until it acknowledges a checkpoint, and hand it to the
    * restarted runner after a failure (`true`, or bounds for the replay buffer; full means the
    * subtask waits). `false`: records a stopped runner had read are not replayed (at-most-once).
-   * Default: on when the runner acknowledges checkpoints (`runner.acknowledgesCheckpoints`).
+   * Default: on when the runner acknowledges checkpoints (`runner.acknowledgesCheckpoints`) or
+   * the role has an `onInputCheckpoint` listener (which needs replay: `false` with one is refused).
    */
   replay?: boolean | ReplayOptions;
   /** Told when a runner of this role acknowledges a checkpoint (broker sources ack upstream then). */

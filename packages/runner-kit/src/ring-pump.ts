@@ -20,6 +20,7 @@ import {
   type OutputChannel,
   ProtocolError,
   RecordTooLargeError,
+  StopLatch,
 } from '@millrace/core';
 
 /** The writing end of a ring, as the input pump needs it. */
@@ -101,10 +102,9 @@ export function pumpChannelIntoRing(options: InputPumpOptions): InputPump {
   const { input, writer } = options;
   const batchRecords = options.batchRecords ?? defaultBatchRecords;
   let stopped = false;
-  let signalStop: () => void = () => {};
-  const halted = new Promise<typeof halt>((resolve) => {
-    signalStop = () => resolve(halt);
-  });
+  // A latch, not a long-lived promise raced per batch: that kept every batch reachable.
+  const halted = new StopLatch<typeof halt>();
+  const signalStop = () => halted.stop(halt);
 
   const fail = (error: Error): PumpOutcome => {
     options.onFailure?.(error);
@@ -115,7 +115,7 @@ export function pumpChannelIntoRing(options: InputPumpOptions): InputPump {
     for (;;) {
       let batch: Uint8Array[] | null | typeof halt;
       try {
-        batch = await Promise.race([input.readBatch(batchRecords), halted]);
+        batch = await halted.race(input.readBatch(batchRecords));
       } catch (error) {
         if (stopped) return { status: 'stopped' };
         return fail(
@@ -177,17 +177,15 @@ export function pumpRingIntoChannel(options: OutputPumpOptions): OutputPump {
   const { reader, output } = options;
   const batchRecords = options.batchRecords ?? defaultBatchRecords;
   let stopped = false;
-  let signalExited: () => void = () => {};
-  const exited = new Promise<typeof halt>((resolve) => {
-    signalExited = () => resolve(halt);
-  });
+  const exited = new StopLatch<typeof halt>();
+  const signalExited = () => exited.stop(halt);
 
   // While the writer runs, a read waits as long as it takes. Once it exited nothing new arrives:
   // what it wrote comes at once, a writer that attached and died is seen by the ring's pid check,
   // and one that never attached would leave the read waiting for an attach, so that ends the read.
   const nextBatch = async (): Promise<Uint8Array[] | null | typeof halt> => {
     const read = reader.readBatch(batchRecords);
-    const first = await Promise.race([read, exited]);
+    const first = await exited.race(read);
     if (first !== halt) return first;
     if (reader.writerAttached?.() ?? true) return read;
     await reader.close();

@@ -9,7 +9,7 @@
  * (from 0) is host `p mod N`'s (see hosts.ts). File sources are iterables of lines, so the same
  * rule splits a file's lines, JSON lines and CSV rows.
  */
-import { CancelledError, expectedRecordsCounter } from '@millrace/core';
+import { CancelledError, expectedRecordsCounter, StopLatch } from '@millrace/core';
 import { isHostShare, type JobHosts, oneHost } from '../hosts.js';
 import type { SourceFactory, SubtaskContext } from '../operator.js';
 
@@ -107,19 +107,21 @@ async function readAsync<T>(
   const { output, signal } = context;
   const iterator = iterable[Symbol.asyncIterator]();
   let position = 0;
-  let aborted!: (error: unknown) => void;
-  const abortion = new Promise<never>((_, reject) => {
-    aborted = reject;
-  });
-  abortion.catch(() => {});
-  const onAbort = () => aborted(signal.reason ?? new CancelledError());
+  // A latch, not one abort promise raced per record: that kept every record reachable.
+  const abortion = new StopLatch<typeof abortedMark>();
+  const untilAborted = async <T>(work: Promise<T>): Promise<T> => {
+    const outcome = await abortion.race(work);
+    if (outcome === abortedMark) throw signal.reason ?? new CancelledError();
+    return outcome as T;
+  };
+  const onAbort = () => abortion.stop(abortedMark);
   signal.addEventListener('abort', onAbort, { once: true });
   let buffered = 0;
   let linger: NodeJS.Timeout | undefined;
   let done = false;
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), abortion]);
+      const next = await untilAborted(iterator.next());
       if (next.done) {
         done = true;
         break;
@@ -131,7 +133,7 @@ async function readAsync<T>(
         buffered = 0;
         clearTimeout(linger);
         linger = undefined;
-        await Promise.race([output.flush(), abortion]);
+        await untilAborted(output.flush());
       } else if (linger === undefined) {
         linger = setTimeout(() => {
           linger = undefined;
@@ -146,6 +148,8 @@ async function readAsync<T>(
     if (!done) await closeIterator(iterator);
   }
 }
+
+const abortedMark = Symbol('aborted');
 
 /** Calls `return()` but does not wait forever on an iterator stuck inside its own `await`. */
 async function closeIterator(iterator: AsyncIterator<unknown>): Promise<void> {

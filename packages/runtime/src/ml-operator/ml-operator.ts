@@ -121,7 +121,8 @@ const checkpointListeners = new WeakMap<Job, Set<InputCheckpointListener>>();
  * that input positions `previous + 1` … `position` of one role subtask are in a checkpoint and will
  * never be replayed, with those records. A broker source acknowledges its entries upstream (XACK,
  * a JetStream ack) only then. Listeners run synchronously on the acknowledgement and must not
- * throw (an error is logged and ignored). Returns the unsubscribe function.
+ * throw (an error is logged and ignored). Subscribe before `job.execute()`: a role subtask that
+ * starts with no listener does not collect the covered records. Returns the unsubscribe function.
  */
 export function onInputCheckpoint(job: Job, listener: InputCheckpointListener): () => void {
   let listeners = checkpointListeners.get(job);
@@ -417,6 +418,13 @@ export function addRole<In = unknown, Out = unknown>(
   if (options.input !== undefined && options.input.job !== job) {
     issues.push({ path: 'input', message: 'belongs to another job' });
   }
+  if (options.onInputCheckpoint !== undefined && options.replay === false) {
+    issues.push({
+      path: 'onInputCheckpoint',
+      message:
+        'needs replay: with replay off a checkpoint does not carry the records it covers (a broker source could not acknowledge its entries); drop replay: false',
+    });
+  }
   if (issues.length) throw new ConfigError(issues, { subject: `addRole '${role}'` });
   const hosts = job.hosts;
   const local = instancesOnHost({
@@ -442,7 +450,11 @@ export function addRole<In = unknown, Out = unknown>(
   const codec = (options.codec ?? roleJsonCodec) as Codec<unknown>;
   const name = options.name ?? `${cluster.name}-${role}`;
   const capacity = options.queueCapacity ?? 4096;
-  const replay = options.replay ?? options.runner.acknowledgesCheckpoints === true;
+  // A runner that acknowledges checkpoints gets replay by default, and so does a role whose
+  // checkpoints a source listens to (it acknowledges the covered records upstream).
+  const replay =
+    options.replay ??
+    (options.runner.acknowledgesCheckpoints === true || options.onInputCheckpoint !== undefined);
   // Subtask i of this host runs instance local[i]: node indexes are the cluster's, across hosts.
   const node = (subtaskIndex: number) =>
     new RoleNode({
@@ -564,8 +576,10 @@ class RoleNode {
     const replayOptions = typeof options.replay === 'object' ? options.replay : {};
     this.#input = new ReplayInput({
       ...replayOptions,
-      // Replay off still bounds unread records by the queue capacity.
+      // The queue capacity bounds unread records (the read-ahead) with replay on or off; replay
+      // adds the records read and not yet covered by a checkpoint, up to replay.maxRecords.
       maxRecords: options.replay === false ? options.capacity : (replayOptions.maxRecords ?? undefined),
+      maxUnread: options.capacity,
       replay: options.replay !== false,
       subject: `${options.role}[${options.index}]`,
     });
@@ -591,9 +605,13 @@ class RoleNode {
       specTimeoutMs: this.cluster.config.registrationTimeoutMs * (this.cluster.config.maxRestarts + 2),
     });
     this.#agent = agent;
-    this.#input.onAcknowledged(({ previous, position, records }) =>
-      this.#announce(previous, position, records),
-    );
+    // Only when someone listens: handing out the covered records costs a view per record.
+    // Listeners register before the job runs (onInputCheckpoint, addRole's option).
+    if (this.#options.onInputCheckpoint || (checkpointListeners.get(this.cluster.job)?.size ?? 0) > 0) {
+      this.#input.onAcknowledged(({ previous, position, records }) =>
+        this.#announce(previous, position, records),
+      );
+    }
     // The agent leaves when the AM stops the cluster (finished, failed or cancelled). A failure
     // of the cluster is reported by the AM's operator; this subtask just ends.
     this.#left = agent.run().then(
@@ -603,7 +621,12 @@ class RoleNode {
         throw error;
       },
     );
-    this.#left.finally(() => this.#output.end()).catch(() => {});
+    this.#left
+      .finally(() => {
+        this.#output.end();
+        this.#input.refuseWrites(); // nobody will read what arrives from now on
+      })
+      .catch(() => {});
     this.#pump = this.#pumpOutput(context.output);
     this.#pump.catch(() => {});
   }
@@ -611,10 +634,9 @@ class RoleNode {
   /** Stream mode: encode and queue records for the runner (waits while the queue is full). */
   async send(batch: readonly unknown[]): Promise<void> {
     const encoded = batch.map((record) => this.codec.encode(record));
-    // If the node leaves (its runner finished without reading everything), stop waiting.
-    const writing = this.#input.writeBatch(encoded);
-    writing.catch(() => {}); // a write still waiting when the node left fails at close(); nobody awaits it then
-    await Promise.race([writing, this.#left!.then(() => this.#countRefused(encoded.length))]);
+    // If the node leaves (its runner finished without reading everything), stop waiting: the
+    // input refuses what it did not take, and those records are counted as never delivered.
+    this.#refused += await this.#input.writeBatch(encoded);
   }
 
   endInput(): void {
@@ -665,10 +687,6 @@ class RoleNode {
     await this.#agent?.stop('the dataflow job stopped');
     await this.#left?.catch(() => {});
     await this.#pump?.catch(() => {});
-  }
-
-  #countRefused(count: number): void {
-    if (!this.#input.ended) this.#refused += count;
   }
 
   #announce(previous: number, position: number, records: readonly Uint8Array[]): void {

@@ -5,7 +5,13 @@
  */
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import type { InputChannel, OutputChannel, RecordPumps, RecordTransport } from '@millrace/core';
+import {
+  type InputChannel,
+  type OutputChannel,
+  type RecordPumps,
+  type RecordTransport,
+  StopLatch,
+} from '@millrace/core';
 import { encodeFrames, FrameDecoder } from './frames.js';
 
 export const inputDescriptor = 3;
@@ -33,19 +39,18 @@ function connectPipes(
   let stopped = false;
   const toChild = stdio[inputDescriptor] as Writable | null | undefined;
   const fromChild = stdio[outputDescriptor] as Readable | null | undefined;
-  let stopInput: () => void = () => {};
+  // Stops the input pump. A latch, not one promise raced per batch: that kept every batch sent
+  // to the child reachable for the runner's lifetime.
+  const halted = new StopLatch<null>();
   if (channels.input && toChild) {
     const input = channels.input;
-    const halted = new Promise<null>((resolve) => {
-      stopInput = () => resolve(null);
-    });
     toChild.on('error', () => {}); // EPIPE when the child exits without reading everything.
     void (async () => {
       try {
         for (;;) {
-          const batch = await Promise.race([input.readBatch(batchRecords), halted]);
+          const batch = await halted.race(input.readBatch(batchRecords));
           if (batch === null || stopped || toChild.destroyed) break;
-          if (!toChild.write(encodeFrames(batch))) await Promise.race([once(toChild, 'drain'), halted]);
+          if (!toChild.write(encodeFrames(batch))) await halted.race(once(toChild, 'drain'));
         }
       } catch {
         // The channel failed (cancellation); the runner's stop follows.
@@ -73,7 +78,7 @@ function connectPipes(
     outputDrained,
     stop() {
       stopped = true;
-      stopInput();
+      halted.stop(null);
     },
   };
 }

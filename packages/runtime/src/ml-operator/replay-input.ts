@@ -14,7 +14,9 @@
  * runner had taken is gone: at-most-once, counted in `recordsNotReplayed`).
  *
  * Memory is bounded either way: `maxRecords` and `maxBytes` cap what the buffer holds (unread plus
- * read-but-unacknowledged); a writer waits while it is full, which pushes back on the pipeline.
+ * read-but-unacknowledged), and `maxUnread` caps the read-ahead alone (the same with replay on or
+ * off, so replay only adds the records awaiting a checkpoint); a writer waits while it is full,
+ * which pushes back on the pipeline.
  * When everything held has been read and only a checkpoint can make room, the wait is bounded by
  * `acknowledgeTimeoutMs`: then the input fails with an error saying what to change.
  */
@@ -25,8 +27,15 @@ import {
   MillraceTimeoutError,
   type ReplayOptions,
 } from '@millrace/core';
+import { RecordSegments } from './record-segments.js';
 
 export interface ReplayInputOptions extends ReplayOptions {
+  /**
+   * Records not yet handed to a runner before a writer waits (the read-ahead; the role's
+   * queueCapacity). Default: `maxRecords`. Replay adds only what was read and not yet
+   * acknowledged; it does not let the pipeline run further ahead of the runner.
+   */
+  maxUnread?: number | undefined;
   /** Keep read records until a checkpoint covers them (true), or drop them when read. */
   replay: boolean;
   /** Names the subtask in errors, e.g. `worker[0]`. */
@@ -77,11 +86,11 @@ export class ReplayInput implements AttemptInputSource {
   readonly replay: boolean;
   readonly #maxRecords: number;
   readonly #maxBytes: number;
+  readonly #maxUnread: number;
   readonly #acknowledgeTimeoutMs: number;
   readonly #subject: string;
-  /** Held records: positions `#base + 1` … `#written`, from index `#head` of `#records`. */
-  #records: Uint8Array[] = [];
-  #head = 0;
+  /** Held records: positions `#base + 1` … `#written`, packed (record-segments.ts). */
+  #records = new RecordSegments();
   #base = 0;
   #bytes = 0;
   #written = 0;
@@ -93,6 +102,7 @@ export class ReplayInput implements AttemptInputSource {
   #replayed = 0;
   #notReplayed = 0;
   #ended = false;
+  #refusing = false;
   #failure: unknown = null;
   #attempt: { closed: boolean; wake: () => void } | undefined;
   #readers: (() => void)[] = [];
@@ -105,6 +115,7 @@ export class ReplayInput implements AttemptInputSource {
     this.replay = options.replay;
     this.#maxRecords = positiveInteger(options.maxRecords ?? defaultMaxRecords, 'replay.maxRecords');
     this.#maxBytes = positiveInteger(options.maxBytes ?? defaultMaxBytes, 'replay.maxBytes');
+    this.#maxUnread = positiveInteger(options.maxUnread ?? this.#maxRecords, 'queueCapacity');
     this.#acknowledgeTimeoutMs = positiveInteger(
       options.acknowledgeTimeoutMs ?? defaultAcknowledgeTimeoutMs,
       'replay.acknowledgeTimeoutMs',
@@ -142,7 +153,7 @@ export class ReplayInput implements AttemptInputSource {
 
   /** Records and bytes held now (for tests and metrics). */
   get held(): { records: number; bytes: number } {
-    return { records: this.#records.length - this.#head, bytes: this.#bytes };
+    return { records: this.#written - this.#base, bytes: this.#bytes };
   }
 
   /** The most records and bytes held at once so far. */
@@ -156,26 +167,46 @@ export class ReplayInput implements AttemptInputSource {
     return () => this.#listeners.delete(listener);
   }
 
-  async writeBatch(records: readonly Uint8Array[]): Promise<void> {
-    for (const record of records) {
-      while (this.#full() && this.#failure === null) {
+  /**
+   * Adds records, waiting while the buffer is full. Resolves with how many of them were refused:
+   * 0, unless `refuseWrites()` was called (the node left, so nobody would read them).
+   */
+  async writeBatch(records: readonly Uint8Array[]): Promise<number> {
+    let index = 0;
+    while (index < records.length) {
+      while (this.#full() && this.#failure === null && !this.#refusing) {
         this.#watchAcknowledgement();
         await new Promise<void>((resolve) => this.#writers.push(resolve));
       }
       if (this.#failure !== null) throw this.#failure;
+      if (this.#refusing) return records.length - index;
       if (this.#ended) throw new CancelledError('The record queue has ended; no more records are accepted');
-      this.#records.push(record);
-      this.#bytes += record.byteLength;
-      this.#written += 1;
-      const held = this.#records.length - this.#head;
+      // As many as fit (the bounds are checked before each record, as a writer of one would).
+      let end = index;
+      let bytes = this.#bytes;
+      while (end < records.length && !this.#wouldBeFull(end - index, bytes)) {
+        bytes += records[end]!.byteLength;
+        end += 1;
+      }
+      this.#bytes += this.#records.append(records, index, end);
+      this.#written += end - index;
+      index = end;
+      const held = this.#written - this.#base;
       if (held > this.#peak.records) this.#peak.records = held;
       if (this.#bytes > this.#peak.bytes) this.#peak.bytes = this.#bytes;
       this.#wake(this.#readers);
     }
+    return 0;
   }
 
-  write(record: Uint8Array): Promise<void> {
-    return this.writeBatch([record]);
+  async write(record: Uint8Array): Promise<void> {
+    await this.writeBatch([record]);
+  }
+
+  /** From now on writes take nothing (a waiting write stops waiting) and report what they refused. */
+  refuseWrites(): void {
+    this.#refusing = true;
+    this.#wake(this.#writers);
   }
 
   /** No more records: readers get the rest, then end-of-stream. */
@@ -188,8 +219,8 @@ export class ReplayInput implements AttemptInputSource {
   fail(reason: unknown = new CancelledError('The record queue was closed')): void {
     if (this.#failure !== null) return;
     this.#failure = reason;
-    this.#records = [];
-    this.#head = 0;
+    this.#records.clear();
+    this.#base = this.#written;
     this.#bytes = 0;
     clearTimeout(this.#acknowledgeTimer);
     this.#wake(this.#readers);
@@ -251,10 +282,7 @@ export class ReplayInput implements AttemptInputSource {
     this.#acknowledged = position;
     // The covered records as the buffer still holds them (replay on), before they are dropped.
     const from = Math.max(previous, this.#base);
-    const covered =
-      this.#listeners.size > 0 && position > from
-        ? this.#records.slice(this.#head + (from - this.#base), this.#head + (position - this.#base))
-        : [];
+    const covered = this.#listeners.size > 0 && position > from ? this.#records.slice(from, position) : [];
     this.#trim();
     for (const listener of this.#listeners) listener({ previous, position, records: covered });
   }
@@ -264,14 +292,14 @@ export class ReplayInput implements AttemptInputSource {
       if (attempt.closed) return null;
       if (this.#failure !== null) throw this.#failure;
       if (this.#written > this.#read) {
-        const start = this.#head + (this.#read - this.#base);
-        const end = Math.min(this.#records.length, start + Math.max(1, maxRecords));
-        const batch = this.#records.slice(start, end);
         const from = this.#read;
+        const batch = this.#records.slice(from, Math.min(this.#written, from + Math.max(1, maxRecords)));
         this.#read += batch.length;
         if (from < this.#highestRead) this.#replayed += Math.min(this.#highestRead, this.#read) - from;
         this.#highestRead = Math.max(this.#highestRead, this.#read);
-        if (!this.replay) this.#trim();
+        if (this.replay)
+          this.#wake(this.#writers); // read-ahead room
+        else this.#trim();
         return batch;
       }
       if (this.#ended) return null;
@@ -287,24 +315,26 @@ export class ReplayInput implements AttemptInputSource {
   #trim(): void {
     const upTo = this.replay ? Math.min(this.#acknowledged, this.#read) : this.#read;
     if (upTo <= this.#base) return;
-    const count = upTo - this.#base;
-    for (let index = this.#head; index < this.#head + count; index++) {
-      this.#bytes -= this.#records[index]!.byteLength;
-    }
-    this.#head += count;
+    this.#bytes -= this.#records.dropThrough(upTo);
     this.#base = upTo;
-    if (this.#head > 1024 && this.#head * 2 > this.#records.length) {
-      this.#records = this.#records.slice(this.#head);
-      this.#head = 0;
-    }
     clearTimeout(this.#acknowledgeTimer);
     this.#acknowledgeTimer = undefined;
     this.#wake(this.#writers);
   }
 
   #full(): boolean {
-    const held = this.#records.length - this.#head;
-    return held > 0 && (held >= this.#maxRecords || this.#bytes >= this.#maxBytes);
+    return this.#wouldBeFull(0, this.#bytes);
+  }
+
+  /** Full once `added` more records (making `bytes` in all) were taken; one record always fits. */
+  #wouldBeFull(added: number, bytes: number): boolean {
+    const held = this.#written - this.#base + added;
+    return (
+      held > 0 &&
+      (held >= this.#maxRecords ||
+        bytes >= this.#maxBytes ||
+        this.#written + added - this.#read >= this.#maxUnread)
+    );
   }
 
   /**
