@@ -1,2 +1,10 @@
 export { childProcessesOf, processesWithMarker } from '@millrace/runner-kit/testing';
+export {
+  createNamespaceHosts,
+  ip,
+  type NamespaceHosts,
+  namespacesAvailable,
+  pidsIn,
+  type StartedProcess,
+} from './namespaces.js';
 export { nodeScriptRunner, scriptedRunner } from './processes.js';
