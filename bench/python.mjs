@@ -1,27 +1,24 @@
 #!/usr/bin/env node
-// Python bridge benchmark, everything measured side by side in one run:
-//  (a) start-up: from pythonRunner.start() to the first record consumed by Python (the runner
-//      reads one record from its input ring and writes it back; we stop the clock when it arrives
-//      on the output channel), for a plain entry and for one that imports torch, against
-//      `python3 -c "pass"` and `python3 -c "import torch"` spawned the same way (timed to the moment
-//      the import is done, signalled by a byte on stdout; the time to exit is recorded too);
-//      first_record_overhead_ms = (Millrace start-to-first-record with torch) - (plain import torch);
+// Python bridge benchmark:
+//  (a) start-up: the time from pythonRunner's start() to the first record consumed by Python,
+//      for an entry that imports nothing heavy, against a plain `python3 -c` start. Each sample is
+//      a fresh Node process (bench/python/first-record.mjs) timing both, in alternating order; the
+//      overhead of a sample is its Millrace time minus its own plain-start time, and
+//      first_record_overhead_ms is the median of those paired differences over `runs` samples
+//      (the distribution is recorded), never a difference of two separately noisy medians;
 //  (b) a Pyodide UDF (warm pool, batches of 4096) against the same function in JavaScript, in
 //      records/s.
-// Writes bench/results/python.json. Medians of several runs; the machine is shared, so the load
-// average is recorded with the numbers.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+// Writes bench/results/python.json, with the machine load before each sample.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { closePyodideWorkers, python, pythonRunner } from '../bridges/python/dist/index.js';
+import { closePyodideWorkers, python } from '../bridges/python/dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const interpreter = process.env.MILLRACE_BENCH_PYTHON ?? '/usr/bin/python3';
-const runs = Number(process.env.MILLRACE_BENCH_RUNS ?? 7);
-const scratch = mkdtempSync(join(tmpdir(), 'millrace-python-bench-'));
-process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+const runs = Math.max(15, Number(process.env.MILLRACE_BENCH_RUNS ?? 21));
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -30,115 +27,37 @@ const median = (values) => {
 };
 const round = (value, digits = 1) => Number(value.toFixed(digits));
 
-/**
- * Spawns `python3 -c code`; resolves with the time until the code's first stdout byte (the code
- * prints one when its imports are done) and the time until exit. The first is the fair reference
- * for "first record consumed"; exit adds interpreter teardown, which is slow with torch loaded.
- */
-function timeCommand(code) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    let readyMs;
-    const child = spawn(
-      interpreter,
-      ['-c', `${code}\nimport sys; sys.stdout.write("x"); sys.stdout.flush()`],
-      {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
+const quantile = (values, q) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const position = (sorted.length - 1) * q;
+  const low = Math.floor(position);
+  const high = Math.ceil(position);
+  return sorted[low] + (sorted[high] - sorted[low]) * (position - low);
+};
+const distribution = (values) => ({
+  min: round(Math.min(...values)),
+  p25: round(quantile(values, 0.25)),
+  median: round(median(values)),
+  p75: round(quantile(values, 0.75)),
+  max: round(Math.max(...values)),
+});
+
+function measureStartup() {
+  const samples = [];
+  // One untimed sample first: fills the page cache.
+  for (let run = -1; run < runs; run++) {
+    const load1 = loadavg()[0];
+    const child = spawnSync(
+      process.execPath,
+      [join(here, 'python', 'first-record.mjs'), run % 2 ? 'millrace-first' : 'plain-first'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 120_000 },
     );
-    child.stdout.once('data', () => {
-      readyMs = performance.now() - started;
-    });
-    child.stdout.resume();
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 && readyMs !== undefined
-        ? resolve({ readyMs, exitMs: performance.now() - started })
-        : reject(new Error(`python -c ${code} failed`)),
-    );
-  });
-}
-
-writeFileSync(
-  join(scratch, 'plain_entry.py'),
-  'def main(ctx):\n    ctx.output.write(next(iter(ctx.input)))\n',
-);
-writeFileSync(
-  join(scratch, 'torch_entry.py'),
-  'import torch\n\ndef main(ctx):\n    ctx.output.write(next(iter(ctx.input)))\n',
-);
-
-function oneRecordContext(onFirstOutput) {
-  let sent = false;
-  const silent = () => {};
-  return {
-    jobName: 'bench',
-    role: 'worker',
-    index: 0,
-    generation: 0,
-    attempt: 0,
-    clusterSpec: { jobName: 'bench', generation: 0, roles: {} },
-    environment: {},
-    input: {
-      async readBatch() {
-        if (sent) return null;
-        sent = true;
-        return [new TextEncoder().encode('{"x":1}')];
-      },
-      async *[Symbol.asyncIterator]() {},
-    },
-    output: {
-      write: async () => onFirstOutput(),
-      writeBatch: async () => onFirstOutput(),
-      end: async () => {},
-    },
-    checkpointDirectory: scratch,
-    reservedPorts: {},
-    logger: { debug: silent, info: silent, warn: silent, error: silent },
-    metrics: { report: silent },
-    signal: new AbortController().signal,
-  };
-}
-
-async function timeFirstRecord(entryFile, requiredModules) {
-  const runner = pythonRunner({
-    entry: `${join(scratch, entryFile)}:main`,
-    python: interpreter,
-    requiredModules,
-    output: 'ignore',
-  });
-  let firstAt;
-  const started = performance.now();
-  const handle = await runner.start(
-    oneRecordContext(() => {
-      firstAt ??= performance.now();
-    }),
-  );
-  const result = await handle.result;
-  if (result.status !== 'succeeded') throw new Error(`bench runner ${result.status}: ${result.message}`);
-  return firstAt - started;
-}
-
-async function measureStartup() {
-  // One untimed round first: fills the page cache and the interpreter probe cache.
-  await timeCommand('import torch');
-  await timeFirstRecord('torch_entry.py', ['torch']);
-  const samples = {
-    pythonPass: [],
-    pythonImportTorch: [],
-    pythonImportTorchToExit: [],
-    millracePlain: [],
-    millraceTorch: [],
-  };
-  for (let run = 0; run < runs; run++) {
-    samples.pythonPass.push((await timeCommand('pass')).readyMs);
-    const torch = await timeCommand('import torch');
-    samples.pythonImportTorch.push(torch.readyMs);
-    samples.pythonImportTorchToExit.push(torch.exitMs);
-    samples.millracePlain.push(await timeFirstRecord('plain_entry.py', []));
-    samples.millraceTorch.push(await timeFirstRecord('torch_entry.py', ['torch']));
+    if (child.status !== 0)
+      throw new Error(`bench/python/first-record.mjs exited ${child.status ?? child.signal}`);
+    const sample = JSON.parse(child.stdout.trim().split('\n').at(-1));
+    if (run >= 0) samples.push({ ...sample, load1 });
   }
-  return Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, round(median(values))]));
+  return samples;
 }
 
 async function measurePyodide() {
@@ -184,22 +103,30 @@ async function measurePyodide() {
   };
 }
 
-const startup = await measureStartup();
+const samples = measureStartup();
 const pyodide = await measurePyodide();
-const overhead = startup.millraceTorch - startup.pythonImportTorch;
+const overheads = samples.map((sample) => sample.overheadMs);
 const results = {
   benchmark: 'python',
   date: new Date().toISOString(),
   machine: {
     cpus: cpus().length,
-    loadAverage: loadavg().map((value) => round(value, 2)),
+    loadAverageAtEnd: loadavg().map((value) => round(value, 2)),
+    loadBeforeSamples: distribution(samples.map((sample) => sample.load1)),
     node: process.version,
     python: interpreter,
   },
-  first_record_overhead_ms: round(overhead),
-  first_record_overhead_plain_ms: round(startup.millracePlain - startup.pythonPass),
+  first_record_overhead_ms: round(median(overheads)),
   targets: { first_record_overhead_ms: 150 },
-  startup_median_ms: startup,
+  first_record_overhead_distribution_ms: distribution(overheads),
+  millrace_first_record_ms: distribution(samples.map((sample) => sample.millraceMs)),
+  plain_python_start_ms: distribution(samples.map((sample) => sample.plainMs)),
+  samples: samples.map((sample) => ({
+    millraceMs: round(sample.millraceMs),
+    plainMs: round(sample.plainMs),
+    overheadMs: round(sample.overheadMs),
+    load1: round(sample.load1, 2),
+  })),
   runs,
   pyodide: {
     ...pyodide,
@@ -207,22 +134,19 @@ const results = {
   },
 };
 
-console.log('start to first record consumed by Python (median of %d):', runs);
-console.log('  python3 -c pass              %s ms', startup.pythonPass);
 console.log(
-  '  millrace plain entry         %s ms  (+%s ms)',
-  startup.millracePlain,
-  results.first_record_overhead_plain_ms,
+  'start to first record consumed by Python, %d fresh-process samples: Millrace %s ms, python3 -c %s ms (medians)',
+  runs,
+  results.millrace_first_record_ms.median,
+  results.plain_python_start_ms.median,
 );
 console.log(
-  '  python3 -c "import torch"    %s ms  (to exit: %s ms)',
-  startup.pythonImportTorch,
-  startup.pythonImportTorchToExit,
-);
-console.log(
-  '  millrace entry importing torch %s ms  (+%s ms; target <= +150 ms)',
-  startup.millraceTorch,
+  '  overhead per sample (Millrace minus its paired plain start): median %s ms, p25 %s, p75 %s, min %s, max %s (target <= 150)',
   results.first_record_overhead_ms,
+  results.first_record_overhead_distribution_ms.p25,
+  results.first_record_overhead_distribution_ms.p75,
+  results.first_record_overhead_distribution_ms.min,
+  results.first_record_overhead_distribution_ms.max,
 );
 console.log(
   'Pyodide UDF (warm, batches of %d): %s records/s; same function in JavaScript: %s records/s (ratio %s); Pyodide load %s ms',

@@ -1,32 +1,28 @@
 #!/usr/bin/env node
-// PyTorch benchmark, one run, side by side (5 rounds, each variant back to back; medians):
-//  1. samples/s of the same small-MLP DDP loop (2 workers, gloo, bench/pytorch/ddp_loop.py) fed
-//     (a) through Millrace: a dataflow source → a stream-mode pytorch role → the shared-memory ring
-//         → millrace_torch.frame_dataset (one tensor frame per batch),
-//     (b) from batches already in memory (the ceiling: data costs nothing),
-//     (c) through a multiprocessing.Queue, one record per item (the TensorFlowOnSpark way);
+// PyTorch benchmark. Every measurement is a fresh Node process (bench/pytorch/measure.mjs); the
+// variants take turns, `rounds` rounds, the order rotating each round:
+//  1. samples/s of the same DDP loop (2 workers, gloo, bench/pytorch/ddp_loop.py), the model and
+//     batch of examples/pytorch-stream-train (8 features, hidden 16, batch 64), fed
+//     (a) like the shipped example: a dataflow source of one tensor frame per sample → a
+//         stream-mode pytorch role → the shared-memory ring → frame_dataset stacking 64 rows,
+//     (b) from batches already in memory (the ceiling: feeding costs nothing), same batch size,
+//     (c) through a multiprocessing.Queue carrying whole batches (a competent hand-written feeder),
+//     (d) through the ring with one frame per whole batch (what a pipeline that batches gets);
 //  2. time from job start to the first training step: Millrace (launchLocalCluster) against
 //     `python3 -m torch.distributed.run` launching the same script.
-// Writes bench/results/pytorch.json with vs_ceiling (target ≥ 0.9) and vs_mp_queue (target ≥ 5).
-// Needs the built packages (npm run build) and /usr/bin/python3 with torch.
-import { spawn, spawnSync } from 'node:child_process';
+// Writes bench/results/pytorch.json: vs_ceiling = (a)/(b) (target ≥ 0.9), vs_mp_queue = (a)/(c)
+// (target ≥ 5), with the machine load before each run.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tensorFrameCodec } from '@millrace/bridge-shm';
-import { Job } from '@millrace/dataflow';
-import { pytorch, torchRunner } from '@millrace/plugin-pytorch';
-import { addAMRole, addRole, launchLocalCluster } from '@millrace/runtime';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const scripts = join(here, 'pytorch');
 const python = process.env.MILLRACE_PYTHON ?? '/usr/bin/python3';
-const rounds = Number(process.env.BENCH_PYTORCH_ROUNDS ?? 5);
-
-const model = { features: 32, hidden: 32, batch: 4096 };
-const steps = { full: 200, warmup: 20, queue: 40, queueWarmup: 5 };
-const workers = 2;
+const rounds = Number(process.env.BENCH_PYTORCH_ROUNDS ?? 3);
+const model = { features: 8, hidden: 16, batch: 64 };
+const steps = { full: 600, warmup: 50 };
 
 if (spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) {
   console.error(
@@ -35,228 +31,106 @@ if (spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0)
   process.exit(1);
 }
 
-const benchEnvironment = (stepCount, warmup) => ({
-  BENCH_FEATURES: String(model.features),
-  BENCH_HIDDEN: String(model.hidden),
-  BENCH_BATCH: String(model.batch),
-  BENCH_STEPS: String(stepCount),
-  BENCH_WARMUP: String(warmup),
-});
-
-/** Collects the JSON line each rank prints at the end (see ddp_loop.py). */
-function reportCollector() {
-  const reports = [];
-  const output = (line, stream) => {
-    if (stream === 'stdout' && line.startsWith('{"variant"')) reports.push(JSON.parse(line));
-    else if (stream === 'stderr' && /Error|Traceback/.test(line)) console.error(`  worker: ${line}`);
-  };
-  return { reports, output };
-}
-
-const clusterConfig = (name) => ({
-  name,
-  engine: 'pytorch',
-  roles: { worker: { instances: workers } },
-  maxRestarts: 0,
-  heartbeat: { intervalMs: 500, missedLimit: 20 },
-});
-
-function total(reports, variant) {
-  if (reports.length !== workers)
-    throw new Error(`${variant}: expected ${workers} reports, got ${reports.length}`);
-  return reports.reduce((sum, report) => sum + report.samples_per_second, 0);
-}
-
-/** A batch-mode Millrace job running `script` on 2 workers; returns the ranks' reports. */
-async function batchModeJob(script, environment, name) {
-  const { reports, output } = reportCollector();
-  const started = Date.now();
-  const cluster = launchLocalCluster({
-    engine: pytorch,
-    config: clusterConfig(name),
-    runnerFor: () => torchRunner({ script: join(scripts, script), python, env: environment, output }),
-  });
-  const outcome = await cluster.result;
-  if (outcome.status !== 'succeeded')
-    throw outcome.error ?? new Error(`${name} ${outcome.status}: ${outcome.reason}`);
-  return { reports, started };
-}
-
-/** The pipeline: pre-made batch frames → stream-mode role (2 workers) → ring → DDP loop. */
-async function ringJob() {
-  const { reports, output } = reportCollector();
-  const pool = Array.from({ length: 8 }, (_, seed) => {
-    const features = new Float32Array(model.batch * model.features);
-    let state = seed + 1;
-    for (let i = 0; i < features.length; i++) {
-      state = (state * 1_103_515_245 + 12_345) >>> 0;
-      features[i] = state / 2_147_483_648 - 1;
-    }
-    const label = new Float32Array(model.batch);
-    for (let row = 0; row < model.batch; row++) label[row] = features[row * model.features] > 0 ? 1 : 0;
-    return {
-      features: { dtype: 'float32', shape: [model.batch, model.features], data: features },
-      label: { dtype: 'float32', shape: [model.batch], data: label },
-    };
-  });
-  // One frame (a whole training batch) per dataflow batch, so the round-robin split is even.
-  const job = new Job({ name: 'bench-pytorch-ring', batchSize: 1 });
-  addAMRole(job, clusterConfig('bench-ring'), { engine: pytorch });
-  const frames = job.generate((index) => pool[index % pool.length], {
-    count: steps.full * workers,
-    name: 'batch frames',
-  });
-  addRole(job, 'worker', {
-    instances: workers,
-    input: frames,
-    codec: tensorFrameCodec,
-    runner: torchRunner({
-      entry: `${join(scripts, 'ring_entry.py')}:main`,
-      python,
-      env: benchEnvironment(steps.full, steps.warmup),
-      ringBytes: 16 * 1024 * 1024,
-      output,
-    }),
-  });
-  await job.execute();
-  return reports;
-}
-
-/** `python3 -m torch.distributed.run` on the same script; returns rank 0's first-step time. */
-function torchrunFirstStep(environment) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    // --redirects/--tee 2: Debian's torch 1.13 under Python 3.11 crashes on the default "0"
-    // (Std.from_str cannot find the zero IntFlag member); redirecting stderr avoids that code path.
-    const child = spawn(
-      python,
-      [
-        '-m',
-        'torch.distributed.run',
-        '--nproc_per_node',
-        String(workers),
-        '--redirects',
-        '2',
-        '--tee',
-        '2',
-        'ceiling.py',
-      ],
-      { cwd: scripts, env: { ...process.env, ...environment }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('close', (code) => {
-      // The ranks' lines can interleave on torchrun's stdout: pick the JSON objects out.
-      const reports = (stdout.match(/\{"variant"[^}]*\}/g) ?? []).map((text) => JSON.parse(text));
-      const rank0 = reports.find((report) => report.rank === 0);
-      if (code !== 0 || !rank0) reject(new Error(`torchrun exited with ${code}: ${stderr.slice(-2000)}`));
-      else resolve(rank0.first_step_at * 1000 - started);
-    });
-  });
-}
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
 const round = (value, digits = 0) => Number(value.toFixed(digits));
 
-/** Runs one measurement; on a shared machine a run can fail for reasons outside it, so retry once. */
+/** One fresh-process measurement; a run that fails on the shared machine is retried once (recorded). */
 const retries = [];
-async function measured(what, measure) {
+function measure(mode) {
+  const attempt = () => {
+    const load1 = loadavg()[0];
+    const run = spawnSync(process.execPath, [join(here, 'pytorch', 'measure.mjs'), mode], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 600_000,
+      env: {
+        ...process.env,
+        MILLRACE_PYTHON: python,
+        BENCH_PYTORCH_MODEL: JSON.stringify(model),
+        BENCH_PYTORCH_STEPS: JSON.stringify(steps),
+      },
+    });
+    if (run.status !== 0)
+      throw new Error(`bench/pytorch/measure.mjs ${mode} exited ${run.status ?? run.signal}`);
+    return { ...JSON.parse(run.stdout.trim().split('\n').at(-1)), load1 };
+  };
   try {
-    return await measure();
+    return attempt();
   } catch (error) {
-    retries.push(`${what}: ${String(error.message).split('\n').slice(0, 2).join(' ')}`);
-    console.error(
-      `  ${what} failed (${String(error.message).split('\n')[1] ?? error.message}); retrying once`,
-    );
-    return measure();
+    retries.push(`${mode}: ${error.message}`);
+    console.error(`  ${mode} failed (${error.message}); retrying once`);
+    return attempt();
   }
 }
 
-const throughput = { ring: [], ceiling: [], mp_queue: [] };
-const startup = { millrace: [], torchrun: [] };
-for (let trial = 1; trial <= rounds; trial++) {
-  // Alternate which of the two goes first, so neither always inherits the previous step's load.
-  const measureCeiling = async () => {
-    const ceiling = await measured('ceiling', () =>
-      batchModeJob('ceiling.py', benchEnvironment(steps.full, steps.warmup), 'bench-ceiling'),
-    );
-    throughput.ceiling.push(total(ceiling.reports, 'ceiling'));
-  };
-  const measureRing = async () => {
-    throughput.ring.push(total(await measured('ring', ringJob), 'ring'));
-  };
-  for (const measure of trial % 2 ? [measureCeiling, measureRing] : [measureRing, measureCeiling])
-    await measure();
-  const queue = await measured('mp.Queue', () =>
-    batchModeJob('mp_queue.py', benchEnvironment(steps.queue, steps.queueWarmup), 'bench-queue'),
-  );
-  throughput.mp_queue.push(total(queue.reports, 'mp_queue'));
-
-  const short = benchEnvironment(3, 1);
-  const quick = await measured('startup', () => batchModeJob('ceiling.py', short, 'bench-startup'));
-  const rank0 = quick.reports.find((report) => report.rank === 0);
-  startup.millrace.push(rank0.first_step_at * 1000 - quick.started);
-  startup.torchrun.push(await measured('torchrun startup', () => torchrunFirstStep(short)));
+const throughputModes = ['ring-rows', 'ceiling', 'mp-queue', 'ring-batches'];
+const runs = Object.fromEntries([...throughputModes, 'startup', 'torchrun'].map((mode) => [mode, []]));
+for (let trial = 0; trial < rounds; trial++) {
+  const order = throughputModes.map((_, i) => throughputModes[(i + trial) % throughputModes.length]);
+  for (const mode of order) runs[mode].push(measure(mode));
+  runs.startup.push(measure('startup'));
+  runs.torchrun.push(measure('torchrun'));
+  const last = (mode) => runs[mode].at(-1);
   console.log(
-    `round ${trial}: samples/s ring ${round(throughput.ring.at(-1))}, ceiling ${round(throughput.ceiling.at(-1))}, ` +
-      `mp.Queue ${round(throughput.mp_queue.at(-1))}; first step after ${round(startup.millrace.at(-1))} ms ` +
-      `(millrace) vs ${round(startup.torchrun.at(-1))} ms (torchrun)`,
+    `round ${trial + 1}: samples/s ring (frame per sample) ${round(last('ring-rows').samplesPerSecond)}, ceiling ` +
+      `${round(last('ceiling').samplesPerSecond)}, mp.Queue of batches ${round(last('mp-queue').samplesPerSecond)}, ring ` +
+      `(frame per batch) ${round(last('ring-batches').samplesPerSecond)}; first step ${round(last('startup').firstStepMs)} ms ` +
+      `(millrace) vs ${round(last('torchrun').firstStepMs)} ms (torchrun); load ${last('ring-rows').load1.toFixed(1)}`,
   );
 }
 
-// The machine is shared, so load swings between measurements: compare variants measured back to
-// back (one round) and take the median over rounds.
+// Variants measured in the same round share the machine's load: ratios are per round, then the median.
 const perRound = (numerator, denominator) =>
-  throughput[numerator].map((value, i) => value / throughput[denominator][i]);
-const typical = Object.fromEntries(
-  Object.entries(throughput).map(([name, values]) => [name, median(values)]),
-);
+  runs[numerator].map((run, i) => run.samplesPerSecond / runs[denominator][i].samplesPerSecond);
+const loads = Object.values(runs)
+  .flat()
+  .map((run) => run.load1);
 const result = {
   benchmark: 'pytorch',
-  vs_ceiling: round(median(perRound('ring', 'ceiling')), 3),
-  vs_mp_queue: round(median(perRound('ring', 'mp_queue')), 2),
+  date: new Date().toISOString(),
+  machine: {
+    cpus: cpus().length,
+    loadBeforeRuns: {
+      min: round(Math.min(...loads), 2),
+      median: round(median(loads), 2),
+      max: round(Math.max(...loads), 2),
+    },
+    loadAverageAtEnd: loadavg().map((value) => round(value, 2)),
+  },
+  vs_ceiling: round(median(perRound('ring-rows', 'ceiling')), 3),
+  vs_mp_queue: round(median(perRound('ring-rows', 'mp-queue')), 3),
+  batch_frames_vs_ceiling: round(median(perRound('ring-batches', 'ceiling')), 3),
+  batch_frames_vs_mp_queue: round(median(perRound('ring-batches', 'mp-queue')), 3),
   targets: { vs_ceiling: 0.9, vs_mp_queue: 5 },
-  samples_per_second: Object.fromEntries(
-    Object.entries(typical).map(([name, value]) => [name, round(value)]),
+  samples_per_second_median: Object.fromEntries(
+    throughputModes.map((mode) => [mode, round(median(runs[mode].map((run) => run.samplesPerSecond)))]),
   ),
   first_training_step_ms: {
-    millrace: round(median(startup.millrace)),
-    torchrun: round(median(startup.torchrun)),
-    millrace_vs_torchrun: round(median(startup.millrace) / median(startup.torchrun), 2),
-  },
-  trials: {
-    samples_per_second: Object.fromEntries(
-      Object.entries(throughput).map(([k, v]) => [k, v.map((x) => round(x))]),
-    ),
-    first_training_step_ms: Object.fromEntries(
-      Object.entries(startup).map(([k, v]) => [k, v.map((x) => round(x))]),
-    ),
+    millrace: round(median(runs.startup.map((run) => run.firstStepMs))),
+    torchrun: round(median(runs.torchrun.map((run) => run.firstStepMs))),
   },
   setup: {
-    model: `MLP ${model.features}→${model.hidden}→${model.hidden}→1, batch ${model.batch}, DDP gloo, ${workers} workers, OMP_NUM_THREADS=1`,
-    steps: `${steps.full} (${steps.warmup} warm-up) for ring and ceiling, ${steps.queue} (${steps.queueWarmup} warm-up) for mp.Queue`,
-    ring: 'dataflow generate → addRole(worker, stream mode) → 16 MiB shared-memory ring → frame_dataset(frames="batches"); one tensor frame per batch',
-    ceiling: 'a pool of 8 pre-made batches cycled in memory (the ring source cycles 8 frames too), no I/O',
-    mp_queue:
-      'a producer process per worker puts one record (numpy row, label) per queue item; the trainer gets 4096 items per batch',
-    aggregation: `${rounds} rounds, each measuring every variant back to back; ratios are the median of the per-round ratios, samples/s the median over rounds (summed over both ranks), startup the median`,
-    machine: `${cpus().length} cores, shared with other builds and tests while measuring`,
+    model: `MLP ${model.features}→${model.hidden}→${model.hidden}→1, batch ${model.batch} (examples/pytorch-stream-train's features and batch), DDP gloo, 2 workers`,
+    steps: `${steps.full} per worker (${steps.warmup} warm-up, not timed) for every throughput variant`,
+    'ring-rows':
+      'dataflow generate of one tensorFrame({ features, label }) per sample → addRole(worker, stream mode, tensor codec) → 16 MiB ring → frame_dataset(frames="rows"), as the example feeds',
+    'ring-batches': 'the same with one tensor frame per batch → frame_dataset(frames="batches")',
+    ceiling: 'a pool of 8 pre-made batches cycled in memory, no I/O',
+    'mp-queue':
+      'a producer process per worker cycles a pool of 8 pre-made numpy batches into a multiprocessing.Queue, one whole batch per item (pickled once per batch)',
+    aggregation: `${rounds} rounds, a fresh Node process per measurement, order rotating each round; ratios are the median of per-round ratios`,
   },
+  runs,
   retries,
-  measuredAt: new Date().toISOString(),
 };
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, 'results', 'pytorch.json'), `${JSON.stringify(result, null, 2)}\n`);
 console.log(
-  `\nring ${result.samples_per_second.ring} samples/s: ${result.vs_ceiling}× the in-memory ceiling (target ≥ 0.9), ` +
-    `${result.vs_mp_queue}× mp.Queue (target ≥ 5)`,
-);
-console.log(
-  `first training step: millrace ${result.first_training_step_ms.millrace} ms, torchrun ${result.first_training_step_ms.torchrun} ms`,
+  `\nring fed like the example: ${result.vs_ceiling}× the in-memory ceiling (target ≥ 0.9), ${result.vs_mp_queue}× an ` +
+    `mp.Queue of whole batches (target ≥ 5); one frame per batch: ${result.batch_frames_vs_ceiling}× ceiling, ` +
+    `${result.batch_frames_vs_mp_queue}× mp.Queue`,
 );

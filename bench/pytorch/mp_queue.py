@@ -1,8 +1,9 @@
-"""Baseline: batches fed through a multiprocessing.Queue, the TensorFlowOnSpark way.
+"""Baseline: batches fed through a multiprocessing.Queue, whole batches per item.
 
-TFoS's feeder pushes each record into a queue from the data-processing side and the training
-process assembles batches by taking records one at a time (``DataFeed.next_batch``). Here a
-producer process plays the feeder; the consumer stacks BATCH records into a batch.
+A competent hand-written feeder: a producer process puts whole ``(features, labels)`` batches
+(numpy arrays, pickled once per batch by the queue) and the training process takes one item per
+step. The producer cycles a pool of 8 batches made before the loop, like the ceiling and the
+ring's source, so the timed loop moves batches and makes none.
 """
 
 import multiprocessing as mp
@@ -14,37 +15,37 @@ import torch
 from ddp_loop import BATCH, FEATURES, STEPS, train
 
 _END = None
+POOL = 8
 
 
-def produce(queue, rank, records):
+def produce(queue, rank, steps):
     generator = np.random.default_rng(rank)
-    for _ in range(records):
-        row = generator.standard_normal(FEATURES, dtype=np.float32)
-        queue.put((row, np.float32(row[0] > 0)))
+    pool = []
+    for _ in range(POOL):
+        features = generator.uniform(-1, 1, size=(BATCH, FEATURES)).astype(np.float32)
+        pool.append((features, (features[:, 0] > 0).astype(np.float32)))
+    for step in range(steps):
+        queue.put(pool[step % POOL])
     queue.put(_END)
 
 
 def batches(queue):
     while True:
-        rows, labels = [], []
-        while len(rows) < BATCH:
-            item = queue.get(timeout=60)
-            if item is _END:
-                return
-            rows.append(item[0])
-            labels.append(item[1])
-        yield torch.from_numpy(np.stack(rows)), torch.from_numpy(np.array(labels, dtype=np.float32))
+        item = queue.get(timeout=60)
+        if item is _END:
+            return
+        yield torch.from_numpy(item[0]), torch.from_numpy(item[1])
 
 
 if __name__ == "__main__":
     # spawn, not fork: forking a process that already runs torch's and Millrace's threads can
     # leave the child holding a lock nobody will release.
     context = mp.get_context("spawn")
-    queue = context.Queue(maxsize=4 * BATCH)
-    producer = context.Process(target=produce, args=(queue, int(os.environ["RANK"]), STEPS * BATCH), daemon=True)
+    queue = context.Queue(maxsize=16)
+    producer = context.Process(target=produce, args=(queue, int(os.environ["RANK"]), STEPS), daemon=True)
     producer.start()
     train(batches(queue), "mp_queue")
-    # The producer may still be blocked putting records nobody will read: stop it, and do not let
+    # The producer may still be blocked putting batches nobody will read: stop it, and do not let
     # interpreter exit wait on the queue's buffered data.
     producer.kill()
     producer.join(timeout=10)
