@@ -1,22 +1,5 @@
-export { type ControlMessage, type PythonException, parseControlMessage } from './cpython/control-channel.js';
-export {
-  clearPythonProbeCache,
-  defaultPythonCandidates,
-  type FindPythonOptions,
-  findPython,
-  type PythonInterpreter,
-  type PythonProbe,
-  probePython,
-} from './cpython/find-python.js';
-export { millracePythonDirectory, shmPythonDirectory } from './cpython/python-package.js';
-export {
-  type PythonOutput,
-  type PythonRunnerHandle,
-  type PythonRunnerOptions,
-  pythonRunner,
-  validatePythonRunnerOptions,
-} from './cpython/python-runner.js';
-export { type RecordCodecName, recordCodecNames } from './cpython/ring-pumps.js';
+// The CPython runner host (also importable alone as `@millrace/bridge-python/cpython`).
+export * from './cpython.js';
 export { closePyodideWorkers } from './pyodide/pyodide-pool.js';
 export {
   type PythonBatchFunction,

@@ -1,6 +1,7 @@
+// core's JSON codec (the one TypeScript implementation), re-exported with the other codecs.
+export { jsonCodec } from '@millrace/core';
 export { ringInputChannel, ringOutputChannel } from './channels.js';
 export { codecByName } from './codecs/codec-registry.js';
-export { jsonCodec } from './codecs/json-codec.js';
 export { msgpackCodec } from './codecs/msgpack-codec.js';
 export { rawCodec } from './codecs/raw-codec.js';
 export {
@@ -31,4 +32,8 @@ export {
   type RingTransport,
   type RingTransportOptions,
 } from './runner-transport.js';
-export { openRunnerChannels, type RingRunnerChannels } from './runner-transport-channels.js';
+export {
+  openRunnerChannels,
+  type RingRunnerChannels,
+  type RingRunnerChannelsOptions,
+} from './runner-transport-channels.js';

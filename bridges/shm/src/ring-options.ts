@@ -5,7 +5,7 @@ import { loadNativeRing, type NativeRingHandle } from './native-binding.js';
 /** Options for `RingWriter.open` and `RingReader.open`. */
 export interface RingOpenOptions {
   /** The codec this side speaks; checked against the name in the ring header (RING.md §9). */
-  codec?: string | { readonly name: string };
+  codec?: string | { readonly name: string } | undefined;
   /** How long a wait may last while the other side has not attached yet (default 60 000 ms). */
   attachTimeoutMs?: number;
   /** Bound on any single wait for space or data (default: none; peer death is always detected). */

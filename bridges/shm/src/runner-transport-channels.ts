@@ -8,7 +8,7 @@
  * goes into the ring in one `writePacked` call when it fills, on the next turn of the event loop,
  * or at `end()`. A full ring makes `write()` wait (backpressure), as a full pipe would.
  */
-import { ConfigError } from '@millrace/core';
+import { ConfigError, codecDirections } from '@millrace/core';
 import { RingReader } from './ring-reader.js';
 import { RingWriter } from './ring-writer.js';
 
@@ -22,9 +22,18 @@ export interface RingRunnerChannels {
   };
 }
 
+export interface RingRunnerChannelsOptions {
+  /**
+   * The codec this program speaks (a `X-in/Y-out` name for two). Checked against each ring's
+   * header, which carries the role's codec: a mismatch fails here with an error naming both.
+   */
+  codec?: string | undefined;
+}
+
 /** Opens the rings named by `MILLRACE_RECORDS_IN_RING` / `MILLRACE_RECORDS_OUT_RING`. */
 export async function openRunnerChannels(
   environment: NodeJS.ProcessEnv = process.env,
+  options: RingRunnerChannelsOptions = {},
 ): Promise<RingRunnerChannels> {
   if (environment.MILLRACE_RECORDS_TRANSPORT !== 'shm') {
     throw new ConfigError(
@@ -37,22 +46,34 @@ export async function openRunnerChannels(
       { subject: 'runner environment' },
     );
   }
+  const names = options.codec === undefined ? undefined : codecDirections(options.codec);
   const channels: RingRunnerChannels = {};
   const inputPath = environment.MILLRACE_RECORDS_IN_RING;
   const outputPath = environment.MILLRACE_RECORDS_OUT_RING;
+  let reader: RingReader | undefined;
   if (inputPath) {
-    const reader = await RingReader.open(inputPath);
+    const opened = await RingReader.open(inputPath, { codec: names?.input });
+    reader = opened;
     channels.input = {
       async *[Symbol.asyncIterator]() {
         try {
-          yield* reader;
+          yield* opened;
         } finally {
-          await reader.close();
+          await opened.close();
         }
       },
     };
   }
-  if (outputPath) channels.output = new StagedRingOutput(await RingWriter.open(outputPath));
+  if (outputPath) {
+    // An output ring refused (its codec disagrees) must not leave the input ring attached.
+    const writer = await RingWriter.open(outputPath, { codec: names?.output }).catch(
+      async (error: unknown) => {
+        await reader?.close();
+        throw error;
+      },
+    );
+    channels.output = new StagedRingOutput(writer);
+  }
   return channels;
 }
 

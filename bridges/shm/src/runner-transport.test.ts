@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import type { InputChannel, OutputChannel } from '@millrace/core';
 import { describe, expect, it } from 'vitest';
+import { RingReader } from './ring-reader.js';
 import { createRecordTransport } from './runner-transport.js';
 import { openRunnerChannels } from './runner-transport-channels.js';
 import { patternRecord } from './test-support.js';
@@ -63,6 +64,45 @@ describe('createRecordTransport', () => {
       sent.map((record) => Array.from(record)),
     );
     for (const path of rings) expect(existsSync(path)).toBe(false);
+  });
+
+  it("each ring's header carries the role's codec: a program speaking another fails at open naming both", async () => {
+    const transport = createRecordTransport({ capacityBytes: 4096 });
+    // A prediction-style codec: tensor frames in, msgpack records out.
+    const setup = transport.setup({ hasInput: true, hasOutput: true, codec: 'tensor-in/msgpack-out' });
+    const misread = await openRunnerChannels(setup.env, { codec: 'json' }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(misread?.message).toMatch(/speaks "json" but ring .* was created for "tensor"/);
+    setup.discard?.();
+    // A ring end refused for its codec stays claimed, so the output direction gets fresh rings.
+    const second = transport.setup({ hasInput: true, hasOutput: true, codec: 'tensor-in/msgpack-out' });
+    const miswritten = await openRunnerChannels(second.env, { codec: 'tensor-in/json-out' }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(miswritten?.message).toMatch(/speaks "json" but ring .* was created for "msgpack"/);
+    second.discard?.();
+
+    // A program speaking the role's codec opens both rings; the header really says so.
+    const matching = transport.setup({ hasInput: true, hasOutput: false, codec: 'msgpack' });
+    const reader = await RingReader.open(matching.env.MILLRACE_RECORDS_IN_RING!, { codec: 'msgpack' });
+    expect(reader.codec).toBe('msgpack');
+    await reader.close();
+    matching.discard?.();
+
+    // Without a codec the rings say raw, as before; a name the header cannot hold fails by name.
+    const plain = transport.setup({ hasInput: true, hasOutput: false });
+    const plainReader = await RingReader.open(plain.env.MILLRACE_RECORDS_IN_RING!);
+    expect(plainReader.codec).toBe('raw');
+    await plainReader.close();
+    plain.discard?.();
+    expect(() =>
+      transport.setup({ hasInput: true, hasOutput: false, codec: 'protobuf-click-events' }),
+    ).toThrow(
+      /codec name 'protobuf-click-events' cannot go into a shared-memory ring header.*transport: 'pipes'/,
+    );
   });
 
   it('a record larger than the ring fails the node with a message saying how to get a larger ring', async () => {

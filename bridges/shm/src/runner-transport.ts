@@ -11,7 +11,14 @@
  * the process supervisor), and the ring files are removed when the runner is done.
  */
 import { rmSync } from 'node:fs';
-import type { InputChannel, OutputChannel, RecordPumps, RecordTransport } from '@millrace/core';
+import {
+  CodecError,
+  codecDirections,
+  type InputChannel,
+  type OutputChannel,
+  type RecordPumps,
+  type RecordTransport,
+} from '@millrace/core';
 import {
   type InputPump,
   type OutputPump,
@@ -50,10 +57,14 @@ export function createRecordTransport(options: RingTransportOptions = {}): RingT
   const capacityBytes = options.capacityBytes ?? defaultRingCapacityBytes;
   return {
     name: 'shm',
-    setup({ hasInput, hasOutput }) {
-      const ring = () => createRingSync({ capacityBytes, directory: options.directory }).path;
-      const inputPath = hasInput ? ring() : undefined;
-      const outputPath = hasOutput ? ring() : undefined;
+    setup({ hasInput, hasOutput, codec }) {
+      // Each ring's header carries its direction's codec (RING.md §9), so a runner that opens it
+      // expecting another codec fails at open naming both; `raw` only when the role named none.
+      const names = ringCodecNames(codec);
+      const ring = (name: string) =>
+        createRingSync({ capacityBytes, directory: options.directory, codec: name }).path;
+      const inputPath = hasInput ? ring(names.input) : undefined;
+      const outputPath = hasOutput ? ring(names.output) : undefined;
       const env: Record<string, string> = { MILLRACE_RECORDS_TRANSPORT: 'shm' };
       if (inputPath) env.MILLRACE_RECORDS_IN_RING = inputPath;
       if (outputPath) env.MILLRACE_RECORDS_OUT_RING = outputPath;
@@ -64,15 +75,35 @@ export function createRecordTransport(options: RingTransportOptions = {}): RingT
         extraStdio: [],
         env,
         discard: removeFiles,
-        connect: (_stdio, channels) => connectRings({ inputPath, outputPath, channels, removeFiles }),
+        connect: (_stdio, channels) => connectRings({ inputPath, outputPath, names, channels, removeFiles }),
       };
     },
   };
 }
 
+/** The ring header holds 1 to 15 characters of [A-Za-z0-9_.-] (RING.md §9). */
+const headerCodecName = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** The codec name each ring's header carries, checked so a name that does not fit fails by name. */
+export function ringCodecNames(codec: string | undefined): { input: string; output: string } {
+  if (codec === undefined) return { input: 'raw', output: 'raw' };
+  const names = codecDirections(codec);
+  for (const name of new Set([names.input, names.output])) {
+    if (!headerCodecName.test(name)) {
+      throw new CodecError(
+        codec,
+        `the role's codec name '${name}' cannot go into a shared-memory ring header (1 to 15 characters of ` +
+          `A-Z a-z 0-9 _ . -); give the codec a shorter name, or use transport: 'pipes'`,
+      );
+    }
+  }
+  return names;
+}
+
 function connectRings(options: {
   inputPath: string | undefined;
   outputPath: string | undefined;
+  names: { input: string; output: string };
   channels: { input?: InputChannel | undefined; output?: OutputChannel | undefined };
   removeFiles: () => void;
 }): RecordPumps {
@@ -83,7 +114,10 @@ function connectRings(options: {
   let stopped = false;
   let inputDone: Promise<unknown> = Promise.resolve();
   if (input && options.inputPath) {
-    const writer = RingWriter.open(options.inputPath, { attachTimeoutMs: parentAttachTimeoutMs });
+    const writer = RingWriter.open(options.inputPath, {
+      attachTimeoutMs: parentAttachTimeoutMs,
+      codec: options.names.input,
+    });
     inputDone = writer.then(async (opened) => {
       inputPump = pumpChannelIntoRing({
         input,
@@ -101,7 +135,10 @@ function connectRings(options: {
   }
   let outputDone: Promise<unknown> = Promise.resolve();
   if (output && options.outputPath) {
-    const reader = RingReader.open(options.outputPath, { attachTimeoutMs: parentAttachTimeoutMs });
+    const reader = RingReader.open(options.outputPath, {
+      attachTimeoutMs: parentAttachTimeoutMs,
+      codec: options.names.output,
+    });
     outputDone = reader.then(async (opened) => {
       // The child's own end of its output ends the stream; its exit (not this pump) is the
       // node's result when it broke off early, so the pump's outcome is not a failure here.

@@ -9,3 +9,14 @@ export interface Codec<T> {
   encode(value: T): Uint8Array;
   decode(bytes: Uint8Array): T;
 }
+
+/**
+ * The codec names of each direction of a role's codec. A codec named `X-in/Y-out` (e.g. the
+ * PyTorch prediction codec `tensor-in/msgpack-out`) encodes the runner's input with `X` and decodes
+ * its output with `Y`; any other name is the same codec both ways. Runners and transports that
+ * label or check each direction use this, so the rule lives in one place.
+ */
+export function codecDirections(name: string): { input: string; output: string } {
+  const split = /^(.+)-in\/(.+)-out$/.exec(name);
+  return split ? { input: split[1]!, output: split[2]! } : { input: name, output: name };
+}

@@ -6,7 +6,7 @@ export {
   nodeKey,
   parseNodeKey,
 } from './cluster.js';
-export type { Codec } from './codec.js';
+export { type Codec, codecDirections } from './codec.js';
 export {
   type ClusterConfig,
   type ClusterConfigInput,
@@ -46,6 +46,7 @@ export {
   VersionMismatchError,
 } from './errors.js';
 export type { ClusterObservation, JobOutcome } from './events.js';
+export { jsonCodec } from './json-codec.js';
 export {
   type ClusterView,
   defineEngine,

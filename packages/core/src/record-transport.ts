@@ -43,5 +43,10 @@ export interface RecordPumps {
  */
 export interface RecordTransport {
   readonly name: string;
-  setup(options: { hasInput: boolean; hasOutput: boolean }): RecordTransportSetup;
+  /**
+   * `codec` is the role's codec name (`RunnerContext.codec`). A transport that labels its channels
+   * (the ring header) writes each direction's name there (see `codecDirections`), so a
+   * runner that opens them expecting another codec fails at open, naming both.
+   */
+  setup(options: { hasInput: boolean; hasOutput: boolean; codec?: string | undefined }): RecordTransportSetup;
 }

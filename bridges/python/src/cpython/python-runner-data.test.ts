@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeTensorFrame, msgpackCodec } from '@millrace/bridge-shm';
+import { CodecError } from '@millrace/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generatedInput, recordingContext } from '../test-support.js';
 import { pythonRunner } from './python-runner.js';
@@ -128,7 +129,7 @@ describe('pythonRunner data path (shared-memory rings)', () => {
     );
   });
 
-  it("the role's codec travels in the context: the runner follows it, and an input codec that disagrees fails at start naming both", async () => {
+  it("the role's codec travels in the context: the runner follows it, and an input or output codec that disagrees fails at start naming both", async () => {
     const entry = join(directory, 'doubles.py');
     writeFileSync(
       entry,
@@ -158,6 +159,24 @@ describe('pythonRunner data path (shared-memory rings)', () => {
         disagrees,
       ),
     ).rejects.toThrow(/decodes its input as 'json' but role '.*' encodes its records as 'msgpack'/);
+
+    // The output direction is checked the same way: the role decodes what the runner writes with
+    // its own codec, so a runner told to write JSON into a msgpack role fails at start, by name.
+    const outputDisagrees = Object.assign(recordingContext({ output: true }), { codec: 'msgpack' });
+    const error = await Promise.resolve()
+      .then(() =>
+        pythonRunner({ entry: `${entry}:main`, python: '/usr/bin/python3', outputCodec: 'json' }).start(
+          outputDisagrees,
+        ),
+      )
+      .then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+    expect(CodecError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /encodes its output as 'json' but role '.*' decodes what it writes as 'msgpack'/,
+    );
   });
 
   it('tensor frames reach a torch DataLoader as batched tensors', async () => {

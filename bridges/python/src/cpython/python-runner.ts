@@ -12,6 +12,7 @@ import {
   CodecError,
   ConfigError,
   type ConfigIssue,
+  codecDirections,
   RecordTooLargeError,
   type Runner,
   type RunnerContext,
@@ -337,9 +338,7 @@ function codecsFor(
   if (role === undefined) {
     return { inputCodec: options.inputCodec ?? 'json', outputCodec: options.outputCodec ?? 'json' };
   }
-  const split = /^(.+)-in\/(.+)-out$/.exec(role);
-  const roleInput = split ? split[1]! : role;
-  const roleOutput = split ? split[2]! : role;
+  const { input: roleInput, output: roleOutput } = codecDirections(role);
   const known = (name: string): name is RecordCodecName =>
     (recordCodecNames as readonly string[]).includes(name);
   if (context.input && options.inputCodec !== undefined && options.inputCodec !== roleInput) {
@@ -354,6 +353,23 @@ function codecsFor(
       role,
       `role '${context.role}' encodes its records as '${roleInput}', which the Python side cannot decode ` +
         `(it knows ${recordCodecNames.join(', ')}); give addRole one of those codecs`,
+    );
+  }
+  // The role decodes what the runner writes with its own codec: another one would turn every
+  // output record into a decode error (or, worse, into wrong values) far from the cause.
+  if (context.output && options.outputCodec !== undefined && options.outputCodec !== roleOutput) {
+    throw new CodecError(
+      role,
+      `the runner encodes its output as '${options.outputCodec}' but role '${context.role}' decodes what it ` +
+        `writes as '${roleOutput}'; drop outputCodec (the runner follows the role) or give addRole a codec ` +
+        `whose output is ${options.outputCodec}`,
+    );
+  }
+  if (context.output && options.outputCodec === undefined && !known(roleOutput)) {
+    throw new CodecError(
+      role,
+      `role '${context.role}' decodes its runners' output as '${roleOutput}', which the Python side cannot ` +
+        `encode (it knows ${recordCodecNames.join(', ')}); give addRole one of those codecs`,
     );
   }
   return {

@@ -1,6 +1,4 @@
-import type { Codec } from '@millrace/core';
-import { ConfigError } from '@millrace/core';
-import { jsonCodec } from './json-codec.js';
+import { type Codec, ConfigError, jsonCodec } from '@millrace/core';
 import { msgpackCodec } from './msgpack-codec.js';
 import { rawCodec } from './raw-codec.js';
 import { tensorFrameCodec } from './tensor-frame-codec.js';

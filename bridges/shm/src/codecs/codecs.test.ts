@@ -1,8 +1,7 @@
-import { CodecError } from '@millrace/core';
+import { CodecError, jsonCodec } from '@millrace/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { codecByName } from './codec-registry.js';
-import { jsonCodec } from './json-codec.js';
 import { msgpackCodec } from './msgpack-codec.js';
 import { rawCodec } from './raw-codec.js';
 import {

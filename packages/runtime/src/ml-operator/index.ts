@@ -1,4 +1,5 @@
-export { roleJsonCodec } from './json-codec.js';
+// addRole's default codec: core's jsonCodec itself (one JSON codec), under the name runtime exported.
+export { jsonCodec as roleJsonCodec } from '@millrace/core';
 export {
   type AddAMRoleOptions,
   type AddRoleOptions,

@@ -46,6 +46,7 @@ import {
   type DataflowHost,
   type InputCheckpointAcknowledged,
   type InputCheckpointListener,
+  jsonCodec,
   type Logger,
   type MLCluster,
   type MLFramework,
@@ -72,7 +73,6 @@ import {
 import { NodeAgent } from '../node-agent.js';
 import { createJobTemporaryDirectory } from '../private-directory.js';
 import { loadTlsIdentity } from '../tls-identity.js';
-import { roleJsonCodec } from './json-codec.js';
 import { instancesOnHost } from './placement.js';
 import { queueOutputChannel, RecordQueue } from './record-queue.js';
 import {
@@ -447,7 +447,7 @@ export function addRole<In = unknown, Out = unknown>(
   }
   cluster.roles.set(role, options.instances);
 
-  const codec = (options.codec ?? roleJsonCodec) as Codec<unknown>;
+  const codec = (options.codec ?? jsonCodec) as Codec<unknown>;
   const name = options.name ?? `${cluster.name}-${role}`;
   const capacity = options.queueCapacity ?? 4096;
   // A runner that acknowledges checkpoints gets replay by default, and so does a role whose

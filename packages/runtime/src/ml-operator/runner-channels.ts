@@ -88,7 +88,7 @@ export async function openRunnerChannels(
   const channels =
     transport === 'pipes'
       ? openPipeChannels(environment)
-      : await openTransportPackage(transport, environment);
+      : await openTransportPackage(transport, environment, options.codec);
   return withPositions(channels, environment);
 }
 
@@ -177,6 +177,7 @@ function openPipeChannels(environment: NodeJS.ProcessEnv): Pick<RunnerChannels, 
 async function openTransportPackage(
   transport: string,
   environment: NodeJS.ProcessEnv,
+  codec: string | undefined,
 ): Promise<Pick<RunnerChannels, 'input' | 'output'>> {
   if (transport !== 'shm') {
     throw new ConfigError(
@@ -190,5 +191,6 @@ async function openTransportPackage(
     );
   }
   const bridge = await import('@millrace/bridge-shm');
-  return bridge.openRunnerChannels(environment);
+  // The ring headers carry the role's codec: a program speaking another fails at open, naming both.
+  return bridge.openRunnerChannels(environment, { codec });
 }

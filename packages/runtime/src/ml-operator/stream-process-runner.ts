@@ -57,6 +57,7 @@ export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner
       const setup = transport.setup({
         hasInput: context.input !== undefined,
         hasOutput: context.output !== undefined,
+        codec: context.codec,
       });
       const lines = (stream: 'stdout' | 'stderr') => {
         const sink = options.output ?? 'inherit';

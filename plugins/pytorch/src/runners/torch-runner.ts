@@ -12,7 +12,8 @@
  * `/usr/bin/python3`), and `millrace_torch` plus the script's own directory are on `PYTHONPATH`.
  */
 import { dirname, resolve } from 'node:path';
-import { type PythonOutput, pythonRunner } from '@millrace/bridge-python';
+// The CPython host alone: the engine (which names this runner) must load without the dataflow runtime.
+import { type PythonOutput, pythonRunner } from '@millrace/bridge-python/cpython';
 import type { Runner } from '@millrace/core';
 import { pytorchPythonDirectory } from '../python-directory.js';
 
@@ -35,11 +36,15 @@ export interface TorchRunnerOptions {
   /** Extra environment variables, applied last. */
   env?: Readonly<Record<string, string>> | undefined;
   /**
-   * How the Python side decodes input records. Default `tensor`: give the role
-   * `codec: tensorFrameCodec` (from `@millrace/bridge-shm`), which `millrace_torch.frame_dataset` reads.
+   * How the Python side decodes input records. Default: the role's codec. For training give the
+   * role `codec: tensorFrameCodec` (from `@millrace/bridge-shm`), which `millrace_torch.frame_dataset`
+   * reads. Set and different from the role's codec, the runner fails at start naming both.
    */
   inputCodec?: TorchRecordCodec | undefined;
-  /** How the Python side encodes output records. Default `json`, matching `addRole`'s default codec. */
+  /**
+   * How the Python side encodes output records. Default: the role's codec (the role decodes them
+   * with it). Set and different from it, the runner fails at start naming both.
+   */
   outputCodec?: TorchRecordCodec | undefined;
   /** Bytes of each shared-memory ring. Default: the Python host's (4 MiB). */
   ringBytes?: number | undefined;
@@ -77,8 +82,8 @@ export function torchRunner(options: TorchRunnerOptions): Runner {
       ...(options.pythonPath ?? []),
     ],
     env: options.env,
-    inputCodec: options.inputCodec ?? 'tensor',
-    outputCodec: options.outputCodec ?? 'json',
+    inputCodec: options.inputCodec,
+    outputCodec: options.outputCodec,
     ringBytes: options.ringBytes,
     gracePeriodMs: options.gracePeriodMs,
     livenessTimeoutMs: options.livenessTimeoutMs ?? defaultLivenessTimeoutMs,

@@ -1,9 +1,14 @@
-import { type Codec, CodecError } from '@millrace/core';
+import type { Codec } from './codec.js';
+import { CodecError } from './errors.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** UTF-8 JSON, one value per record. */
+/**
+ * UTF-8 JSON, one value per record: the default codec of a role (`addRole`), readable from any
+ * language. The one JSON codec of the TypeScript side; `@millrace/bridge-shm` and
+ * `@millrace/runtime` re-export this object.
+ */
 export const jsonCodec: Codec<unknown> = {
   name: 'json',
   encode(value) {
