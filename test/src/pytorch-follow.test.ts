@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { TensorFrame } from '@millrace/bridge-shm';
 import { Job } from '@millrace/dataflow';
 import {
   int32Scalar,
@@ -78,9 +79,9 @@ describe.skipIf(!hasTorch)('torchPredictionRunner following published versions (
       { name: 'torch-follow', engine: 'pytorch', roles: { worker: { instances: 1 } } },
       { engine: pytorch },
     );
-    addRole<unknown, TorchPrediction>(job, 'worker', {
+    addRole<TensorFrame | TorchPrediction, TorchPrediction>(job, 'worker', {
       instances: 1,
-      input: job.fromIterable(frames, { name: 'frames' }),
+      input: job.fromIterable<TensorFrame | TorchPrediction>(frames, { name: 'frames' }),
       codec: torchPredictionCodec,
       runner: torchPredictionRunner({
         model: `${fixture('follow_model.py')}:load`,
