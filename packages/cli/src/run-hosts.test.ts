@@ -41,7 +41,7 @@ function runHost(args: string[]) {
   });
 }
 
-function hosts(mode: 'succeed' | 'fail', count: number) {
+function hosts(mode: 'succeed' | 'fail' | 'sink-fail', count: number) {
   const shared = mkdtempSync(join(work, 'shared-'));
   const out = mkdtempSync(join(work, 'out-'));
   const host = (index: number) =>
@@ -108,6 +108,16 @@ describe('millrace run on two hosts', () => {
       expect(host.stderr).toMatch(/worker\[1\] \(generation 0\) exit code 5/);
       expect(host.stderr).toContain('worker[1] cannot go on');
     }
+    expect(processesWithMarker(marker)).toEqual([]);
+  }, 200_000);
+
+  it("host 1's own pipeline fails: it stops the cluster, naming itself, and both hosts exit 1", async () => {
+    const { results } = hosts('sink-fail', 400);
+    const [zero, one] = await results;
+    expect(one.code, one.stderr).toBe(1);
+    expect(one.stderr).toContain('sink on host 1 broke');
+    expect(zero.code, zero.stderr).toBe(1);
+    expect(zero.stderr).toMatch(/the cluster was stopped: host 1 ended/);
     expect(processesWithMarker(marker)).toEqual([]);
   }, 200_000);
 

@@ -2,7 +2,8 @@
 // `millrace run hosts-job.mjs --hosts N --host-index I --shared-dir D -- MODE OUT COUNT MARKER`.
 // It generates COUNT records {id}, hands them to a stream-mode role `worker` (one instance per
 // host by default placement), and writes what the runners return into OUT/host-I.jsonl, so a test
-// can count that every id reached exactly one runner across hosts. MODE `fail` makes worker 1 fail.
+// can count that every id reached exactly one runner across hosts. MODE `fail` makes worker 1 fail;
+// `sink-fail` makes host 1's own pipeline fail after its runner returned record 41.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineJobModule, Job } from '@millrace/dataflow';
@@ -36,7 +37,14 @@ export const job = defineJobModule(async ({ args, signal, track, log }) => {
       env: { HOSTS_TEST_MODE: mode, HOSTS_TEST_HOST: String(job.hosts.index) },
       gracePeriodMs: 1_000,
     }),
-  }).toFile(join(out, `host-${job.hosts.index}.jsonl`));
+  })
+    .map((record) => {
+      // Mode `sink-fail`: host 1's own part of the job fails (not a runner): the cluster must stop.
+      if (mode === 'sink-fail' && job.hosts.index === 1 && record.id === 41)
+        throw new Error('sink on host 1 broke');
+      return record;
+    })
+    .toFile(join(out, `host-${job.hosts.index}.jsonl`));
   track(job);
   await job.execute({ signal });
 });

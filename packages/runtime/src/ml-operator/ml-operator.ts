@@ -281,7 +281,12 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
             if (settings.sharedDirectory !== undefined) removeJoinUrl(settings.sharedDirectory);
           }
           if (remote) {
-            if (!outcomeKnown) await stopRemoteJob(remote.connection, `host ${hosts.index} ended: ${why}`);
+            if (!outcomeKnown)
+              await stopRemoteJob(
+                remote.connection,
+                `host ${hosts.index} ended: ${why}`,
+                hostObserver(hosts.index),
+              );
             remote.connection.close();
           }
           if (temporaryDirectory) rmSync(temporaryDirectory, { recursive: true, force: true });

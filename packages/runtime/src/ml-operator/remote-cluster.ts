@@ -147,7 +147,18 @@ function outcomeOf(status: JobStatus): JobOutcome {
   };
 }
 
-/** Best effort: asks the AM to stop the job because this host ended early (bounded). */
-export async function stopRemoteJob(connection: ApplicationManagerConnection, reason: string): Promise<void> {
-  await Promise.race([connection.stopJob(reason).catch(() => {}), sleep(3_000)]);
+/**
+ * Best effort: asks the AM to stop the job because this host ended early, then reads the outcome
+ * as `observer`, so the AM's host does not wait for this host to read it (bounded).
+ */
+export async function stopRemoteJob(
+  connection: ApplicationManagerConnection,
+  reason: string,
+  observer: string,
+): Promise<void> {
+  const stopping = connection
+    .stopJob(reason)
+    .then(() => connection.getJobStatus(observer))
+    .catch(() => {});
+  await Promise.race([stopping, sleep(3_000)]);
 }
