@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSelfSignedIdentity, formatJoinUrl } from '@millrace/runtime';
 import { processesWithMarker } from '@millrace/runtime/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -21,9 +23,9 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function runHost(args: string[]) {
+function runHost(args: string[], env: NodeJS.ProcessEnv = process.env) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [bin, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {
@@ -119,6 +121,55 @@ describe('millrace run on two hosts', () => {
     expect(zero.code, zero.stderr).toBe(1);
     expect(zero.stderr).toMatch(/the cluster was stopped: host 1 ended/);
     expect(processesWithMarker(marker)).toEqual([]);
+  }, 200_000);
+
+  it('with a join URL made in advance (as for Kubernetes), host 0 given its certificate serves exactly that AM', async () => {
+    // What millrace submit --scheduler kubernetes hands every pod: one join URL naming host 0's
+    // port, token and certificate, and to host 0 the certificate and key.
+    const identity = await createSelfSignedIdentity();
+    const secrets = mkdtempSync(join(work, 'secret-'));
+    writeFileSync(join(secrets, 'tls.crt'), identity.certificate);
+    writeFileSync(join(secrets, 'tls.key'), identity.privateKey, { mode: 0o600 });
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const url = formatJoinUrl({
+      address: `127.0.0.1:${port}`,
+      token: randomUUID(),
+      fingerprint: identity.fingerprint,
+    });
+    const out = mkdtempSync(join(work, 'out-'));
+    const host = (index: number) =>
+      runHost(
+        [
+          '--hosts',
+          '2',
+          '--host-index',
+          String(index),
+          '--am-tls-cert',
+          join(secrets, 'tls.crt'),
+          '--am-tls-key',
+          join(secrets, 'tls.key'),
+          job,
+          '--',
+          'succeed',
+          out,
+          '100',
+          marker,
+        ],
+        { ...process.env, MILLRACE_JOIN: url },
+      );
+    const [zero, one] = await Promise.all([host(0), host(1)]);
+    expect(zero.code, zero.stderr).toBe(0);
+    expect(one.code, one.stderr).toBe(0);
+    const ids = [0, 1]
+      .flatMap((index) => returned(out, index))
+      .map((record) => record.id)
+      .sort((a, b) => a - b);
+    expect(ids).toEqual(Array.from({ length: 100 }, (_, id) => id));
   }, 200_000);
 
   it('a host whose join URL never appears fails within its bound, naming the file', async () => {
