@@ -96,6 +96,27 @@ describe('the Slurm scheduler on a real Slurm', () => {
     expect(pids.filter(isAlive)).toEqual([]);
   }, 90_000);
 
+  it('a submission Slurm rejects fails with what sbatch said', async () => {
+    const scheduler = createSlurmScheduler({
+      environment: { ...slurm.environment, MILLRACE_STATE_DIR: join(work, 'state') },
+    });
+    writeFileSync(join(work, 'rejected'), '');
+    const request: SubmitRequest = {
+      job: join(work, 'rejected'),
+      jobArguments: [],
+      hosts: 1,
+      name: 'rejected',
+      millraceCommand: [process.execPath, hostProgram],
+    };
+    await expect(
+      scheduler.submit(request, {
+        sharedDirectory: join(work, 'rejected-shared'),
+        cwd: work,
+        partition: 'no-such-partition',
+      }),
+    ).rejects.toThrow(/sbatch .* failed: .*[Ii]nvalid partition/);
+  });
+
   it('names an application this machine never submitted', async () => {
     const scheduler = createSlurmScheduler({
       environment: { ...slurm.environment, MILLRACE_STATE_DIR: join(work, 'other') },
