@@ -8,6 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { pythonRunner } from '@millrace/bridge-python';
 import { Job } from '@millrace/dataflow';
 import {
   addAMRole,
@@ -20,6 +21,7 @@ import { childProcessesOf } from '@millrace/runtime/testing';
 import { describe, expect, it } from 'vitest';
 
 const testDirectory = fileURLToPath(new URL('..', import.meta.url));
+const pythonSummer = fileURLToPath(new URL('./fixtures/python_summer.py', import.meta.url));
 
 /** The summing runner; its checkpoint is `summer-<index>.json` in the checkpoint directory. */
 const summerProgram = `
@@ -80,6 +82,8 @@ export async function runSummers(options: {
   replay?: boolean;
   checkpointEvery?: number;
   python?: boolean;
+  /** The runner declares acknowledgesCheckpoints and the role leaves replay at its default. */
+  declared?: boolean;
 }) {
   const job = new Job({ batchSize: 256 });
   addAMRole(
@@ -97,20 +101,30 @@ export async function runSummers(options: {
     CHECKPOINT_EVERY: String(options.checkpointEvery ?? 1_024),
     ...(options.killAfter ? { KILL_AFTER: String(options.killAfter) } : {}),
   };
-  const runner = streamProcessRunner({
-    command: process.execPath,
-    args: ['--input-type=module', '-e', summerProgram],
-    cwd: testDirectory,
-    output: 'ignore',
-    gracePeriodMs: 1_000,
-    env,
-    ...(options.transport ? { transport: options.transport } : {}),
-  });
+  const runner = options.python
+    ? pythonRunner({
+        entry: `${pythonSummer}:summer`,
+        python: '/usr/bin/python3',
+        output: 'ignore',
+        gracePeriodMs: 1_000,
+        env,
+        acknowledgesCheckpoints: options.declared,
+      })
+    : streamProcessRunner({
+        command: process.execPath,
+        args: ['--input-type=module', '-e', summerProgram],
+        cwd: testDirectory,
+        output: 'ignore',
+        gracePeriodMs: 1_000,
+        env,
+        ...(options.transport ? { transport: options.transport } : {}),
+        acknowledgesCheckpoints: options.declared,
+      });
   const results = addRole<number, SummerRecord>(job, 'summer', {
     instances: 2,
     input: job.generate((i) => i, { count: options.count }),
     runner,
-    replay: options.replay ?? true,
+    ...(options.declared ? {} : { replay: options.replay ?? true }),
   }).collect();
   const outcome = await job.execute();
   return { outcome, records: results.records };
@@ -165,6 +179,51 @@ describe('ML operator: replay after a runner is killed (issue 11 reproduction)',
     },
     90_000,
   );
+
+  it('Python runners, issue 11 as reported (100,000 records, runner 0 killed after 15,000): every id reaches a runner once', async () => {
+    const count = 100_000;
+    const { outcome, records } = await runSummers({
+      count,
+      killAfter: 15_000,
+      python: true,
+      checkpointEvery: 4_096,
+    });
+    expect(outcome.status).toBe('finished');
+    const { finals, starts, idsSeen, positions } = summarize(records);
+    expect(idsSeen.size).toBe(count);
+    const restarted = starts.find((start) => start.index === 0 && start.attempt === 1);
+    expect(restarted).toBeDefined();
+    const replayed = positions.get('0/1') ?? [];
+    expect(replayed.length).toBeGreaterThan(0);
+    expect(replayed[0]).toBeGreaterThan(restarted!.resumePosition);
+    expect(replayed[0]).toBeLessThanOrEqual(15_000);
+    expect(replayed).toEqual(Array.from({ length: replayed.length }, (_, i) => replayed[0]! + i));
+    const final0 = finals.find((final) => final.index === 0)!;
+    const final1 = finals.find((final) => final.index === 1)!;
+    expect(final0.attempt).toBe(1);
+    expect(final0.count + final1.count).toBe(count);
+    expect(final0.sum + final1.sum).toBe((count * (count - 1)) / 2);
+    const role = outcome.metrics.find((metrics) => metrics.operator === 'sums-summer')!;
+    expect(role.extra.recordsReplayed).toBeGreaterThan(0);
+    expect(childProcessesOf()).toEqual([]);
+  }, 180_000);
+
+  it('replay is on by default for a runner that declares acknowledgesCheckpoints', async () => {
+    const count = 20_000;
+    const { outcome, records } = await runSummers({
+      count,
+      transport: 'pipes',
+      killAfter: 4_000,
+      declared: true,
+    });
+    expect(outcome.status).toBe('finished');
+    const { finals } = summarize(records);
+    expect(finals.reduce((sum, final) => sum + final.count, 0)).toBe(count);
+    expect(finals.reduce((sum, final) => sum + final.sum, 0)).toBe((count * (count - 1)) / 2);
+    const role = outcome.metrics.find((metrics) => metrics.operator === 'sums-summer')!;
+    expect(role.extra.recordsReplayed).toBeGreaterThan(0);
+    expect(role.extra.recordsNotReplayed ?? 0).toBe(0);
+  }, 90_000);
 
   it('replay off: the killed runner loses what it had taken (at-most-once), and says so', async () => {
     const count = 10_000;

@@ -50,6 +50,13 @@ export interface PythonRunnerOptions {
   cwd?: string | undefined;
   /** Directories put on `PYTHONPATH` after Millrace's own. */
   pythonPath?: readonly string[] | undefined;
+  /**
+   * The program acknowledges checkpoints (`ctx.checkpointed(), millrace_torch.save_checkpoint`): a stream-mode role then has replay on
+   * by default, and a restarted runner receives the records after its last checkpoint. Leave it
+   * off for a program that never acknowledges: with replay on its buffer would fill and the role
+   * fail after `replay.acknowledgeTimeoutMs`. Default false.
+   */
+  acknowledgesCheckpoints?: boolean | undefined;
   /** Extra environment variables, applied last. */
   env?: Readonly<Record<string, string>> | undefined;
   /**
@@ -132,6 +139,7 @@ export function pythonRunner(options: PythonRunnerOptions): Runner {
     : ['python', options.script, ...(options.args ?? [])].join(' ');
   return {
     description,
+    acknowledgesCheckpoints: options.acknowledgesCheckpoints === true,
     start: (context) => startPythonRunner(options, description, context),
   };
 }

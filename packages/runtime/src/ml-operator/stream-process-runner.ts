@@ -21,6 +21,13 @@ import { parseCheckpointedLine } from './checkpoint-line.js';
 import { chooseRecordTransport, type RecordTransportChoice } from './transport-choice.js';
 
 export interface StreamProcessRunnerOptions {
+  /**
+   * The program acknowledges checkpoints (`openRunnerChannels().checkpointed(position)`): a stream-mode role then has replay on
+   * by default, and a restarted runner receives the records after its last checkpoint. Leave it
+   * off for a program that never acknowledges: with replay on its buffer would fill and the role
+   * fail after `replay.acknowledgeTimeoutMs`. Default false.
+   */
+  acknowledgesCheckpoints?: boolean | undefined;
   command: string;
   args?: readonly string[];
   /** Extra environment, applied last. */
@@ -49,6 +56,7 @@ export function streamProcessRunner(options: StreamProcessRunnerOptions): Runner
   let warned = false;
   return {
     description: `${commandLine} (records over ${typeof choice === 'string' ? choice : choice.name})`,
+    acknowledgesCheckpoints: options.acknowledgesCheckpoints === true,
     async start(context): Promise<RunnerHandle> {
       const transport = await chooseRecordTransport(choice, process.env, (line) => {
         if (!warned) context.logger.warn(line);

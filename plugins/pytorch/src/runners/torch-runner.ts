@@ -59,6 +59,13 @@ export interface TorchRunnerOptions {
   livenessTimeoutMs?: number | undefined;
   /** Where worker output goes. Default: this process's stdout/stderr, prefixed `worker[i] `. */
   output?: PythonOutput | undefined;
+  /**
+   * The program acknowledges checkpoints (`millrace_torch.save_checkpoint`): a stream-mode role then has replay on
+   * by default, and a restarted runner receives the records after its last checkpoint. Leave it
+   * off for a program that never acknowledges: with replay on its buffer would fill and the role
+   * fail after `replay.acknowledgeTimeoutMs`. Default false.
+   */
+  acknowledgesCheckpoints?: boolean | undefined;
 }
 
 const defaultLivenessTimeoutMs = 120_000;
@@ -88,5 +95,6 @@ export function torchRunner(options: TorchRunnerOptions): Runner {
     gracePeriodMs: options.gracePeriodMs,
     livenessTimeoutMs: options.livenessTimeoutMs ?? defaultLivenessTimeoutMs,
     output: options.output,
+    acknowledgesCheckpoints: options.acknowledgesCheckpoints,
   });
 }
