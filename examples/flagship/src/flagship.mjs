@@ -89,6 +89,20 @@ export async function runFlagship(options = {}) {
     progress.stop();
     const trainingSeconds = (performance.now() - trainingStarted) / 1000;
     if (trained.status !== 'finished') throw new Error(`training job ${trained.status}`);
+    // What replay did for the stream-mode worker role (runtime README, "Replay: no record lost").
+    const replay = { replayed: 0, notReplayed: 0 };
+    for (const metrics of trained.metrics) {
+      replay.replayed += metrics.extra.recordsReplayed ?? 0;
+      replay.notReplayed += metrics.extra.recordsNotReplayed ?? 0;
+    }
+    if (options.chaos || replay.replayed || replay.notReplayed) {
+      log(
+        `replay: ${replay.replayed} records replayed to restarted workers, ${replay.notReplayed} not replayed` +
+          (replay.notReplayed
+            ? ' (the TF.js trainer does not acknowledge checkpoints yet, so its role runs with replay off: what a killed worker had read is lost, at-most-once)'
+            : ''),
+      );
+    }
     const checkpoint = await latestCheckpoint(checkpointDirectory);
     if (!checkpoint) throw new Error(`training finished without a checkpoint in ${checkpointDirectory}`);
     log(`checkpoint: ${checkpoint.path} (step ${checkpoint.step})`);
@@ -136,6 +150,8 @@ export async function runFlagship(options = {}) {
       checkpointStep: checkpoint.step,
       restarts: progress.restarts(),
       chaosKilled: progress.killed(),
+      recordsReplayed: replay.replayed,
+      recordsNotReplayed: replay.notReplayed,
       totalSeconds: (performance.now() - started) / 1000,
     };
     log(
