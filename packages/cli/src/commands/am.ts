@@ -167,11 +167,11 @@ export const amCommand: CliCommand = {
           showStatus(showing, am.status(), startedAt);
           await showing.close();
         }
-        // Give the nodes a moment to read their stop, and observers that read the status
-        // (`millrace dashboard --join`, four times a second) the outcome, before the server goes
-        // away; the hosts of a multi-host job that follow it (GetJobStatus observers naming
-        // themselves) get until they have read it, bounded.
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        // Give the nodes a moment to read their stop before the server goes away; observers that
+        // follow the job by its status (the hosts of a multi-host job, `millrace dashboard
+        // --join`: GetJobStatus callers naming themselves) get until they have read the outcome,
+        // bounded.
+        await new Promise((resolve) => setTimeout(resolve, 200));
         const unread = await am.untilObserved(undefined, defaultOutcomeWaitMs);
         if (unread.length > 0)
           io.stderr.write(

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { MillraceError } from '@millrace/core';
 import { parseListenAddress, startDashboardThread } from '@millrace/dashboard';
 import { ApplicationManagerConnection } from '@millrace/runtime';
@@ -30,9 +31,11 @@ export const dashboardCommand: CliCommand = {
         const ui = parseListenAddress(flags.ui);
         const target = resolveConnection(flags);
         const connection = new ApplicationManagerConnection(target);
+        // Named as an observer, so the AM waits (bounded) until this viewer has read the outcome.
+        const observer = `dashboard@${hostname()}:${process.pid}`;
         const startedAt = Date.now();
         // The first read proves the URL and token before anything is served.
-        let status = await connection.getJobStatus().catch((error: unknown) => {
+        let status = await connection.getJobStatus(observer).catch((error: unknown) => {
           connection.close();
           throw error;
         });
@@ -66,7 +69,7 @@ export const dashboardCommand: CliCommand = {
             });
             if (interrupted) break;
             try {
-              status = await connection.getJobStatus();
+              status = await connection.getJobStatus(observer);
               lastReadAt = Date.now();
             } catch (error) {
               lastError = error;
