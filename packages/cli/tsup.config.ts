@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/bin.ts'],
+  // The board's worker runs as its own file: dist/board-worker.js (see src/run/board-thread.ts).
+  entry: { index: 'src/index.ts', bin: 'src/bin.ts', 'board-worker': 'src/run/board-worker.ts' },
   format: ['esm'],
   target: 'node20',
   tsconfig: 'tsconfig.build.json',

@@ -545,6 +545,46 @@ describe('millrace run', () => {
     for (const event of events) expect(Date.parse(event.time)).toBeGreaterThan(0);
   });
 
+  it("--json events keep coming while a pipeline stage holds the job's thread for 5 s: heartbeats from the board thread, at least one a second", async () => {
+    const job = join(import.meta.dirname, 'test-fixtures', 'blocking-job.mjs');
+    const result = await run(['run', '--json', job, '5000', marker]);
+    expect(result.code, result.stderr).toBe(0);
+    type Event = {
+      type: string;
+      time: string;
+      message?: string;
+      elapsedMs?: number;
+      jobThreadBusyMs?: number;
+      clusters?: { cluster: string; status: { state: string; nodes: { role: string; status: string }[] } }[];
+    };
+    const events = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Event);
+    const at = (message: string) => events.findIndex((event) => event.message === message);
+    const held = at('holding the thread');
+    const released = at('released the thread');
+    expect(held, result.stdout).toBeGreaterThanOrEqual(0);
+    expect(released).toBeGreaterThan(held);
+    // While the thread was held: events at least every 1.5 s, the heartbeats saying it is busy.
+    const during = events.slice(held, released + 1);
+    const times = during.map((event) => Date.parse(event.time));
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(4_500);
+    const gaps = times.slice(1).map((time, i) => time - times[i]!);
+    expect(Math.max(...gaps), JSON.stringify(during)).toBeLessThanOrEqual(1_500);
+    const busy = during.filter((event) => event.type === 'heartbeat' && event.jobThreadBusyMs !== undefined);
+    expect(busy.length).toBeGreaterThanOrEqual(3);
+    // The clock kept moving: each heartbeat later than the one before.
+    const elapsed = events.filter((event) => event.type === 'heartbeat').map((event) => event.elapsedMs!);
+    for (let i = 1; i < elapsed.length; i++) expect(elapsed[i]!).toBeGreaterThan(elapsed[i - 1]!);
+    // The board thread reads the cluster's status from its AM itself.
+    const read = events.find((event) =>
+      event.clusters?.some((cluster) => cluster.cluster === 'blocking-test'),
+    );
+    expect(read?.clusters?.[0]?.status.nodes).toEqual([expect.objectContaining({ role: 'worker' })]);
+    expect(events.at(-1)).toMatchObject({ type: 'run-finished', status: 'succeeded' });
+  }, 60_000);
+
   it('--ui refuses an address that is not [HOST:]PORT', async () => {
     const result = await run(['run', '--ui', 'nowhere', fixture, '2', 'succeed', marker]);
     expect(result.code).toBe(2);

@@ -1,13 +1,20 @@
 /**
- * Feeds a dashboard from the AM's job status (GetJobStatus, the same answer `millrace status`
- * prints): how `millrace am --ui` and `millrace dashboard --join` show a standalone cluster. A
- * status read carries the real heartbeat age of every node, which observations alone do not.
+ * Reads a cluster's job status from its AM (GetJobStatus, the same answer `millrace status`
+ * prints) and hands it on: how `millrace am --ui` and `millrace dashboard --join` show a
+ * standalone cluster, and how `millrace run`'s board thread keeps showing a cluster while the
+ * job's own thread is busy. A status read carries the real heartbeat age of every node, which
+ * observations alone do not.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterStatusReport, DashboardThread } from '@millrace/dashboard';
-import { type ApplicationManager, fromWireFailure } from '@millrace/runtime';
+import {
+  type ApplicationManager,
+  type ApplicationManagerConnection,
+  fromWireFailure,
+} from '@millrace/runtime';
 
 /** The AM's answer to GetJobStatus. */
-type JobStatus = ReturnType<ApplicationManager['status']>;
+export type JobStatus = ReturnType<ApplicationManager['status']>;
 
 /** How often the status is read while the job runs. */
 export const statusReadIntervalMs = 250;
@@ -52,4 +59,55 @@ export function showStatus(dashboard: DashboardThread, status: JobStatus, starte
     durationMs: Date.now() - startedAt,
     error: status.state === 'failed' ? { message: status.outcome } : undefined,
   });
+}
+
+export interface StatusFollowOptions {
+  connection: ApplicationManagerConnection;
+  /** Names the reader to the AM, which then waits (bounded) until it read the outcome; '' for none. */
+  observer?: string | undefined;
+  /** The read to start from (one made to check the connection); read first when absent. */
+  first?: JobStatus | undefined;
+  intervalMs?: number | undefined;
+  /** Gives up once the AM has not answered for this long. */
+  unreachableBoundMs: number;
+  /** Stops reading (the promise resolves with what was read last). */
+  signal?: AbortSignal | undefined;
+  onStatus(status: JobStatus): void;
+}
+
+/**
+ * Reads the status every `intervalMs` and hands each read to `onStatus`, until the job has an
+ * outcome, the AM stayed unreachable for `unreachableBoundMs`, or `signal` aborts. Resolves with
+ * the last status read (undefined when none was) and the last error.
+ */
+export async function followJobStatus(
+  options: StatusFollowOptions,
+): Promise<{ status: JobStatus | undefined; lastError: unknown }> {
+  const { connection, signal } = options;
+  const observer = options.observer ?? '';
+  let status = options.first;
+  /** A read not yet handed to `onStatus`. */
+  let fresh = status !== undefined;
+  let lastReadAt = Date.now();
+  let lastError: unknown;
+  while (!signal?.aborted) {
+    if (!fresh) {
+      try {
+        status = await connection.getJobStatus(observer);
+        fresh = true;
+        lastReadAt = Date.now();
+      } catch (error) {
+        lastError = error;
+        if (Date.now() - lastReadAt > options.unreachableBoundMs) break;
+      }
+    }
+    if (signal?.aborted) break;
+    if (fresh && status) {
+      fresh = false;
+      options.onStatus(status);
+      if (status.outcome) break;
+    }
+    await sleep(options.intervalMs ?? statusReadIntervalMs, undefined, { signal }).catch(() => {});
+  }
+  return { status, lastError };
 }

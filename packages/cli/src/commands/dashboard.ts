@@ -3,7 +3,7 @@ import { MillraceError } from '@millrace/core';
 import { parseListenAddress, startDashboardThread } from '@millrace/dashboard';
 import { ApplicationManagerConnection } from '@millrace/runtime';
 import type { Command } from 'commander';
-import { showStatus, statusReadIntervalMs } from '../cluster-status-feed.js';
+import { followJobStatus, showStatus } from '../cluster-status-feed.js';
 import type { CliCommand, CliIo } from '../command.js';
 import { type ConnectionFlags, resolveConnection, withConnectionOptions } from '../connection-options.js';
 import { commandLog, withLogFormat } from '../log-format.js';
@@ -35,58 +35,44 @@ export const dashboardCommand: CliCommand = {
         const observer = `dashboard@${hostname()}:${process.pid}`;
         const startedAt = Date.now();
         // The first read proves the URL and token before anything is served.
-        let status = await connection.getJobStatus(observer).catch((error: unknown) => {
+        const first = await connection.getJobStatus(observer).catch((error: unknown) => {
           connection.close();
           throw error;
         });
         const dashboard = await startDashboardThread({
           ...ui,
           startedAt,
-          title: `millrace · ${status.jobName}`,
+          title: `millrace · ${first.jobName}`,
           acceptTokens: [target.token],
         });
         commandLog(io).info(`dashboard: ${dashboard.url}`, { dashboard: dashboard.url });
-        let interrupted = false;
-        let wake: (() => void) | undefined;
-        const onSignal = () => {
-          interrupted = true;
-          wake?.();
-        };
+        const interrupt = new AbortController();
+        const onSignal = () => interrupt.abort();
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
-        let lastReadAt = Date.now();
-        let lastError: unknown;
+        let followed: Awaited<ReturnType<typeof followJobStatus>>;
         try {
-          while (!interrupted) {
-            showStatus(dashboard, status, startedAt);
-            if (status.outcome) break;
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, statusReadIntervalMs);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-            if (interrupted) break;
-            try {
-              status = await connection.getJobStatus(observer);
-              lastReadAt = Date.now();
-            } catch (error) {
-              lastError = error;
-              if (Date.now() - lastReadAt > unreachableBoundMs) break;
-            }
-          }
+          followed = await followJobStatus({
+            connection,
+            observer,
+            first,
+            unreachableBoundMs,
+            signal: interrupt.signal,
+            onStatus: (read) => showStatus(dashboard, read, startedAt),
+          });
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
           connection.close();
           await dashboard.close();
         }
-        if (interrupted) {
+        const status = followed.status ?? first;
+        if (interrupt.signal.aborted) {
           io.setExitCode(130);
           return;
         }
         if (!status.outcome) {
+          const { lastError } = followed;
           const why = MillraceError.isInstance(lastError) ? lastError.message : String(lastError);
           io.stderr.write(
             `millrace dashboard: the application manager at ${target.address} did not answer for ${unreachableBoundMs / 1000} s (last error: ${why}); the job's outcome is unknown\n`,

@@ -7,6 +7,8 @@ import type { CliCommand, CliIo } from '../command.js';
 import { findEngine } from '../engines.js';
 import { loadJobModule } from '../job-loader.js';
 import { withLogFormat } from '../log-format.js';
+import { startBoardThread } from '../run/board-thread.js';
+import type { BoardMode } from '../run/board-worker.js';
 import {
   applyHostPlacement,
   type HostFlags,
@@ -45,11 +47,6 @@ export const runCommand: CliCommand = {
       .action(async (path: string, args: string[], flags: HostFlags & { json?: boolean; ui?: string }) => {
         // Before the job module loads: every Job it creates runs as this host of the job.
         applyHostPlacement(resolveHostPlacement(flags));
-        const reporter: RunReporter = flags.json
-          ? jsonReporter(io.stdout, io.stderr)
-          : io.stdout.isTTY
-            ? liveReporter(io.stdout, io.stderr)
-            : plainReporter(io.stdout, io.stderr);
         let ui: { host: string; port: number } | undefined;
         try {
           ui = flags.ui === undefined ? undefined : parseListenAddress(flags.ui);
@@ -58,11 +55,26 @@ export const runCommand: CliCommand = {
           io.setExitCode(2);
           return;
         }
-        const exitCode = await runJob({ path, args, reporter, ui });
+        const mode: BoardMode = flags.json ? 'json' : io.stdout.isTTY ? 'live' : 'plain';
+        const startedAt = Date.now();
+        const inThisThread = () => reporterFor(mode, io, startedAt);
+        // The process's own stdout: the board runs on its own thread, so it keeps moving while a
+        // pipeline stage holds this one. Output given in-process (tests) is written from here.
+        const reporter: RunReporter =
+          io.stdout === process.stdout && io.stderr === process.stderr
+            ? startBoardThread({ mode, startedAt, output: process.stdout, fallback: inThisThread })
+            : inThisThread();
+        const exitCode = await runJob({ path, args, reporter, ui, startedAt });
         io.setExitCode(exitCode);
       });
   },
 };
+
+function reporterFor(mode: BoardMode, io: CliIo, startedAt: number): RunReporter {
+  if (mode === 'json') return jsonReporter(io.stdout, io.stderr);
+  if (mode === 'live') return liveReporter(io.stdout, io.stderr, { startedAt });
+  return plainReporter(io.stdout, io.stderr);
+}
 
 export async function runJob(options: {
   path: string;
@@ -70,6 +82,8 @@ export async function runJob(options: {
   reporter: RunReporter;
   /** Serve the dashboard and /metrics here while the job runs. */
   ui?: { host: string; port: number } | undefined;
+  /** When the run started (epoch ms); now when absent. */
+  startedAt?: number | undefined;
 }): Promise<number> {
   const { reporter } = options;
   let dashboard: DashboardThread | undefined;
@@ -77,7 +91,7 @@ export async function runJob(options: {
     dashboard?.apply(event);
     reporter.event(event);
   };
-  const started = Date.now();
+  const started = options.startedAt ?? Date.now();
   if (options.ui) {
     try {
       // On its own thread: the page and /metrics answer even while the pipeline holds this one.
@@ -88,7 +102,7 @@ export async function runJob(options: {
       });
     } catch (error) {
       emit({ type: 'log', message: `millrace run --ui: ${(error as Error).message}` });
-      reporter.close();
+      await reporter.close();
       return 2;
     }
     emit({ type: 'log', message: `dashboard: ${dashboard.url}` });
@@ -99,15 +113,14 @@ export async function runJob(options: {
   const onInterrupt = () => {
     interrupts += 1;
     if (interrupts > 1) {
-      reporter.close();
-      process.exit(130);
+      void Promise.resolve(reporter.close()).finally(() => process.exit(130));
+      return;
     }
     emit({ type: 'log', message: 'cancelling the job (Ctrl-C again to force)…' });
     controller.abort(new CancelledError('interrupted (Ctrl-C)'));
     setTimeout(() => {
       emit({ type: 'log', message: `the job did not stop within ${cancelBoundMs} ms; exiting` });
-      reporter.close();
-      process.exit(130);
+      void Promise.resolve(reporter.close()).finally(() => process.exit(130));
     }, cancelBoundMs).unref();
   };
   process.on('SIGINT', onInterrupt);
@@ -123,7 +136,7 @@ export async function runJob(options: {
       args: options.args,
       signal: controller.signal,
       track: (target: unknown) => {
-        untrack.push(trackTarget(target, emit));
+        untrack.push(trackTarget(target, emit, (endpoint) => reporter.follow?.(endpoint)));
       },
       log: (message: string) => emit({ type: 'log', message }),
       // Engines named by the job are found from the job's own project, not the working directory.
@@ -153,6 +166,6 @@ export async function runJob(options: {
       : undefined,
   });
   await dashboard?.close();
-  reporter.close();
+  await reporter.close();
   return status === 'succeeded' ? 0 : status === 'cancelled' ? 130 : 1;
 }

@@ -54,4 +54,45 @@ describe('ClusterBoard', () => {
       '  ps[0]        stopped    attempt 0  13.2k samples/s · step 1.2M',
     ]);
   });
+
+  it("takes the AM's status reads: heartbeat ages always, the rest unless an observation came after the read", () => {
+    const board = new ClusterBoard();
+    const status = (step: number, ageMs: number) => ({
+      state: 'running',
+      generation: 1,
+      restarts: 1,
+      nodes: [
+        {
+          role: 'worker',
+          index: 0,
+          status: 'running',
+          attempt: 1,
+          generation: 1,
+          host: '127.0.0.1',
+          lastHeartbeatAgeMs: ageMs,
+          metrics: { step },
+        },
+      ],
+      failures: [{ role: 'worker', index: 0, generation: 0, reason: 'exited', message: 'killed' }],
+      outcome: '',
+    });
+    board.applyStatus('train', status(40, 300), Date.now());
+    expect(board.render()).toEqual([
+      'cluster train: running · generation 1 · restarts 1',
+      '  worker[0]    running    attempt 1  heartbeat 0.3 s ago  step 40',
+    ]);
+    board.apply('train', { type: 'node-metrics', role: 'worker', index: 0, metrics: { step: 50 } });
+    // A read made before that observation does not take the step back; its heartbeat age counts.
+    board.applyStatus('train', status(45, 1_200), Date.now() - 1_000);
+    expect(board.render()[1]).toBe('  worker[0]    running    attempt 1  heartbeat 1.2 s ago  step 50');
+    board.applyStatus(
+      'train',
+      { ...status(60, 100), state: 'finished', outcome: 'the job finished' },
+      Date.now() + 1,
+    );
+    expect(board.render()).toEqual([
+      'cluster train: succeeded · generation 1 · restarts 1',
+      '  worker[0]    stopped    attempt 1  step 60',
+    ]);
+  });
 });

@@ -1,8 +1,11 @@
 /**
- * The live picture of every tracked cluster, folded from cluster observations: its state,
- * generation and restarts, and per node its status, attempt and latest metrics.
+ * The live picture of every tracked cluster, folded from cluster observations and from status
+ * reads of its AM (which the board thread makes itself while the job's thread is busy): its
+ * state, generation and restarts, and per node its status, attempt, heartbeat age and latest
+ * metrics.
  */
 import type { ClusterObservation } from '@millrace/core';
+import type { ClusterStatusReport } from '@millrace/dashboard';
 
 export interface NodeLine {
   role: string;
@@ -10,6 +13,8 @@ export interface NodeLine {
   status: string;
   attempt: number;
   metrics: Record<string, number>;
+  /** From the latest status read; unknown before one. */
+  heartbeatAgeMs?: number | undefined;
 }
 
 export interface ClusterLine {
@@ -18,26 +23,36 @@ export interface ClusterLine {
   generation: number;
   restarts: number;
   nodes: Map<string, NodeLine>;
+  /** When the last observation of it was applied (epoch ms). */
+  observedAt: number;
 }
 
 export class ClusterBoard {
   readonly clusters = new Map<string, ClusterLine>();
 
-  apply(cluster: string, observation: ClusterObservation): void {
-    let line = this.clusters.get(cluster);
+  #cluster(name: string): ClusterLine {
+    let line = this.clusters.get(name);
     if (!line) {
-      line = { name: cluster, state: 'initializing', generation: 0, restarts: 0, nodes: new Map() };
-      this.clusters.set(cluster, line);
+      line = { name, state: 'initializing', generation: 0, restarts: 0, nodes: new Map(), observedAt: 0 };
+      this.clusters.set(name, line);
     }
-    const node = (role: string, index: number): NodeLine => {
-      const key = `${role}[${index}]`;
-      let found = line.nodes.get(key);
-      if (!found) {
-        found = { role, index, status: 'pending', attempt: 0, metrics: {} };
-        line.nodes.set(key, found);
-      }
-      return found;
-    };
+    return line;
+  }
+
+  #node(line: ClusterLine, role: string, index: number): NodeLine {
+    const key = `${role}[${index}]`;
+    let found = line.nodes.get(key);
+    if (!found) {
+      found = { role, index, status: 'pending', attempt: 0, metrics: {} };
+      line.nodes.set(key, found);
+    }
+    return found;
+  }
+
+  apply(cluster: string, observation: ClusterObservation): void {
+    const line = this.#cluster(cluster);
+    line.observedAt = Date.now();
+    const node = (role: string, index: number) => this.#node(line, role, index);
     switch (observation.type) {
       case 'state-changed':
         line.state = observation.state;
@@ -75,13 +90,31 @@ export class ClusterBoard {
         break;
       case 'job-finished':
         line.state = observation.outcome.status;
-        // Nodes still shown running were stopped with the cluster (serving roles): say so, so the
-        // board agrees with the outcome.
-        for (const node of line.nodes.values())
-          if (node.status === 'running' || node.status === 'registered' || node.status === 'pending')
-            node.status = 'stopped';
+        stopLeftovers(line);
         break;
     }
+  }
+
+  /**
+   * A status read of the cluster's AM, made at `readAt` (epoch ms): heartbeat ages are taken as
+   * they are; the rest only when no observation arrived since (an older read must not undo it).
+   */
+  applyStatus(cluster: string, status: ClusterStatusReport, readAt: number): void {
+    const line = this.#cluster(cluster);
+    for (const reported of status.nodes)
+      this.#node(line, reported.role, reported.index).heartbeatAgeMs = reported.lastHeartbeatAgeMs;
+    if (readAt < line.observedAt) return;
+    line.generation = status.generation;
+    line.restarts = status.restarts;
+    for (const reported of status.nodes) {
+      const node = this.#node(line, reported.role, reported.index);
+      node.status = reported.status;
+      node.attempt = reported.attempt;
+      Object.assign(node.metrics, reported.metrics);
+    }
+    // The AM's terminal states are finished, failed and stopped; observations say succeeded.
+    line.state = status.outcome && status.state === 'finished' ? 'succeeded' : status.state;
+    if (status.outcome) stopLeftovers(line);
   }
 
   /** Text lines for a terminal, one header per cluster and one line per node. */
@@ -96,13 +129,28 @@ export class ClusterBoard {
       );
       for (const node of nodes) {
         const metrics = formatMetrics(node.metrics);
+        // A heartbeat age is shown while it means something: the node is alive and expected to beat.
+        const heartbeat =
+          node.heartbeatAgeMs !== undefined && (node.status === 'running' || node.status === 'registered')
+            ? `  heartbeat ${(node.heartbeatAgeMs / 1000).toFixed(1)} s ago`
+            : '';
         lines.push(
-          `  ${`${node.role}[${node.index}]`.padEnd(12)} ${node.status.padEnd(10)} attempt ${node.attempt}${metrics ? `  ${metrics}` : ''}`,
+          `  ${`${node.role}[${node.index}]`.padEnd(12)} ${node.status.padEnd(10)} attempt ${node.attempt}${heartbeat}${metrics ? `  ${metrics}` : ''}`,
         );
       }
     }
     return lines;
   }
+}
+
+/**
+ * Nodes still shown running when the cluster ended were stopped with it (serving roles): say so,
+ * so the board agrees with the outcome.
+ */
+function stopLeftovers(line: ClusterLine): void {
+  for (const node of line.nodes.values())
+    if (node.status === 'running' || node.status === 'registered' || node.status === 'pending')
+      node.status = 'stopped';
 }
 
 /** Metrics in human units: `samples_per_second` as `13.2k samples/s`, counts as `1.2M`. */

@@ -7,12 +7,17 @@
 import type { SourceProgress } from '@millrace/core';
 import { describeObservation, observationToJson } from '../observation-text.js';
 import { ClusterBoard, formatMetrics, humanNumber } from './cluster-board.js';
-import type { RunEvent, RunReporter } from './run-events.js';
+import type { BoardEvent, RunReporter } from './run-events.js';
 
-type Output = NodeJS.WritableStream & { columns?: number };
+/** Where a reporter writes: a stream, or the board thread's direct writes to a file descriptor. */
+export interface ReporterOutput {
+  write(text: string): unknown;
+  columns?: number | undefined;
+}
+type Output = ReporterOutput;
 
 /** The error that ended a run, for stderr; undefined when the run did not fail. */
-function runFailureText(event: RunEvent): string | undefined {
+function runFailureText(event: BoardEvent): string | undefined {
   if (event.type !== 'run-finished' || !event.error) return undefined;
   return `millrace: ${event.error.message}\n`;
 }
@@ -33,8 +38,10 @@ export function jsonReporter(output: Output, errors: Output = output): RunReport
 }
 
 /** The line a human reads for an event; undefined for events shown only in the live view. */
-export function describeRunEvent(event: RunEvent): string | undefined {
+export function describeRunEvent(event: BoardEvent): string | undefined {
   switch (event.type) {
+    case 'heartbeat':
+      return undefined;
     case 'log':
       return event.message;
     case 'runner-output':
@@ -103,9 +110,19 @@ export function plainReporter(output: Output, errors: Output = output): RunRepor
   };
 }
 
-/** Log lines scroll above a block that redraws in place every 200 ms. */
-export function liveReporter(output: Output, errors: Output = output): RunReporter {
+/**
+ * Log lines scroll above a block that redraws in place every 200 ms: the run's elapsed time, each
+ * cluster and its nodes, the pipeline's operators.
+ */
+export function liveReporter(
+  output: Output,
+  errors: Output = output,
+  options: { startedAt?: number | undefined } = {},
+): RunReporter {
+  const startedAt = options.startedAt ?? Date.now();
   const board = new ClusterBoard();
+  let busyMs: number | undefined;
+  let finished = false;
   let operators: string[] = [];
   let drawn = 0;
   let dirty = true;
@@ -118,7 +135,10 @@ export function liveReporter(output: Output, errors: Output = output): RunReport
     dirty = false;
     clear();
     const width = output.columns && output.columns > 20 ? output.columns : 120;
-    const lines = [...board.render(), ...operators].map((line) => line.slice(0, width - 1));
+    const elapsed = `millrace run · ${((Date.now() - startedAt) / 1000).toFixed(1)} s${
+      busyMs !== undefined && !finished ? ` · the job's thread is busy (${(busyMs / 1000).toFixed(1)} s)` : ''
+    }`;
+    const lines = [elapsed, ...board.render(), ...operators].map((line) => line.slice(0, width - 1));
     if (lines.length) output.write(`${lines.join('\n')}\n`);
     drawn = lines.length;
   };
@@ -127,10 +147,16 @@ export function liveReporter(output: Output, errors: Output = output): RunReport
   return {
     event(event) {
       if (event.type === 'cluster-observation') board.apply(event.cluster, event.observation);
+      if (event.type === 'heartbeat') {
+        busyMs = event.jobThreadBusyMs;
+        for (const { cluster, status, readAt } of event.clusters)
+          board.applyStatus(cluster, status, Date.parse(readAt));
+      }
+      if (event.type === 'run-finished') finished = true;
       if (event.type === 'operator-metrics') {
         operators = event.operators.map(
           (operator) =>
-            `  ${operator.operator.padEnd(20)} ×${operator.parallelism}  in ${operator.recordsIn}  out ${operator.recordsOut}`,
+            `  ${operator.operator.padEnd(20)} ×${operator.parallelism}  in ${humanNumber(operator.recordsIn)}  out ${humanNumber(operator.recordsOut)}`,
         );
         if (operators.length)
           operators.unshift(

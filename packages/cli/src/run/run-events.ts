@@ -1,4 +1,5 @@
 import type { ClusterObservation, SourceProgress } from '@millrace/core';
+import type { ClusterStatusReport } from '@millrace/dashboard';
 import type { OperatorMetrics } from '@millrace/dataflow';
 
 /** What `millrace run` reports, in every output mode (`--json` prints these as they are). */
@@ -24,8 +25,35 @@ export type RunEvent =
       error?: { name: string; code?: string | undefined; message: string } | undefined;
     };
 
+/**
+ * What the board thread adds on its own once a second, whatever the job's thread is doing: the
+ * time, and each followed cluster as its AM's latest status read describes it.
+ */
+export interface HeartbeatEvent {
+  type: 'heartbeat';
+  elapsedMs: number;
+  /** How long the job's thread has not been heard from (it is busy, e.g. a stage computing); absent while it answers. */
+  jobThreadBusyMs?: number | undefined;
+  /** Each cluster whose AM the board reads (keyed like the `cluster-observation` events), as of `readAt` (ISO time). */
+  clusters: { cluster: string; readAt: string; status: ClusterStatusReport }[];
+}
+
+/** Everything a reporter shows: the job's events and the board thread's heartbeats. */
+export type BoardEvent = RunEvent | HeartbeatEvent;
+
+/** Where an application manager listens, so the board can read its status itself. */
+export interface ApplicationManagerEndpoint {
+  /** The name the cluster's observations carry (`cluster-observation` events). */
+  cluster: string;
+  address: string;
+  token: string;
+  fingerprint?: string | undefined;
+}
+
 export interface RunReporter {
-  event(event: RunEvent): void;
-  /** The run ended; release the terminal. */
-  close(): void;
+  event(event: BoardEvent): void;
+  /** A cluster's AM to read the status from (reporters on their own thread do; others ignore it). */
+  follow?(endpoint: ApplicationManagerEndpoint): void;
+  /** The run ended; release the terminal (once everything was written). */
+  close(): void | Promise<void>;
 }

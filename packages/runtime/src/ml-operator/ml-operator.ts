@@ -202,6 +202,8 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
           ...endpoint,
           checkpointDirectory: parsed.checkpointDirectory ?? temporaryDirectory!,
         });
+        // Where the AM listens, for whoever shows the job: `millrace run`'s board reads its status.
+        runContext?.publish({ type: 'application-manager', ...endpoint });
       };
       /** The AM's host keeps serving until the other hosts read the outcome (bounded). */
       const lingerForOtherHosts = async (started: ApplicationManager) => {
