@@ -111,8 +111,17 @@ describe.skipIf(!existsSync(chromiumPath))('the dashboard in chromium', () => {
         'millrace_operator_records_in_total',
         'millrace_operator_records_out_total',
         'millrace_operator_backpressured_seconds_total',
+        'millrace_operator_input_queue_fill_ratio',
+        'millrace_operator_subtask_backpressured_seconds_total',
+        'millrace_role_input_queue_fill_ratio',
       ])
         expect(names, name).toContain(name);
+      // Queue fills are shares of their capacity.
+      for (const sample of second.samples)
+        if (sample.name.endsWith('_fill_ratio')) {
+          expect(sample.value, seriesKey(sample)).toBeGreaterThanOrEqual(0);
+          expect(sample.value, seriesKey(sample)).toBeLessThanOrEqual(1);
+        }
       const before = new Map(first.samples.map((sample) => [seriesKey(sample), sample.value]));
       for (const sample of second.samples)
         if (second.types.get(sample.name) === 'counter')
@@ -125,6 +134,13 @@ describe.skipIf(!existsSync(chromiumPath))('the dashboard in chromium', () => {
       expect((await scrape(url, 'not-the-token')).status).toBe(401);
 
       // The chaos kill shows up in the restart timeline with its reason, and the page ends green.
+      // The operators table shows backpressure: the worker role's input queue and runner queue fill.
+      const worker = page.locator('#operators tr[data-operator="ctr-model-worker"]');
+      for (const metric of ['backpressured', 'input-queue', 'runner-queue']) {
+        const fill = Number(await worker.locator(`td[data-metric="${metric}"]`).getAttribute('data-value'));
+        expect(fill, metric).toBeGreaterThanOrEqual(0);
+        expect(fill, metric).toBeLessThanOrEqual(1);
+      }
       const restart = page.locator('#restarts li[data-reason="exited"]');
       await watch(restart.waitFor({ timeout: 240_000 }));
       expect(await restart.textContent()).toMatch(

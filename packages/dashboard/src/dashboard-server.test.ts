@@ -57,6 +57,22 @@ function driveJob(view: JobView, step: number) {
         backpressuredMs: 5 * step,
         // A bounded source of 9,900 records: the job's progress.
         extra: { expectedRecords: 9900 },
+        subtasks: [0, 1].map((subtask) => ({ backpressuredMs: 2.5 * step * (subtask + 1) })),
+      },
+      {
+        // An ML role behind the parser: its input channel and the queue in front of each runner.
+        operator: 'train-worker',
+        parallelism: 2,
+        recordsIn: 990 * (step + 1),
+        recordsOut: 0,
+        busyMs: 5 * step,
+        backpressuredMs: 20 * step,
+        subtasks: [0, 1].map((subtask) => ({
+          backpressuredMs: 10 * step,
+          inputQueuedBatches: subtask === 0 ? 16 : step,
+          inputQueueCapacity: 16,
+          gauges: { roleInputQueueFillRatio: subtask === 0 ? 1 : 0.25, replayBufferRecords: 300 + step },
+        })),
       },
     ],
   });
@@ -108,8 +124,18 @@ describe('the dashboard server', () => {
       'millrace_operator_records_out_total',
       'millrace_operator_backpressured_seconds_total',
       'millrace_operator_backpressure_ratio',
+      'millrace_operator_input_queue_fill_ratio',
+      'millrace_operator_subtask_backpressured_seconds_total',
+      'millrace_role_input_queue_fill_ratio',
+      'millrace_replay_buffer_records',
     ])
       expect(names, name).toContain(name);
+    // Fill ratios are shares: every one in [0, 1].
+    for (const sample of second.samples)
+      if (sample.name.endsWith('_fill_ratio')) {
+        expect(sample.value, seriesKey(sample)).toBeGreaterThanOrEqual(0);
+        expect(sample.value, seriesKey(sample)).toBeLessThanOrEqual(1);
+      }
     // Every _total is a counter, and every counter only grew between the scrapes.
     for (const [name, type] of second.types) if (name.endsWith('_total')) expect(type, name).toBe('counter');
     const before = new Map(first.samples.map((sample) => [seriesKey(sample), sample.value]));
@@ -132,6 +158,21 @@ describe('the dashboard server', () => {
     );
     expect(find('millrace_nodes', { state: 'running' })).toBe(2);
     expect(find('millrace_job_progress_ratio', {})).toBeCloseTo((990 * 3) / 9900, 6);
+    expect(find('millrace_operator_input_queue_fill_ratio', { operator: 'train-worker', subtask: '0' })).toBe(
+      1,
+    );
+    expect(find('millrace_operator_input_queue_fill_ratio', { operator: 'train-worker', subtask: '1' })).toBe(
+      2 / 16,
+    );
+    // A source has no input channel.
+    expect(find('millrace_operator_input_queue_fill_ratio', { operator: 'parse' })).toBeUndefined();
+    expect(find('millrace_role_input_queue_fill_ratio', { operator: 'train-worker', subtask: '1' })).toBe(
+      0.25,
+    );
+    expect(find('millrace_replay_buffer_records', { operator: 'train-worker', subtask: '0' })).toBe(302);
+    expect(
+      find('millrace_operator_subtask_backpressured_seconds_total', { operator: 'parse', subtask: '1' }),
+    ).toBeCloseTo(0.01, 6);
 
     expect((await scrape(server, 'wrong')).status).toBe(401);
     expect((await fetch(server.metricsUrl)).status).toBe(401);

@@ -16,6 +16,18 @@ export interface OperatorCounters {
   backpressuredMs: number;
   /** Operator-specific counters; a bounded source's `expectedRecords` gives the job's progress. */
   extra?: Readonly<Record<string, number>> | undefined;
+  /** Per subtask, in subtask order (the dataflow job's `OperatorMetrics.subtasks`). */
+  subtasks?: readonly SubtaskCounters[] | undefined;
+}
+
+/** One subtask's share of the operator's metrics, with the levels of its queues. */
+export interface SubtaskCounters {
+  backpressuredMs: number;
+  /** Batches waiting in its bounded input channel, of `inputQueueCapacity`; absent for sources. */
+  inputQueuedBatches?: number | undefined;
+  inputQueueCapacity?: number | undefined;
+  /** Levels the operator reports: a role's `roleInputQueueFillRatio` and `replayBufferRecords`. */
+  gauges?: Readonly<Record<string, number>> | undefined;
 }
 
 /**
@@ -120,6 +132,23 @@ export interface OperatorView extends OperatorCounters {
   recordsOutPerSecond: number;
   /** Share of the last interval the operator spent waiting for room downstream (0..1, per subtask). */
   backpressure: number;
+  /** How full the fullest subtask's input channel is (0..1); undefined for sources. */
+  inputQueueFill: number | undefined;
+  /** For an ML role: how full the fullest node's record queue in front of its runner is (0..1). */
+  roleQueueFill: number | undefined;
+}
+
+/** A subtask's input channel fill (0..1), when it has one. */
+export function inputQueueFill(subtask: SubtaskCounters): number | undefined {
+  const { inputQueuedBatches: queued, inputQueueCapacity: capacity } = subtask;
+  if (queued === undefined || capacity === undefined || capacity <= 0) return undefined;
+  return Math.min(1, Math.max(0, queued / capacity));
+}
+
+/** The largest of the values that are there; undefined when none is. */
+function fullest(values: readonly (number | undefined)[]): number | undefined {
+  const present = values.filter((value): value is number => value !== undefined && Number.isFinite(value));
+  return present.length > 0 ? Math.max(...present) : undefined;
 }
 
 export interface JobViewSnapshot {
@@ -429,6 +458,16 @@ export class JobView {
         busyMs: operator.busyMs,
         backpressuredMs: operator.backpressuredMs,
         extra: operator.extra,
+        subtasks: operator.subtasks?.map((subtask) => ({
+          backpressuredMs: subtask.backpressuredMs,
+          inputQueuedBatches: subtask.inputQueuedBatches,
+          inputQueueCapacity: subtask.inputQueueCapacity,
+          gauges: subtask.gauges,
+        })),
+        inputQueueFill: fullest(operator.subtasks?.map(inputQueueFill) ?? []),
+        roleQueueFill: fullest(
+          operator.subtasks?.map((subtask) => subtask.gauges?.roleInputQueueFillRatio) ?? [],
+        ),
         recordsInPerSecond: rate(operator.recordsIn, previous?.recordsIn),
         recordsOutPerSecond: rate(operator.recordsOut, previous?.recordsOut),
         backpressure,

@@ -29,7 +29,7 @@ export function dashboardPage(options: { title: string }): string {
     <div class="card"><h2>Throughput per node <span class="muted">(samples/s)</span></h2><div id="throughput-chart" class="chart"></div></div>
     <div class="card"><h2>Loss per node</h2><div id="loss-chart" class="chart"></div></div>
   </section>
-  <section class="card"><h2>Pipeline operators</h2><div class="scroll"><table id="operators"><thead><tr><th>job</th><th>operator</th><th>×</th><th>records in</th><th>records out</th><th>in/s</th><th>out/s</th><th>backpressure</th></tr></thead><tbody></tbody></table></div></section>
+  <section class="card"><h2>Pipeline operators</h2><div class="scroll"><table id="operators"><thead><tr><th>job</th><th>operator</th><th>×</th><th>records in</th><th>records out</th><th>in/s</th><th>out/s</th><th title="share of the last interval spent waiting for room downstream">backpressured</th><th title="the fullest subtask's bounded input channel">input queue</th><th class="wide" title="an ML role: the fullest node's record queue in front of its runner">runner queue</th></tr></thead><tbody></tbody></table></div></section>
   <section class="card"><h2>Restarts</h2><ol id="restarts" class="timeline"><li class="muted">none</li></ol></section>
 </main>
 <script src="/assets/uplot.js"></script>
@@ -115,6 +115,15 @@ const client = String.raw`
     return outer;
   }
   function td(text, className) { return el('td', { text: text, className: className || '' }); }
+  /** A 0..1 share as a bar and a percentage (over half: red); a dash when there is none. */
+  function share(ratio, name, className) {
+    var cell = el('td', { 'data-metric': name, className: className || '' });
+    if (ratio === undefined || ratio === null) { cell.textContent = '–'; return cell; }
+    cell.setAttribute('data-value', String(ratio));
+    cell.appendChild(bar(ratio, ratio > 0.5));
+    cell.appendChild(document.createTextNode(Math.round(ratio * 100) + '%'));
+    return cell;
+  }
 
   function renderClusters(state) {
     var root = document.getElementById('clusters');
@@ -206,15 +215,15 @@ const client = String.raw`
     var body = document.querySelector('#operators tbody');
     body.replaceChildren();
     state.operators.forEach(function (operator) {
-      var pressure = el('td', {}, [bar(operator.backpressure, operator.backpressure > 0.5)]);
-      pressure.appendChild(document.createTextNode(Math.round(operator.backpressure * 100) + '%'));
       body.appendChild(el('tr', { 'data-operator': operator.operator }, [
         td(operator.job), td(operator.operator), td(String(operator.parallelism), 'num'), td(human(operator.recordsIn), 'num'),
         td(human(operator.recordsOut), 'num'), td(human(operator.recordsInPerSecond), 'num'),
-        td(human(operator.recordsOutPerSecond), 'num'), pressure,
+        td(human(operator.recordsOutPerSecond), 'num'),
+        share(operator.backpressure, 'backpressured'), share(operator.inputQueueFill, 'input-queue'),
+        share(operator.roleQueueFill, 'runner-queue', 'wide'),
       ]));
     });
-    if (!state.operators.length) body.appendChild(el('tr', {}, [el('td', { className: 'muted', text: 'no pipeline metrics yet', colspan: '8' })]));
+    if (!state.operators.length) body.appendChild(el('tr', {}, [el('td', { className: 'muted', text: 'no pipeline metrics yet', colspan: '10' })]));
   }
 
   function renderRestarts(state) {

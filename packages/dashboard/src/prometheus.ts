@@ -5,7 +5,7 @@
  * `_total` for counters, seconds for time.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { JobView, JobViewSnapshot } from './job-view.js';
+import { inputQueueFill, type JobView, type JobViewSnapshot, type SubtaskCounters } from './job-view.js';
 
 /** Every state a cluster can be in, so `millrace_cluster_state` reports a 0 for the others. */
 const clusterStates = [
@@ -205,5 +205,73 @@ export function createMetricsRegistry(view: JobView): Registry {
         this.set({ job: operator.job, operator: operator.operator }, operator.backpressure);
     },
   });
+  const subtaskLabels = ['job', 'operator', 'subtask'] as const;
+  /** One series per operator subtask; `value` undefined leaves the subtask out. */
+  const eachSubtask = (
+    metric: { reset(): void },
+    add: (labels: Record<(typeof subtaskLabels)[number], string>, subtask: SubtaskCounters) => void,
+  ) => {
+    metric.reset();
+    for (const operator of snapshot.operators)
+      operator.subtasks?.forEach((subtask, index) => {
+        add({ job: operator.job, operator: operator.operator, subtask: String(index) }, subtask);
+      });
+  };
+  const subtaskGauge = (
+    name: string,
+    help: string,
+    value: (subtask: SubtaskCounters) => number | undefined,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: subtaskLabels,
+      registers: [registry],
+      collect() {
+        eachSubtask(this, (labels, subtask) => {
+          const measured = value(subtask);
+          if (measured !== undefined && Number.isFinite(measured)) this.set(labels, measured);
+        });
+      },
+    });
+  subtaskGauge(
+    'millrace_operator_input_queue_fill_ratio',
+    "How full each subtask's bounded input channel is (batches queued over its capacity, 0..1); at 1 its producers wait. Sources have none.",
+    inputQueueFill,
+  );
+  new Counter({
+    name: 'millrace_operator_subtask_backpressured_seconds_total',
+    help: 'Seconds each subtask waited for room downstream (a full queue or ring).',
+    labelNames: subtaskLabels,
+    registers: [registry],
+    collect() {
+      eachSubtask(this, (labels, subtask) => this.inc(labels, Math.max(0, subtask.backpressuredMs / 1000)));
+    },
+  });
+  subtaskGauge(
+    'millrace_role_input_queue_fill_ratio',
+    "An ML role's subtask: how full the record queue in front of its node's runner is (0..1, the largest share of its bounds); at 1 the role operator waits.",
+    (subtask) => subtask.gauges?.roleInputQueueFillRatio,
+  );
+  subtaskGauge(
+    'millrace_replay_buffer_records',
+    "An ML role's subtask with replay on: records its replay buffer holds (unread, and read but not covered by a checkpoint).",
+    (subtask) => subtask.gauges?.replayBufferRecords,
+  );
+  new Gauge({
+    name: 'millrace_operator_gauge',
+    help: 'Any other level an operator reports per subtask (SubtaskContext.gauge), by name.',
+    labelNames: [...subtaskLabels, 'name'],
+    registers: [registry],
+    collect() {
+      eachSubtask(this, (labels, subtask) => {
+        for (const [name, value] of Object.entries(subtask.gauges ?? {}))
+          if (!namedGauges.has(name) && Number.isFinite(value)) this.set({ ...labels, name }, value);
+      });
+    },
+  });
   return registry;
 }
+
+/** Operator gauges exported under names of their own (the rest go to `millrace_operator_gauge`). */
+const namedGauges = new Set(['roleInputQueueFillRatio', 'replayBufferRecords']);

@@ -34,7 +34,7 @@ export type { TableJoiner, TableJoinOptions } from './operators/table-join.js';
 export type { TumblingWindowOptions, WindowAggregator, WindowInfo } from './operators/tumbling-window.js';
 export type { FunctionOperatorOptions, MapBatchesOptions, OperatorOptions } from './options.js';
 export type { Key } from './runtime/hash.js';
-export type { OperatorMetrics, SubtaskMetrics } from './runtime/metrics.js';
+export type { OperatorMetrics, SubtaskMetrics, SubtaskSnapshot } from './runtime/metrics.js';
 export { CollectedRecords, type FileSinkOptions } from './sinks/sinks.js';
 export type { CsvColumnType, CsvRecord } from './sources/csv.js';
 export type { GeneratorOptions } from './sources/generator-source.js';

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type SourceProgress, sourceProgress } from '@millrace/core';
 import { describe, expect, it } from 'vitest';
-import { functionReference, Job, type JobEvent, OperatorError } from './index.js';
+import {
+  functionReference,
+  Job,
+  type JobEvent,
+  OperatorError,
+  type OperatorMetrics,
+  type Output,
+} from './index.js';
 
 const fixtures = new URL('./fixtures/functions.mjs', import.meta.url);
 
@@ -246,6 +253,54 @@ describe('metrics and events', () => {
     expect(final[0]!.backpressuredMs).toBeGreaterThan(0);
     const midway = snapshots[0] as Extract<JobEvent, { type: 'operator-metrics' }>;
     expect(midway.operators[2]!.recordsIn).toBeLessThan(400);
+  });
+
+  it("shows each subtask's input queue (batches queued of its capacity) and the levels operators report as gauges", async () => {
+    const job = new Job({ batchSize: 8, channelCapacity: 2, metricsIntervalMs: 20 });
+    let held = 0;
+    job
+      .generate((i) => i, { count: 400, name: 'numbers' })
+      .transform<number>(
+        () => {
+          let output: Output<number> | undefined;
+          return {
+            open(context) {
+              output = context.output;
+              context.gauge('heldRecords', () => held);
+              context.gauge('closed', () => {
+                throw new Error('read after close');
+              });
+            },
+            processBatch(batch) {
+              held += batch.length;
+              output!.emitAll(batch);
+            },
+          };
+        },
+        { name: 'holder' },
+      )
+      .forEach(async () => sleep(0.2), { name: 'slow-sink' });
+    const snapshots: Extract<JobEvent, { type: 'operator-metrics' }>[] = [];
+    job.onEvent((event) => {
+      if (event.type === 'operator-metrics') snapshots.push(event);
+    });
+    const result = await job.execute();
+    const subtaskOf = (metrics: readonly OperatorMetrics[], name: string) =>
+      metrics.find((m) => m.operator === name)!.subtasks[0]!;
+    // A source has no input queue; every other subtask's queue holds at most its capacity.
+    expect(subtaskOf(result.metrics, 'numbers').inputQueueCapacity).toBeUndefined();
+    for (const snapshot of snapshots) {
+      const sink = subtaskOf(snapshot.operators, 'slow-sink');
+      expect(sink.inputQueueCapacity).toBe(2);
+      expect(sink.inputQueuedBatches).toBeGreaterThanOrEqual(0);
+      expect(sink.inputQueuedBatches).toBeLessThanOrEqual(2);
+    }
+    // The slow sink is the bottleneck: its queue was seen full while the job ran.
+    expect(
+      snapshots.some((snapshot) => subtaskOf(snapshot.operators, 'slow-sink').inputQueuedBatches === 2),
+    ).toBe(true);
+    // Gauges are read when the snapshot is taken; one whose reader throws is left out.
+    expect(subtaskOf(result.metrics, 'holder').gauges).toEqual({ heldRecords: 400 });
   });
 
   it('bounded sources say how many records they will emit, so the job knows its progress', async () => {

@@ -35,6 +35,12 @@ export interface SubtaskContext<O> {
   readonly output: Output<O>;
   /** Adds `delta` to an operator-specific counter shown with the operator's metrics. */
   count(metric: string, delta?: number): void;
+  /**
+   * A level (a queue's fill, a buffer's size) that `read` returns whenever the job takes its
+   * metrics; shown per subtask in `OperatorMetrics.subtasks[i].gauges`. Registering a name again
+   * replaces its reader.
+   */
+  gauge(metric: string, read: () => number): void;
   /** Publishes an arbitrary event to `job.onEvent` listeners (`type: 'operator-event'`). */
   publish(payload: unknown): void;
   /** Publishes a cluster observation (`type: 'cluster-observation'`), e.g. from an ML operator. */

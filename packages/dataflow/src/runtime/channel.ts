@@ -49,6 +49,11 @@ export class BoundedChannel<T> {
     this.#openInputs = producersPerInput.length;
   }
 
+  /** How many batches it queues before a producer waits. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
   /** Batches queued right now (for metrics and tests). */
   get size(): number {
     return this.#queue.length - this.#head;

@@ -58,7 +58,9 @@ export class Execution {
   }
 
   metrics(): OperatorMetrics[] {
-    return this.#nodes.map((node) => summarize(node.name, this.#metrics.get(node)!));
+    return this.#nodes.map((node) =>
+      summarize(node.name, this.#metrics.get(node)!, this.#channels.get(node.id)),
+    );
   }
 
   /** Stops every subtask; `run` then resolves (cancel) or rejects (failure). */
@@ -127,6 +129,9 @@ export class Execution {
       output,
       count(metric, delta = 1) {
         metrics.extra[metric] = (metrics.extra[metric] ?? 0) + delta;
+      },
+      gauge(metric, read) {
+        metrics.gauges[metric] = read;
       },
       publish: (payload) => hooks.publish(node.name, index, payload),
       publishObservation: (observation) => hooks.publishObservation(node.name, index, observation),

@@ -8,10 +8,29 @@ export interface SubtaskMetrics {
   backpressuredMs: number;
   /** Operator-specific counters, e.g. `lateRecordsDropped` for windows. */
   extra: Record<string, number>;
+  /** Operator-specific levels, read when a snapshot is taken (`SubtaskContext.gauge`). */
+  gauges: Record<string, () => number>;
+}
+
+/** A subtask's metrics as a snapshot carries them: plain numbers. */
+export interface SubtaskSnapshot {
+  recordsIn: number;
+  recordsOut: number;
+  busyMs: number;
+  backpressuredMs: number;
+  extra: Record<string, number>;
+  /** Operator-specific levels as read when the snapshot was taken (e.g. a role's queue fill). */
+  gauges: Record<string, number>;
+  /**
+   * Batches waiting in the subtask's bounded input channel, and how many it holds before its
+   * producers wait (backpressure); absent for sources, which have no input channel.
+   */
+  inputQueuedBatches?: number | undefined;
+  inputQueueCapacity?: number | undefined;
 }
 
 export function createSubtaskMetrics(): SubtaskMetrics {
-  return { recordsIn: 0, recordsOut: 0, busyMs: 0, backpressuredMs: 0, extra: {} };
+  return { recordsIn: 0, recordsOut: 0, busyMs: 0, backpressuredMs: 0, extra: {}, gauges: {} };
 }
 
 /** Metrics of one operator, summed over its subtasks. */
@@ -24,10 +43,20 @@ export interface OperatorMetrics {
   backpressuredMs: number;
   extra: Readonly<Record<string, number>>;
   /** Per subtask, in subtask order. */
-  subtasks: readonly Readonly<SubtaskMetrics>[];
+  subtasks: readonly Readonly<SubtaskSnapshot>[];
 }
 
-export function summarize(operator: string, subtasks: readonly SubtaskMetrics[]): OperatorMetrics {
+/** What `summarize` needs of a subtask's input channel. */
+interface QueueLevel {
+  readonly size: number;
+  readonly capacity: number;
+}
+
+export function summarize(
+  operator: string,
+  subtasks: readonly SubtaskMetrics[],
+  inputs?: readonly QueueLevel[] | undefined,
+): OperatorMetrics {
   const sum: OperatorMetrics = {
     operator,
     parallelism: subtasks.length,
@@ -36,7 +65,15 @@ export function summarize(operator: string, subtasks: readonly SubtaskMetrics[])
     busyMs: 0,
     backpressuredMs: 0,
     extra: {},
-    subtasks: subtasks.map((m) => ({ ...m, extra: { ...m.extra } })),
+    subtasks: subtasks.map(({ gauges, ...m }, index) => {
+      const input = inputs?.[index];
+      return {
+        ...m,
+        extra: { ...m.extra },
+        gauges: readGauges(gauges),
+        ...(input ? { inputQueuedBatches: input.size, inputQueueCapacity: input.capacity } : {}),
+      };
+    }),
   };
   const extra: Record<string, number> = {};
   for (const m of subtasks) {
@@ -47,4 +84,18 @@ export function summarize(operator: string, subtasks: readonly SubtaskMetrics[])
     for (const [name, value] of Object.entries(m.extra)) extra[name] = (extra[name] ?? 0) + value;
   }
   return { ...sum, busyMs: Math.round(sum.busyMs), backpressuredMs: Math.round(sum.backpressuredMs), extra };
+}
+
+/** Reads every gauge; one whose reader throws or gives no number (its object closed) is left out. */
+function readGauges(gauges: Readonly<Record<string, () => number>>): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const [name, read] of Object.entries(gauges)) {
+    try {
+      const value = read();
+      if (Number.isFinite(value)) values[name] = value;
+    } catch {
+      // left out
+    }
+  }
+  return values;
 }

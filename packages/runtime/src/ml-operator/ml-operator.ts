@@ -595,6 +595,11 @@ class RoleNode {
 
   async open(context: SubtaskContext<unknown>, streamMode: boolean): Promise<void> {
     this.#context = context;
+    if (streamMode) {
+      // The record queue in front of the runner (and what it holds for replay), for /metrics.
+      context.gauge('roleInputQueueFillRatio', () => this.#input.fill);
+      if (this.#input.replay) context.gauge('replayBufferRecords', () => this.#input.held.records);
+    }
     const endpoint = await abortable(this.cluster.endpoint.promise, context.signal);
     const agent = new NodeAgent({
       address: endpoint.address,

@@ -20,6 +20,20 @@ describe('ReplayInput', () => {
     expect(input.recordsDelivered).toBe(6);
   });
 
+  it('says how full it is: the largest share of its bounds, 1 when the role operator must wait', async () => {
+    const input = new ReplayInput({ replay: true, subject: 'worker[0]', maxRecords: 8, maxUnread: 4 });
+    expect(input.fill).toBe(0);
+    await input.writeBatch([1, 2].map(record));
+    expect(input.fill).toBe(0.5); // 2 unread of 4
+    const attempt = input.openAttempt();
+    await attempt.channel.readBatch(2);
+    expect(input.fill).toBe(0.25); // read, held for replay: 2 of 8
+    await input.writeBatch([3, 4, 5, 6].map(record));
+    expect(input.fill).toBe(1); // 4 unread of 4: a further write waits
+    input.acknowledge(2);
+    expect(input.held.records).toBe(4);
+  });
+
   it('closing an attempt resolves its pending read with null instead of taking the next batch', async () => {
     const input = new ReplayInput({ replay: false, subject: 'worker[0]' });
     const attempt = input.openAttempt();

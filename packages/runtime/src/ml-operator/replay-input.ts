@@ -156,6 +156,22 @@ export class ReplayInput implements AttemptInputSource {
     return { records: this.#written - this.#base, bytes: this.#bytes };
   }
 
+  /**
+   * How full the buffer is (0..1): the largest share of any of its bounds (unread records of
+   * `maxUnread`, held records of `maxRecords`, held bytes of `maxBytes`). At 1 the role operator
+   * waits for the runner (backpressure).
+   */
+  get fill(): number {
+    return Math.min(
+      1,
+      Math.max(
+        (this.#written - this.#read) / this.#maxUnread,
+        (this.#written - this.#base) / this.#maxRecords,
+        this.#bytes / this.#maxBytes,
+      ),
+    );
+  }
+
   /** The most records and bytes held at once so far. */
   get peak(): { records: number; bytes: number } {
     return { ...this.#peak };
