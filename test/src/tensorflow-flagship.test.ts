@@ -36,6 +36,13 @@ describe('examples/flagship', () => {
     expect(result.chaosKilled).toBe('worker[1]');
     expect(result.restarts).toBe(1);
     expect(output).toMatch(/generation 1, restart-one of worker:1/);
+    // Replay: what the killed worker had read but no checkpoint held went to its restart, and the
+    // final checkpoint holds every training record (the positions the ps saved with it).
+    expect(result.recordsReplayed).toBeGreaterThan(0);
+    expect(result.recordsNotReplayed).toBe(0);
+    expect(result.trainingRecords).toBe(240_000);
+    expect(result.recordsInCheckpoint).toBe(result.trainingRecords);
+    expect(output).toMatch(/replay: \d+ records replayed to restarted workers, 0 given up; .*: none lost/);
     expect(output).toMatch(/held-out: AUC/);
   }, 180_000);
 });

@@ -11,6 +11,7 @@ import { Job } from '@millrace/dataflow';
 import {
   createTensorflowEngine,
   latestCheckpoint,
+  positionsEveryShardHolds,
   predictWithTensorflow,
   tensorflowTrainer,
 } from '@millrace/plugin-tensorflow';
@@ -89,22 +90,33 @@ export async function runFlagship(options = {}) {
     progress.stop();
     const trainingSeconds = (performance.now() - trainingStarted) / 1000;
     if (trained.status !== 'finished') throw new Error(`training job ${trained.status}`);
-    // What replay did for the stream-mode worker role (runtime README, "Replay: no record lost").
-    const replay = { replayed: 0, notReplayed: 0 };
-    for (const metrics of trained.metrics) {
-      replay.replayed += metrics.extra.recordsReplayed ?? 0;
-      replay.notReplayed += metrics.extra.recordsNotReplayed ?? 0;
-    }
-    if (options.chaos || replay.replayed || replay.notReplayed) {
-      log(
-        `replay: ${replay.replayed} records replayed to restarted workers, ${replay.notReplayed} not replayed` +
-          (replay.notReplayed
-            ? ' (the TF.js trainer does not acknowledge checkpoints yet, so its role runs with replay off: what a killed worker had read is lost, at-most-once)'
-            : ''),
-      );
-    }
     const checkpoint = await latestCheckpoint(checkpointDirectory);
     if (!checkpoint) throw new Error(`training finished without a checkpoint in ${checkpointDirectory}`);
+    // What replay did for the stream-mode worker role (runtime README, "Replay: no record lost"),
+    // and what the final checkpoint holds of the workers' input: the positions the parameter
+    // server recorded with the values, per worker (plugin README, "Replay").
+    const workerRole = trained.metrics.find((metrics) => metrics.operator === 'ctr-model-worker');
+    const held = positionsEveryShardHolds(checkpoint.shardPositions ?? []);
+    const replay = {
+      replayed: workerRole?.extra.recordsReplayed ?? 0,
+      notReplayed: workerRole?.extra.recordsNotReplayed ?? 0,
+      trainingRecords: workerRole?.recordsIn ?? 0,
+      inCheckpoint: Object.values(held).reduce((sum, position) => sum + position, 0),
+    };
+    const perWorker = Object.entries(held)
+      .map(([name, position]) => `${name} ${position}`)
+      .join(', ');
+    const complete = replay.notReplayed === 0 && replay.inCheckpoint === replay.trainingRecords;
+    log(
+      `replay: ${replay.replayed} records replayed to restarted workers, ${replay.notReplayed} given up; ` +
+        `the final checkpoint holds ${replay.inCheckpoint} of ${replay.trainingRecords} training records (${perWorker})` +
+        (complete ? ': none lost' : ''),
+    );
+    if (!complete) {
+      throw new Error(
+        `training lost records: the final checkpoint holds ${replay.inCheckpoint} of ${replay.trainingRecords} training records, ${replay.notReplayed} were not replayed`,
+      );
+    }
     log(`checkpoint: ${checkpoint.path} (step ${checkpoint.step})`);
 
     // 2. Prediction on a held-out stream (the impressions that follow), in the pipeline's process.
@@ -152,6 +164,8 @@ export async function runFlagship(options = {}) {
       chaosKilled: progress.killed(),
       recordsReplayed: replay.replayed,
       recordsNotReplayed: replay.notReplayed,
+      trainingRecords: replay.trainingRecords,
+      recordsInCheckpoint: replay.inCheckpoint,
       totalSeconds: (performance.now() - started) / 1000,
     };
     log(

@@ -5,8 +5,9 @@
  *   npx millrace run examples/flagship [--chaos]
  *   node examples/flagship/src/main.mjs [--chaos] [--result-file result.json]
  *
- * --chaos kills worker[1]'s training process with SIGKILL mid-run; the engine restarts it alone
- * and the job still finishes.
+ * --chaos kills worker[1]'s training process with SIGKILL mid-run; the engine restarts it alone,
+ * replay hands it the records its last checkpoint did not hold, and the job still finishes with
+ * every training record in the final checkpoint.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

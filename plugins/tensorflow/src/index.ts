@@ -27,6 +27,7 @@ export {
   latestCheckpoint,
   loadLayersModelFrom,
   ModelLoadError,
+  positionsEveryShardHolds,
   saveModelTo,
   writeCheckpoint,
 } from './model-io.js';

@@ -170,6 +170,27 @@ export interface CheckpointPointer {
   /** Global training step (parameter server 0's update count) the checkpoint was taken at. */
   step: number;
   savedAt: string;
+  /**
+   * Per parameter-server shard, the input positions its values in this checkpoint hold, by worker
+   * (`<role>-<index>`: that worker's records 1 … position are in). A restarted shard restores them
+   * with its values. Absent for checkpoints of workers without input streams.
+   */
+  shardPositions?: Record<string, number>[];
+}
+
+/**
+ * Per worker, the input position every shard holds: the records the whole checkpoint contains
+ * (what a model version's `inputPosition` reports).
+ */
+export function positionsEveryShardHolds(
+  shardPositions: readonly Readonly<Record<string, number>>[],
+): Record<string, number> {
+  const names = new Set(shardPositions.flatMap((positions) => Object.keys(positions)));
+  return Object.fromEntries(
+    [...names]
+      .sort()
+      .map((name) => [name, Math.min(...shardPositions.map((positions) => positions[name] ?? 0))]),
+  );
 }
 
 export const checkpointPointerFile = 'checkpoint.json';
@@ -177,16 +198,18 @@ export const checkpointPointerFile = 'checkpoint.json';
 /**
  * Saves `model` as checkpoint `step` under `directory`. The model is written first and the pointer
  * renamed into place last, so a reader (or a crash) never sees a half-written checkpoint; then the
- * checkpoint is published as the next model version (`versions/`), with `inputPosition` (how far
- * into its input the writer had trained, keyed `<role>-<index>`) when the writer reads a stream.
- * Keeps the two newest checkpoints.
+ * checkpoint is published as the next model version (`versions/`). `shardPositions` (per
+ * parameter-server shard, the input positions its values hold) goes into the pointer, and the
+ * positions every shard holds into the version's `inputPosition`. Resolves with the checkpoint's
+ * path once it is durable, or undefined when a newer checkpoint was already in place (this one is
+ * then not the one a restart restores). Keeps the two newest checkpoints.
  */
 export async function writeCheckpoint(
   model: tfl.LayersModel,
   directory: string,
   step: number,
-  inputPosition?: Record<string, number>,
-): Promise<string> {
+  shardPositions?: Record<string, number>[],
+): Promise<string | undefined> {
   const name = `ckpt-${String(step).padStart(9, '0')}-${process.pid}`;
   const target = join(directory, name);
   await rm(target, { recursive: true, force: true });
@@ -196,14 +219,16 @@ export async function writeCheckpoint(
     latest: name,
     step,
     savedAt: new Date().toISOString(),
+    ...(shardPositions ? { shardPositions } : {}),
   };
   // Several workers may write final checkpoints; the pointer only ever moves forward.
   const current = await latestCheckpoint(directory);
-  if (current && current.step > step) return target;
+  if (current && current.step > step) return undefined;
   const temporary = join(directory, `${checkpointPointerFile}.${process.pid}.tmp`);
   await writeFile(temporary, JSON.stringify(pointer));
   await rename(temporary, join(directory, checkpointPointerFile));
   // Each checkpoint the pointer moves to is a model version that prediction may follow.
+  const inputPosition = shardPositions ? positionsEveryShardHolds(shardPositions) : undefined;
   await publishModelVersion(directory, { path: target, format: pointer.format, step, inputPosition });
   const old = (await readdir(directory)).filter((entry) => entry.startsWith('ckpt-') && entry < name).sort();
   for (const entry of old.slice(0, -1)) await rm(join(directory, entry), { recursive: true, force: true });

@@ -8,6 +8,13 @@
  *   arrived (TensorFlow's SyncReplicasOptimizer); their mean is applied once and every held push
  *   is answered. A gradient computed on older values is stale and dropped (answered with the
  *   current values). A worker that leaves or disconnects stops counting, so nobody waits on it.
+ *
+ * Input positions: each push says where in its worker's input stream its batch ends; the shard
+ * records that position when it applies the gradient, so its values hold exactly that worker's
+ * records 1 … position. A snapshot returns values and positions together (one event-loop turn:
+ * nothing is applied in between), so a checkpoint knows what it holds. A worker that says HELLO
+ * again (restarted) replaces its old connection: whatever the dead one had left unread is
+ * discarded, never applied after the restarted worker was told its position.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { ProtocolError } from '@millrace/core';
@@ -38,12 +45,26 @@ export interface ParameterServerOptions {
   fingerprint: string;
   /** Which shard this is, for messages. */
   shard: number;
+  /**
+   * Input positions the initial values hold, by worker name (`<role>-<index>`): the checkpoint's
+   * after a restart. They count as applied and as durably checkpointed.
+   */
+  positions?: Readonly<Record<string, number>> | undefined;
 }
 
 interface Connection {
   socket: Socket;
   worker: number;
+  /** `<role>-<index>` of the worker, the key of its input positions. */
+  name: string;
   active: boolean;
+}
+
+/** A push waiting for its sync step; `gradients` undefined when the shard already held the batch. */
+interface PendingPush {
+  connection: Connection;
+  samples: number;
+  position: number;
 }
 
 export class ParameterServer {
@@ -55,9 +76,14 @@ export class ParameterServer {
   #server: Server | undefined;
   #step: number;
   /** Sync mode: the gradient sum and the pushes waiting for this step to complete. */
-  #pending: { connection: Connection; samples: number }[] = [];
+  #pending: PendingPush[] = [];
   #sum: Float32Array | undefined;
+  #contributions = 0;
   #applied = 0;
+  /** Per worker name: the input position whose records these values hold. */
+  readonly #positions = new Map<string, number>();
+  /** Per worker name: the position the newest durable checkpoint of this shard holds. */
+  readonly #checkpointed = new Map<string, number>();
   /** Workers that left (finished or disconnected); sync steps stop waiting for them. */
   readonly #departed = new Set<number>();
   #samples = 0;
@@ -79,6 +105,15 @@ export class ParameterServer {
       offset += values.length;
     });
     this.#optimizer = createFlatOptimizer(options.optimizer, options.learningRate, this.#totalSize);
+    for (const [name, position] of Object.entries(options.positions ?? {})) {
+      this.#positions.set(name, position);
+      this.#checkpointed.set(name, position);
+    }
+  }
+
+  /** The input positions the current values hold, by worker name. */
+  positions(): Record<string, number> {
+    return Object.fromEntries(this.#positions);
   }
 
   get step(): number {
@@ -116,7 +151,7 @@ export class ParameterServer {
 
   #accept(socket: Socket): void {
     socket.setNoDelay(true);
-    const connection: Connection = { socket, worker: -1, active: false };
+    const connection: Connection = { socket, worker: -1, name: '', active: false };
     this.#connections.add(connection);
     const drop = () => {
       if (!this.#connections.delete(connection)) return;
@@ -140,7 +175,11 @@ export class ParameterServer {
   #handle(connection: Connection, frame: Frame): void {
     switch (frame.type) {
       case MessageType.hello: {
-        const hello = JSON.parse(frame.body.toString('utf8')) as { worker: number; fingerprint: string };
+        const hello = JSON.parse(frame.body.toString('utf8')) as {
+          worker: number;
+          name?: string;
+          fingerprint: string;
+        };
         if (hello.fingerprint !== this.#options.fingerprint) {
           throw new ProtocolError(
             `worker ${hello.worker} has a different model than parameter server ${this.#options.shard}: ` +
@@ -148,9 +187,15 @@ export class ParameterServer {
           );
         }
         connection.worker = hello.worker;
+        connection.name = hello.name ?? `worker-${hello.worker}`;
+        this.#replaceEarlierConnections(connection);
         connection.active = true;
         this.#departed.delete(hello.worker);
-        const welcome = { step: this.#step, variables: this.#options.shapes.length };
+        const welcome = {
+          step: this.#step,
+          variables: this.#options.shapes.length,
+          position: this.#positions.get(connection.name) ?? 0,
+        };
         connection.socket.write(encodeFrame(MessageType.welcome, Buffer.from(JSON.stringify(welcome))));
         return;
       }
@@ -160,6 +205,24 @@ export class ParameterServer {
       case MessageType.push:
         this.#push(connection, frame.body);
         return;
+      case MessageType.snapshot: {
+        const positions = Buffer.from(JSON.stringify({ positions: this.positions() }));
+        const length = Buffer.allocUnsafe(4);
+        length.writeUInt32LE(positions.byteLength, 0);
+        connection.socket.write(
+          encodeFrame(MessageType.state, float64(this.#step), length, positions, float32Bytes(this.#values)),
+        );
+        return;
+      }
+      case MessageType.checkpointed: {
+        const { positions } = JSON.parse(frame.body.toString('utf8')) as {
+          positions: Record<string, number>;
+        };
+        for (const [name, position] of Object.entries(positions)) {
+          if (position > (this.#checkpointed.get(name) ?? 0)) this.#checkpointed.set(name, position);
+        }
+        return;
+      }
       case MessageType.leave: {
         this.#leave(connection);
         const remaining = [...this.#connections].filter((other) => other.active).length;
@@ -171,17 +234,35 @@ export class ParameterServer {
     }
   }
 
+  /**
+   * A restarted worker's HELLO: its earlier connection (the dead process's) stops counting and is
+   * closed, so a push it left unread can never be applied after the new one learnt its position.
+   */
+  #replaceEarlierConnections(current: Connection): void {
+    for (const other of this.#connections) {
+      if (other === current || other.name !== current.name) continue;
+      this.#connections.delete(other);
+      other.active = false;
+      other.socket.destroy();
+    }
+  }
+
   #push(connection: Connection, body: Buffer): void {
     const baseStep = body.readDoubleLE(0);
     const samples = body.readDoubleLE(8);
-    const gradients = readFloat32(body, 16);
-    if (gradients.length !== this.#totalSize) {
+    const position = body.readDoubleLE(16);
+    const gradients = readFloat32(body, 24);
+    // No gradient values: this shard already holds the batch (the worker replays records its
+    // earlier process pushed); only the position moves, so nothing is applied twice.
+    const held = gradients.length === 0;
+    if (!held && gradients.length !== this.#totalSize) {
       throw new ProtocolError(
         `worker ${connection.worker} pushed ${gradients.length} gradient values; shard ${this.#options.shard} holds ${this.#totalSize}`,
       );
     }
     if (this.#options.mode === 'async') {
-      this.#apply(gradients, samples);
+      if (!held) this.#apply(gradients, samples);
+      this.#advance(connection.name, position);
       this.#sendValues(connection);
       return;
     }
@@ -190,10 +271,17 @@ export class ParameterServer {
       this.#sendValues(connection);
       return;
     }
-    if (!this.#sum) this.#sum = gradients;
-    else for (let i = 0; i < gradients.length; i++) this.#sum[i]! += gradients[i]!;
-    this.#pending.push({ connection, samples });
+    if (!held) {
+      if (!this.#sum) this.#sum = gradients;
+      else for (let i = 0; i < gradients.length; i++) this.#sum[i]! += gradients[i]!;
+      this.#contributions += 1;
+    }
+    this.#pending.push({ connection, samples: held ? 0 : samples, position });
     this.#releaseIfComplete();
+  }
+
+  #advance(name: string, position: number): void {
+    if (position > (this.#positions.get(name) ?? 0)) this.#positions.set(name, position);
   }
 
   #releaseIfComplete(): void {
@@ -202,16 +290,21 @@ export class ParameterServer {
     // still owes this step its gradient. Only workers that left stop counting.
     const needed = Math.max(1, this.#options.replicas - this.#departed.size);
     if (this.#pending.length < needed) return;
-    const sum = this.#sum!;
-    const count = this.#pending.length;
-    for (let i = 0; i < sum.length; i++) sum[i]! /= count;
-    this.#apply(
-      sum,
-      this.#pending.reduce((total, push) => total + push.samples, 0),
-    );
+    const sum = this.#sum;
+    const count = this.#contributions;
+    const samples = this.#pending.reduce((total, push) => total + push.samples, 0);
+    if (sum) {
+      for (let i = 0; i < sum.length; i++) sum[i]! /= count;
+      this.#apply(sum, samples);
+    } else {
+      // Every push of this step was a batch the shard already held: the step completes empty.
+      this.#step += 1;
+    }
     const waiting = this.#pending;
+    for (const push of waiting) this.#advance(push.connection.name, push.position);
     this.#pending = [];
     this.#sum = undefined;
+    this.#contributions = 0;
     for (const push of waiting) if (!push.connection.socket.destroyed) this.#sendValues(push.connection);
   }
 
@@ -230,6 +323,13 @@ export class ParameterServer {
   }
 
   #sendValues(connection: Connection): void {
-    connection.socket.write(encodeFrame(MessageType.values, float64(this.#step), float32Bytes(this.#values)));
+    connection.socket.write(
+      encodeFrame(
+        MessageType.values,
+        float64(this.#step),
+        float64(this.#checkpointed.get(connection.name) ?? 0),
+        float32Bytes(this.#values),
+      ),
+    );
   }
 }

@@ -2,6 +2,8 @@
 export type ChildMessage =
   | { type: 'read'; maxRecords: number }
   | { type: 'metrics'; metrics: Record<string, number> }
+  /** A durable checkpoint holds this node's input records 1 … position. */
+  | { type: 'checkpointed'; position: number }
   | {
       type: 'log';
       level: 'debug' | 'info' | 'warn' | 'error';

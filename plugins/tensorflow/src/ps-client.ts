@@ -17,6 +17,15 @@ import {
 
 export interface ShardValues {
   step: number;
+  /** The input position of the asking worker that this shard's newest durable checkpoint holds. */
+  checkpointed: number;
+  values: Float32Array;
+}
+
+/** A shard's values and the input positions (by worker name) they hold, taken at one instant. */
+export interface ShardState {
+  step: number;
+  positions: Record<string, number>;
   values: Float32Array;
 }
 
@@ -170,6 +179,8 @@ export interface ParameterServerClientOptions {
   /** `host:port` of each parameter server, by shard. */
   addresses: readonly string[];
   worker: number;
+  /** `<role>-<index>`: the key of this worker's input positions on the parameter servers. */
+  name?: string | undefined;
   fingerprint: string;
   connectTimeoutMs: number;
   signal?: AbortSignal | undefined;
@@ -178,26 +189,41 @@ export interface ParameterServerClientOptions {
 export class ParameterServerClient {
   readonly #shards: ShardConnection[];
   readonly startStep: number;
+  /**
+   * Per shard, the input position of this worker that the shard's values held when it connected:
+   * a restarted worker's records up to there are in the model already and must not be pushed again.
+   */
+  readonly heldPositions: readonly number[];
 
-  private constructor(shards: ShardConnection[], startStep: number) {
+  private constructor(shards: ShardConnection[], startStep: number, heldPositions: number[]) {
     this.#shards = shards;
     this.startStep = startStep;
+    this.heldPositions = heldPositions;
   }
 
   static async connect(options: ParameterServerClientOptions): Promise<ParameterServerClient> {
     const hello = encodeFrame(
       MessageType.hello,
-      Buffer.from(JSON.stringify({ worker: options.worker, fingerprint: options.fingerprint })),
+      Buffer.from(
+        JSON.stringify({
+          worker: options.worker,
+          name: options.name ?? `worker-${options.worker}`,
+          fingerprint: options.fingerprint,
+        }),
+      ),
     );
     const shards: ShardConnection[] = [];
+    const heldPositions: number[] = [];
     let startStep = 0;
     try {
       for (const [index, address] of options.addresses.entries()) {
         const { shard, welcome } = await handshake(address, hello, options);
         shards.push(shard);
-        if (index === 0) startStep = (JSON.parse(welcome.body.toString('utf8')) as { step: number }).step;
+        const body = JSON.parse(welcome.body.toString('utf8')) as { step: number; position?: number };
+        if (index === 0) startStep = body.step;
+        heldPositions.push(body.position ?? 0);
       }
-      return new ParameterServerClient(shards, startStep);
+      return new ParameterServerClient(shards, startStep, heldPositions);
     } catch (error) {
       for (const shard of shards) shard.close();
       throw error;
@@ -211,26 +237,60 @@ export class ParameterServerClient {
     return replies.map(decodeValues);
   }
 
-  /** Pushes each shard its gradients; resolves with each shard's values after applying them. */
+  /**
+   * Pushes each shard its gradients for a batch that ends at input `position`; resolves with each
+   * shard's values after applying them. A shard whose gradients are `undefined` already holds the
+   * batch: it only records the position.
+   */
   async push(
-    gradients: readonly Float32Array[],
+    gradients: readonly (Float32Array | undefined)[],
     baseSteps: readonly number[],
     samples: number,
+    position = 0,
   ): Promise<ShardValues[]> {
+    const none = new Uint8Array(0);
     const replies = await Promise.all(
-      this.#shards.map((shard, index) =>
-        shard.request(
+      this.#shards.map((shard, index) => {
+        const shardGradients = gradients[index];
+        return shard.request(
           encodeFrame(
             MessageType.push,
             float64(baseSteps[index]!),
             float64(samples),
-            float32Bytes(gradients[index]!),
+            float64(position),
+            shardGradients ? float32Bytes(shardGradients) : none,
           ),
           MessageType.values,
-        ),
-      ),
+        );
+      }),
     );
     return replies.map(decodeValues);
+  }
+
+  /** Each shard's values with the input positions they hold, for a checkpoint. */
+  async snapshot(): Promise<ShardState[]> {
+    const snapshot = encodeFrame(MessageType.snapshot);
+    const replies = await Promise.all(
+      this.#shards.map((shard) => shard.request(snapshot, MessageType.state)),
+    );
+    return replies.map((frame) => {
+      const length = frame.body.readUInt32LE(8);
+      const { positions } = JSON.parse(frame.body.subarray(12, 12 + length).toString('utf8')) as {
+        positions: Record<string, number>;
+      };
+      return { step: frame.body.readDoubleLE(0), positions, values: readFloat32(frame.body, 12 + length) };
+    });
+  }
+
+  /**
+   * Tells each shard that a durable checkpoint holds its values up to `positions[shard]`; workers
+   * learn it in their next VALUES and acknowledge it.
+   */
+  checkpointed(positions: readonly Readonly<Record<string, number>>[]): void {
+    for (const [index, shard] of this.#shards.entries()) {
+      const body = Buffer.from(JSON.stringify({ positions: positions[index] ?? {} }));
+      shard.send(encodeFrame(MessageType.checkpointed, body));
+    }
   }
 
   /**
@@ -249,5 +309,9 @@ export class ParameterServerClient {
 }
 
 function decodeValues(frame: Frame): ShardValues {
-  return { step: frame.body.readDoubleLE(0), values: readFloat32(frame.body, 8) };
+  return {
+    step: frame.body.readDoubleLE(0),
+    checkpointed: frame.body.readDoubleLE(8),
+    values: readFloat32(frame.body, 16),
+  };
 }

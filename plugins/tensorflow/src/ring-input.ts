@@ -4,8 +4,9 @@
  * training process reads the ring. One copy on the way in, batches at every step, a full ring
  * pushes back on the pipeline, and a record larger than the ring fails the node with a
  * RecordTooLargeError (the ring closes without an end marker, so the reader never waits forever).
- * Each process start gets a fresh ring; records already in the ring of a process that died are
- * lost with it (the same at-most-once the ML operator has across restarts).
+ * Each process start gets a fresh ring; records in the ring of a process that died die with it,
+ * and the role's replay hands them to the restarted process again (the trainer acknowledges
+ * checkpoints by input position; the ring itself keeps nothing).
  */
 import { rmSync } from 'node:fs';
 import type { InputChannel } from '@millrace/core';

@@ -41,6 +41,9 @@ export function tensorflowTrainer(options: TrainingOptionsInput): Runner {
   const resolved = parseWithSchema(trainingOptionsSchema, options, 'tensorflow training options');
   return {
     description: `tensorflow.js parameter-server training (${resolved.module})`,
+    // Stream-mode workers acknowledge what the parameter servers' durable checkpoints hold of
+    // their input, so their roles get replay by default (plugin README, "Replay").
+    acknowledgesCheckpoints: true,
     start: async (context) => {
       let feed: RingFeed | undefined;
       if (context.input && resolved.inputTransport === 'ring') {
@@ -129,6 +132,14 @@ function handleMessage(child: ChildProcess, message: ChildMessage, context: Runn
   switch (message.type) {
     case 'metrics':
       context.metrics.report(message.metrics);
+      return;
+    case 'checkpointed':
+      try {
+        context.checkpointed(message.position);
+      } catch (error) {
+        // A position the role refuses is a bug in the trainer, not a reason to stop training.
+        context.logger.error('checkpoint acknowledgement refused', { error: (error as Error).message });
+      }
       return;
     case 'log':
       context.logger[message.level](message.message, message.fields);

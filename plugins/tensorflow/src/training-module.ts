@@ -88,21 +88,41 @@ export function defaultDecodeExample(record: Uint8Array): Example {
   return unpack(record) as Example;
 }
 
-/** Reads `input` into batches of `batchSize` rows (the last one may be smaller). */
+/** Where a restarted worker's input must be skipped or cut, in records of this start's input. */
+export interface InputCuts {
+  /** The first `skipThrough` records are read and dropped undecoded (the model holds them). */
+  skipThrough: number;
+  /** Ascending counts at which a batch must end (a parameter server's position lies there). */
+  boundaries: readonly number[];
+}
+
+/**
+ * Reads `input` into batches of `batchSize` rows (the last one may be smaller), after skipping
+ * `cuts.skipThrough` records and ending a batch at each of `cuts.boundaries`.
+ */
 export async function* batchesFromInput(
   input: InputChannel,
   decode: (record: Uint8Array) => Example,
   batchSize: number,
   featureSize: number,
   labelSize: number,
+  cuts: InputCuts = { skipThrough: 0, boundaries: [] },
 ): AsyncGenerator<Batch> {
+  let position = 0;
+  while (position < cuts.skipThrough) {
+    const skipped = await input.readBatch(Math.min(4096, cuts.skipThrough - position));
+    if (skipped === null) return;
+    position += skipped.length;
+  }
   let ended = false;
   while (!ended) {
-    const features = new Float32Array(batchSize * featureSize);
-    const labels = new Float32Array(batchSize * labelSize);
+    const boundary = cuts.boundaries.find((cut) => cut > position);
+    const size = boundary === undefined ? batchSize : Math.min(batchSize, boundary - position);
+    const features = new Float32Array(size * featureSize);
+    const labels = new Float32Array(size * labelSize);
     let count = 0;
-    while (count < batchSize) {
-      const records = await input.readBatch(batchSize - count);
+    while (count < size) {
+      const records = await input.readBatch(size - count);
       if (records === null) {
         ended = true;
         break;
@@ -115,10 +135,11 @@ export async function* batchesFromInput(
         count += 1;
       }
     }
+    position += count;
     if (count > 0) {
       yield {
-        features: count === batchSize ? features : features.subarray(0, count * featureSize),
-        labels: count === batchSize ? labels : labels.subarray(0, count * labelSize),
+        features: count === size ? features : features.subarray(0, count * featureSize),
+        labels: count === size ? labels : labels.subarray(0, count * labelSize),
         count,
       };
     }

@@ -18,6 +18,7 @@ import {
   batchesFromInput,
   buildModel,
   defaultDecodeExample,
+  type InputCuts,
   importTrainingModule,
   type TrainingModule,
 } from './training-module.js';
@@ -36,6 +37,12 @@ export interface TrainingNodeContext {
    * `resumePosition`, 0 when absent): the input position in checkpoint manifests counts from it.
    */
   resumePosition?: number | undefined;
+  /**
+   * Acknowledges that a durable checkpoint holds this node's input records 1 … position (the
+   * runner context's `checkpointed`); a stream-mode worker calls it as the parameter servers
+   * report checkpoints that hold its records.
+   */
+  checkpointed?: ((position: number) => void) | undefined;
   metrics: MetricsReporter;
   logger: Logger;
   signal: AbortSignal;
@@ -114,6 +121,7 @@ async function serveShard(
   )[context.index]!;
   let values = trainableValues(model);
   let step = 0;
+  let positions: Record<string, number> | undefined;
   const checkpoint = await latestCheckpoint(context.checkpointDirectory);
   if (checkpoint) {
     const restored = await loadLayersModelFrom(checkpoint.path);
@@ -125,6 +133,8 @@ async function serveShard(
     }
     values = trainableValues(restored);
     step = checkpoint.step;
+    // The input positions this shard's values in the checkpoint hold: restarted workers skip them.
+    positions = checkpoint.shardPositions?.[context.index];
     context.logger.info('parameter server restored from checkpoint', { path: checkpoint.path, step });
   }
   const server = new ParameterServer({
@@ -137,6 +147,7 @@ async function serveShard(
     step,
     fingerprint: shapeFingerprint(model.trainableWeights),
     shard: context.index,
+    positions,
   });
   const self = context.clusterSpec.roles.ps![context.index]!;
   const port = await server.listen(self.ports[tensorflowPortName]!, self.host);
@@ -186,11 +197,12 @@ async function trainWorker(
   const client = await ParameterServerClient.connect({
     addresses: parameterServerAddresses(spec),
     worker,
+    name: `${context.role}-${context.index}`,
     fingerprint: shapeFingerprint(weights),
     connectTimeoutMs: options.connectTimeoutMs,
     signal: context.signal,
   });
-  const assign = (replies: ShardValues[]) => {
+  const assign = (replies: readonly { step: number; values: Float32Array }[]) => {
     tf.tidy(() => {
       replies.forEach((reply, shard) => {
         let offset = 0;
@@ -204,10 +216,31 @@ async function trainWorker(
     return replies.map((reply) => reply.step);
   };
 
+  // Input positions (runtime README, "Replay: no record lost"): this start's input begins after
+  // `resumePosition` (the last acknowledged checkpoint). Each shard said at HELLO which of this
+  // worker's records its values already hold: a live ps holds what the dead process pushed after
+  // that checkpoint, a restored one what its checkpoint held. Records every shard holds are read
+  // and skipped; a batch some shards hold goes only to the others (batches end where a shard's
+  // position lies, so each is wholly held or not). Nothing is applied twice, nothing skipped.
+  const resumePosition = context.resumePosition ?? 0;
+  const held = context.input ? [...client.heldPositions] : shards.map(() => 0);
+  if (context.input && held.some((position) => position < resumePosition)) {
+    context.logger.warn(
+      `parameter servers hold ${context.role}[${context.index}]'s input only up to positions ${held.join(', ')}, ` +
+        `but a checkpoint up to ${resumePosition} was acknowledged: the records between are not in the model ` +
+        '(was the checkpoint directory changed?)',
+    );
+  }
+  const skipThrough = Math.max(resumePosition, Math.min(...held));
+  const boundaries = [...new Set(held)].filter((position) => position > skipThrough).sort((a, b) => a - b);
+
   let steps = assign(await client.pull());
   const startStep = steps[0]!;
   let lastCheckpointStep = startStep;
-  const batches = batchSource(module, options, context, worker, featureSize, labelSize);
+  const batches = batchSource(module, options, context, worker, featureSize, labelSize, {
+    skipThrough: skipThrough - resumePosition,
+    boundaries: boundaries.map((position) => position - resumePosition),
+  });
   const summary: WorkerSummary = {
     steps: 0,
     samples: 0,
@@ -225,18 +258,41 @@ async function trainWorker(
   // on the current step.
   const depth = context.training === 'async' ? options.pushesInFlight : 0;
   const inFlight: Promise<ShardValues[]>[] = [];
-  // The input position each push covers, in push order: once a push settles, its records are in
-  // the parameter servers' values, so a checkpoint taken then covers the input up to there.
-  let readPosition = context.resumePosition ?? 0;
-  let trainedPosition = readPosition;
-  const pushedPositions: number[] = [];
-  const inputPosition = () =>
-    context.input ? { [`${context.role}-${context.index}`]: trainedPosition } : undefined;
+  let readPosition = skipThrough;
+  let acknowledged = resumePosition;
+  /** Acknowledges what every shard's newest durable checkpoint holds of this worker's input. */
+  const acknowledge = (replies: readonly ShardValues[]) => {
+    if (!context.input || !context.checkpointed) return;
+    const covered = Math.min(readPosition, ...replies.map((reply) => reply.checkpointed));
+    if (covered <= acknowledged) return;
+    acknowledged = covered;
+    context.checkpointed(covered);
+  };
+  /**
+   * Writes a checkpoint from one snapshot of every shard: its values and the input positions they
+   * hold, taken at once per shard, so the checkpoint records exactly which records it contains.
+   * Once it is durable, the shards learn it and pass it on to each worker in its next VALUES.
+   */
+  const checkpoint = async () => {
+    const state = await client.snapshot();
+    steps = assign(state);
+    const positions = state.map((shard) => shard.positions);
+    const withInput = positions.some((shard) => Object.keys(shard).length > 0);
+    const written = await writeCheckpoint(
+      model,
+      context.checkpointDirectory,
+      steps[0]!,
+      withInput ? positions : undefined,
+    );
+    lastCheckpointStep = steps[0]!;
+    if (written && withInput) client.checkpointed(positions);
+  };
   const settle = async () => {
     const oldest = inFlight.shift();
     if (!oldest) return;
-    steps = assign(await oldest);
-    trainedPosition = pushedPositions.shift() ?? trainedPosition;
+    const replies = await oldest;
+    steps = assign(replies);
+    acknowledge(replies);
     summary.lastStep = steps[0]!;
     const now = Date.now();
     if (now - window.time >= 500) {
@@ -249,10 +305,7 @@ async function trainWorker(
         samples: summary.samples,
       });
     }
-    if (saves && steps[0]! - lastCheckpointStep >= options.checkpointEverySteps) {
-      await writeCheckpoint(model, context.checkpointDirectory, steps[0]!, inputPosition());
-      lastCheckpointStep = steps[0]!;
-    }
+    if (saves && steps[0]! - lastCheckpointStep >= options.checkpointEverySteps) await checkpoint();
   };
   try {
     let next = batches.next();
@@ -262,6 +315,7 @@ async function trainWorker(
       if (options.maxStepsPerWorker > 0 && summary.steps >= options.maxStepsPerWorker) break;
       const batch = current.value;
       firstBatchAt ??= performance.now();
+      const end = readPosition + batch.count; // one input record is one example
       const { gradients, lossValue } = computeGradients(
         batch,
         featureShape,
@@ -273,9 +327,10 @@ async function trainWorker(
       );
       next = batches.next(); // decode the next batch while the push is on the wire
       while (inFlight.length > Math.max(0, depth - 1)) await settle();
-      inFlight.push(client.push(gradients, steps, batch.count));
-      readPosition += batch.count; // one input record is one example
-      pushedPositions.push(readPosition);
+      // A shard that already holds this batch (a restarted worker's replay) only moves the position.
+      const perShard = gradients.map((shard, index) => (end <= held[index]! ? undefined : shard));
+      inFlight.push(client.push(perShard, steps, batch.count, context.input ? end : 0));
+      readPosition = end;
       summary.steps += 1;
       summary.samples += batch.count;
       summary.lastLoss = lossValue;
@@ -283,13 +338,18 @@ async function trainWorker(
     }
     while (inFlight.length > 0) await settle();
     if (!context.signal.aborted) {
+      let remaining = await client.leave();
+      // Stream mode: while other workers still train, the saver keeps checkpointing, so their
+      // input keeps being acknowledged (and their replay buffers freed) after its own ended.
+      while (saves && context.input && remaining > 0 && !context.signal.aborted) {
+        await abortableDelay(lingerPollMs, context.signal);
+        steps = assign(await client.pull());
+        if (steps[0]! - lastCheckpointStep >= options.checkpointEverySteps) await checkpoint();
+        remaining = await client.leave();
+      }
       // The final checkpoint: the saver always writes one; in stream mode the other workers may
       // still be training then, so the last worker to leave writes one too, with every update in.
-      const remaining = await client.leave();
-      if (saves || remaining === 0) {
-        steps = assign(await client.pull());
-        await writeCheckpoint(model, context.checkpointDirectory, steps[0]!, inputPosition());
-      }
+      if (!context.signal.aborted && (saves || remaining === 0)) await checkpoint();
     }
   } finally {
     client.close();
@@ -305,6 +365,21 @@ async function trainWorker(
   return summary;
 }
 
+/** How often a saver whose input ended checks whether the others still train. */
+const lingerPollMs = 200;
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 function batchSource(
   module: TrainingModule,
   options: TrainingOptions,
@@ -312,6 +387,7 @@ function batchSource(
   worker: number,
   featureSize: number,
   labelSize: number,
+  cuts: InputCuts,
 ): AsyncIterator<Batch> {
   if (context.input) {
     return batchesFromInput(
@@ -320,6 +396,7 @@ function batchSource(
       options.batchSize,
       featureSize,
       labelSize,
+      cuts,
     );
   }
   if (typeof module.trainingBatches !== 'function') {

@@ -3,15 +3,28 @@
  *
  * ```
  * frame   := u32le length (of type + body) | u8 type | body
- * HELLO   := utf8 JSON { worker, generation, fingerprint }        worker → ps
- * WELCOME := utf8 JSON { step, variables }                        ps → worker
- * PULL    := (empty)                                              worker → ps
- * VALUES  := f64le step | f32le values of the shard, in order     ps → worker
- * PUSH    := f64le baseStep | f64le samples | f32le gradients     worker → ps (answered by VALUES)
- * LEAVE   := (empty)                                              worker → ps: no more pushes from me
- * LEFT    := utf8 JSON { remaining }                              ps → worker: workers still active
- * ERROR   := utf8 message                                         ps → worker
+ * HELLO    := utf8 JSON { worker, name, fingerprint }               worker → ps
+ * WELCOME  := utf8 JSON { step, variables, position }                ps → worker
+ * PULL     := (empty)                                                worker → ps
+ * VALUES   := f64le step | f64le checkpointed | f32le shard values   ps → worker
+ * PUSH     := f64le baseStep | f64le samples | f64le position        worker → ps (answered by VALUES)
+ *             | f32le gradients (none: the shard already holds this batch; only the position moves)
+ * LEAVE    := (empty)                                                worker → ps: no more pushes from me
+ * LEFT     := utf8 JSON { remaining }                                ps → worker: workers still active
+ * ERROR    := utf8 message                                           ps → worker
+ * SNAPSHOT := (empty)                                                saver → ps
+ * STATE    := f64le step | u32le n | n bytes utf8 JSON { positions } saver ← ps: values and the input
+ *             | f32le shard values                                   positions they hold, taken at once
+ * CHECKPOINTED := utf8 JSON { positions }                            saver → ps: a durable checkpoint
+ *             holds this shard's values up to these positions (no answer)
  * ```
+ *
+ * Input positions (records of a worker's input stream, counted from 1 across restarts, keyed by
+ * the worker's `<role>-<index>`): a PUSH carries the position its batch ends at, and the shard
+ * records it when the gradient is applied, so a shard always knows which records its values hold.
+ * WELCOME tells a (re)starting worker that position, VALUES the position of the newest durable
+ * checkpoint of this shard for the worker that asked: the worker acknowledges what every shard's
+ * durable checkpoint holds.
  *
  * A parameter server answers a connection's requests in the order they came (TCP keeps it), so
  * responses need no ids and a worker may have several in flight. Gradients and values travel
@@ -30,6 +43,9 @@ export const MessageType = {
   leave: 6,
   error: 7,
   left: 8,
+  snapshot: 9,
+  state: 10,
+  checkpointed: 11,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
