@@ -10,7 +10,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job } from '@millrace/dataflow';
-import { createTensorflowEngine, latestCheckpoint, tensorflowTrainer } from '@millrace/plugin-tensorflow';
+import {
+  createTensorflowEngine,
+  latestCheckpoint,
+  ParameterServer,
+  positionsEveryShardHolds,
+  runTrainingNode,
+  tensorflowTrainer,
+  trainingOptionsSchema,
+} from '@millrace/plugin-tensorflow';
 import { addAMRole, addRole } from '@millrace/runtime';
 import { childProcessesOf } from '@millrace/runtime/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -27,7 +35,7 @@ afterEach(() => {
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
 });
 
-/** The tally variable of a checkpoint, read straight from its weights file (one float32 [3]). */
+/** The tally of a checkpoint, read straight from its weights file (`low` [2] then `high` [1]). */
 function tallyOf(checkpointPath: string): { records: number; idSum: number } {
   const bytes = readFileSync(join(checkpointPath, 'weights.bin'));
   const tally = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
@@ -40,7 +48,7 @@ function tallyOf(checkpointPath: string): { records: number; idSum: number } {
  * 1,200 records, and checks what a user would: the job finished, the kill happened, records were
  * replayed and none given up, and the final checkpoint holds every record exactly once.
  */
-async function trainTallyWithKill(victim: 'worker' | 'ps'): Promise<void> {
+async function trainTallyWithKill(victim: 'worker' | 'ps', parameterServers = 1): Promise<void> {
   const count = 6_000;
   const checkpointDirectory = mkdtempSync(join(tmpdir(), 'millrace-tf-replay-'));
   directories.push(checkpointDirectory);
@@ -50,7 +58,7 @@ async function trainTallyWithKill(victim: 'worker' | 'ps'): Promise<void> {
     {
       name: 'tally',
       engine: 'tensorflow',
-      roles: { worker: { instances: 2 }, ps: { instances: 1 } },
+      roles: { worker: { instances: 2 }, ps: { instances: parameterServers } },
       checkpointDirectory,
       maxRestarts: 2,
       restartBackoff: { initialMs: 10, maxMs: 100 },
@@ -68,7 +76,7 @@ async function trainTallyWithKill(victim: 'worker' | 'ps'): Promise<void> {
   });
   // No `replay` option: the trainer declares acknowledgesCheckpoints, so replay is on by default.
   addRole(job, 'worker', { instances: 2, input: job.generate((id) => id, { count }), runner: trainer });
-  addRole(job, 'ps', { instances: 1, runner: trainer });
+  addRole(job, 'ps', { instances: parameterServers, runner: trainer });
   // Training processes inherit this process's environment; the module reads the variables there.
   process.env[killAfterVariable] = '1200';
   process.env[killRoleVariable] = victim;
@@ -87,8 +95,8 @@ async function trainTallyWithKill(victim: 'worker' | 'ps'): Promise<void> {
   const checkpoint = (await latestCheckpoint(checkpointDirectory))!;
   expect(tallyOf(checkpoint.path)).toEqual({ records: count, idSum: (count * (count - 1)) / 2 });
   // The checkpoint records what it holds of each worker's input: together, every record.
-  const positions = checkpoint.shardPositions![0]!;
-  expect(positions['worker-0']! + positions['worker-1']!).toBe(count);
+  const held = positionsEveryShardHolds(checkpoint.shardPositions!);
+  expect(held['worker-0']! + held['worker-1']!).toBe(count);
   expect(childProcessesOf()).toEqual([]);
 }
 
@@ -100,4 +108,118 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
   it('kill -9 of the parameter server mid-stream (restart-all from the checkpoint): every record exactly once', async () => {
     await trainTallyWithKill('ps');
   }, 180_000);
+
+  it('kill -9 of a worker with two parameter servers: every record exactly once on both shards', async () => {
+    await trainTallyWithKill('worker', 2);
+  }, 180_000);
+
+  it('a restarted worker pushes a batch only to the shards that do not hold it yet', async () => {
+    // Shards that disagree about what they hold of worker 0 (a push that reached one shard before
+    // the worker died; or a checkpoint whose shards were snapshotted a push apart): shard 0 holds
+    // records 1 … 64, shard 1 records 1 … 32, and the last acknowledged checkpoint was at 16. The
+    // worker runs in this process against two in-process parameter servers.
+    const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i - 1);
+    const tally = (list: number[]) => ({
+      records: list.length,
+      low: list.reduce((sum, id) => sum + (id % tallySplit), 0),
+      high: list.reduce((sum, id) => sum + Math.floor(id / tallySplit), 0),
+    });
+    const shard0 = tally(ids(1, 64));
+    const shard1 = tally(ids(1, 32));
+    const common = { optimizer: 'sgd', learningRate: 1, mode: 'async', replicas: 1, step: 0 } as const;
+    const servers = [
+      new ParameterServer({
+        ...common,
+        values: [Float32Array.of(shard0.records, shard0.low)],
+        shapes: [[2]],
+        fingerprint: '[2],[1]',
+        shard: 0,
+        positions: { 'worker-0': 64 },
+      }),
+      new ParameterServer({
+        ...common,
+        values: [Float32Array.of(shard1.high)],
+        shapes: [[1]],
+        fingerprint: '[2],[1]',
+        shard: 1,
+        positions: { 'worker-0': 32 },
+      }),
+    ];
+    const ports = await Promise.all(servers.map((server) => server.listen(0, '127.0.0.1')));
+    const checkpointDirectory = mkdtempSync(join(tmpdir(), 'millrace-tf-shards-'));
+    directories.push(checkpointDirectory);
+    try {
+      const total = 2_000; // ids 0 … 1999 at positions 1 … 2000; this start reads 17 … 2000
+      const encoder = new TextEncoder();
+      const records = ids(17, total).map((id) => encoder.encode(String(id)));
+      let next = 0;
+      const acknowledged: number[] = [];
+      const silent = () => {};
+      await runTrainingNode(
+        trainingOptionsSchema.parse({
+          module: tallyModule,
+          batchSize: 24,
+          optimizer: 'sgd',
+          learningRate: 1,
+          loss: 'meanSquaredError',
+          checkpointEverySteps: 10,
+          backend: 'cpu',
+        }),
+        {
+          role: 'worker',
+          index: 0,
+          clusterSpec: {
+            jobName: 'shards',
+            generation: 0,
+            roles: {
+              worker: [{ role: 'worker', index: 0, host: '127.0.0.1', ports: {} }],
+              ps: ports.map((port, index) => ({
+                role: 'ps',
+                index,
+                host: '127.0.0.1',
+                ports: { grpc: port },
+              })),
+            },
+          },
+          checkpointDirectory,
+          training: 'async',
+          resumePosition: 16,
+          checkpointed: (position) => acknowledged.push(position),
+          input: {
+            readBatch: async (maxRecords) => {
+              if (next >= records.length) return null;
+              const batch = records.slice(next, next + maxRecords);
+              next += batch.length;
+              return batch;
+            },
+            async *[Symbol.asyncIterator]() {
+              yield* records;
+            },
+          },
+          metrics: { report: silent },
+          logger: { debug: silent, info: silent, warn: silent, error: silent },
+          signal: new AbortController().signal,
+        },
+      );
+      const all = tally(ids(1, total));
+      expect(Array.from(servers[0]!.values())).toEqual([all.records, all.low]);
+      expect(Array.from(servers[1]!.values())).toEqual([all.high]);
+      expect(servers.map((server) => server.positions())).toEqual([
+        { 'worker-0': total },
+        { 'worker-0': total },
+      ]);
+      // Acknowledgements only ever covered what a durable checkpoint held, and only grew.
+      expect(acknowledged.length).toBeGreaterThan(0);
+      expect(acknowledged).toEqual([...acknowledged].sort((a, b) => a - b));
+      expect(Math.max(...acknowledged)).toBeLessThanOrEqual(total);
+      const checkpoint = (await latestCheckpoint(checkpointDirectory))!;
+      expect(checkpoint.shardPositions).toEqual([{ 'worker-0': total }, { 'worker-0': total }]);
+      expect(tallyOf(checkpoint.path)).toEqual({
+        records: all.records,
+        idSum: all.low + all.high * tallySplit,
+      });
+    } finally {
+      await Promise.all(servers.map((server) => server.close()));
+    }
+  }, 120_000);
 });
