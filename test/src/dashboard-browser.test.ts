@@ -114,6 +114,7 @@ describe.skipIf(!existsSync(chromiumPath))('the dashboard in chromium', () => {
         'millrace_operator_input_queue_fill_ratio',
         'millrace_operator_subtask_backpressured_seconds_total',
         'millrace_role_input_queue_fill_ratio',
+        'millrace_role_input_ring_fill_ratio',
       ])
         expect(names, name).toContain(name);
       // Queue fills are shares of their capacity.
@@ -133,14 +134,18 @@ describe.skipIf(!existsSync(chromiumPath))('the dashboard in chromium', () => {
       ).toBe(true);
       expect((await scrape(url, 'not-the-token')).status).toBe(401);
 
-      // The chaos kill shows up in the restart timeline with its reason, and the page ends green.
-      // The operators table shows backpressure: the worker role's input queue and runner queue fill.
+      // The operators table shows backpressure: the share of time the worker role waited, how full
+      // its input queue and its runners' queues are and, while a runner reads through one, its ring.
       const worker = page.locator('#operators tr[data-operator="ctr-model-worker"]');
-      for (const metric of ['backpressured', 'input-queue', 'runner-queue']) {
-        const fill = Number(await worker.locator(`td[data-metric="${metric}"]`).getAttribute('data-value'));
-        expect(fill, metric).toBeGreaterThanOrEqual(0);
-        expect(fill, metric).toBeLessThanOrEqual(1);
+      for (const metric of ['backpressured', 'input-queue', 'runner-queue', 'runner-ring']) {
+        const value = await worker.locator(`td[data-metric="${metric}"]`).getAttribute('data-value');
+        if (metric !== 'runner-ring') expect(value, metric).not.toBeNull();
+        if (value === null) continue;
+        expect(Number(value), metric).toBeGreaterThanOrEqual(0);
+        expect(Number(value), metric).toBeLessThanOrEqual(1);
       }
+
+      // The chaos kill shows up in the restart timeline with its reason, and the page ends green.
       const restart = page.locator('#restarts li[data-reason="exited"]');
       await watch(restart.waitFor({ timeout: 240_000 }));
       expect(await restart.textContent()).toMatch(

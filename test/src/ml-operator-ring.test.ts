@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRecordTransport } from '@millrace/bridge-shm';
 import { JobFailedError } from '@millrace/core';
 import { Job, runJobModule } from '@millrace/dataflow';
 import {
@@ -27,10 +28,12 @@ const env = process.env;
 const encode = (value) => new TextEncoder().encode(JSON.stringify(value));
 await output.write(encode({ transport: env.MILLRACE_RECORDS_TRANSPORT, rings: [env.MILLRACE_RECORDS_IN_RING, env.MILLRACE_RECORDS_OUT_RING] }));
 const killAt = Number(env.KILL_AT_RECORD ?? Number.NaN);
+const pauseMs = Number(env.PAUSE_MS ?? 0);
 let count = 0;
 for await (const bytes of input) {
   count += 1;
   if (count === killAt) process.kill(process.pid, 'SIGKILL');
+  if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
   await output.write(encode({ doubled: 2 * JSON.parse(new TextDecoder().decode(bytes)) }));
 }
 await output.end();
@@ -44,7 +47,13 @@ interface Echoed {
 
 function echoCluster(
   job: Job,
-  options: { count?: number; transport?: RecordTransportChoice; killAt?: number } = {},
+  options: {
+    count?: number;
+    transport?: RecordTransportChoice;
+    killAt?: number;
+    pauseMs?: number;
+    queueCapacity?: number;
+  } = {},
 ) {
   addAMRole(
     job,
@@ -65,8 +74,12 @@ function echoCluster(
       output: 'ignore',
       gracePeriodMs: 1_000,
       ...(options.transport ? { transport: options.transport } : {}),
-      env: options.killAt ? { KILL_AT_RECORD: String(options.killAt) } : {},
+      env: {
+        ...(options.killAt ? { KILL_AT_RECORD: String(options.killAt) } : {}),
+        ...(options.pauseMs ? { PAUSE_MS: String(options.pauseMs) } : {}),
+      },
     }),
+    ...(options.queueCapacity ? { queueCapacity: options.queueCapacity } : {}),
   }).collect();
 }
 
@@ -115,6 +128,45 @@ describe('ML operator: record transports', () => {
       expect(childProcessesOf()).toEqual([]);
     },
   );
+
+  it("a slow runner fills its input ring, then the role's record queue: both show in the role's metrics, as shares of their capacity", async () => {
+    const job = new Job({ batchSize: 16, metricsIntervalMs: 50 });
+    // A 4 KiB ring holds a few hundred small records; the runner takes one every 2 ms.
+    echoCluster(job, {
+      count: 1_500,
+      transport: createRecordTransport({ capacityBytes: 4_096 }),
+      pauseMs: 2,
+      queueCapacity: 256,
+    });
+    const snapshots: { ring?: number; queue?: number }[][] = [];
+    job.onEvent((event) => {
+      if (event.type !== 'operator-metrics') return;
+      const role = event.operators.find((operator) => operator.operator === 'echo-worker')!;
+      snapshots.push(
+        role.subtasks.map((subtask) => ({
+          ring: subtask.gauges.roleInputRingFillRatio,
+          queue: subtask.gauges.roleInputQueueFillRatio,
+        })),
+      );
+    });
+    const result = await job.execute();
+    expect(result.status).toBe('finished');
+    const readings = snapshots.flat();
+    for (const { ring, queue } of readings) {
+      for (const fill of [ring, queue].filter((value) => value !== undefined)) {
+        expect(fill).toBeGreaterThanOrEqual(0);
+        expect(fill).toBeLessThanOrEqual(1);
+      }
+    }
+    // While the runners were slow, their rings were nearly full and the queues in front of them filled.
+    expect(Math.max(...readings.map(({ ring }) => ring ?? 0))).toBeGreaterThan(0.5);
+    expect(Math.max(...readings.map(({ queue }) => queue ?? 0))).toBeGreaterThan(0.5);
+    // Once the runners ended, their rings are gone and no longer reported.
+    const role = result.metrics.find((operator) => operator.operator === 'echo-worker')!;
+    for (const subtask of role.subtasks) expect(subtask.gauges.roleInputRingFillRatio).toBeUndefined();
+    expect(ringFilesNow()).toEqual([]);
+    expect(childProcessesOf()).toEqual([]);
+  });
 
   it('MILLRACE_RECORDS_TRANSPORT=pipes in the NodeAgent environment forces pipes', async () => {
     process.env.MILLRACE_RECORDS_TRANSPORT = 'pipes';

@@ -36,6 +36,16 @@ export class RingWriter {
     return new RingWriter(path, options);
   }
 
+  /**
+   * Bytes written and not yet released by the reader (`write_position - read_position`, RING.md
+   * §2), in `[0, capacityBytes]`; 0 once closed. A cheap read of the shared header, for metrics.
+   */
+  get usedBytes(): number {
+    if (this.#state === 'closed') return 0;
+    const { writePosition, readPosition } = this.#native.stats();
+    return Math.max(0, writePosition - readPosition);
+  }
+
   /** Resolves once the record is in the ring. */
   write(record: Uint8Array): Promise<void> {
     return this.writeBatch([record]);

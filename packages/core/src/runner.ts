@@ -20,6 +20,12 @@ export interface MetricsReporter {
 export interface InputChannel extends AsyncIterable<Uint8Array> {
   /** Up to `maxRecords` records, waiting for at least one; `null` at end-of-stream. */
   readBatch(maxRecords: number): Promise<Uint8Array[] | null>;
+  /**
+   * Called by whatever moves this channel's records on into a buffer of its own (a pump into a
+   * shared-memory ring) with a reader of how full that buffer is (0..1), and with `undefined`
+   * when it stops, so the node's metrics can show it. Channels that do not show it leave it out.
+   */
+  setDownstreamFill?(read: (() => number) | undefined): void;
 }
 
 /** Records this node emits downstream. `write` resolves when the record is accepted (backpressure). */

@@ -71,7 +71,13 @@ function driveJob(view: JobView, step: number) {
           backpressuredMs: 10 * step,
           inputQueuedBatches: subtask === 0 ? 16 : step,
           inputQueueCapacity: 16,
-          gauges: { roleInputQueueFillRatio: subtask === 0 ? 1 : 0.25, replayBufferRecords: 300 + step },
+          gauges: {
+            roleInputQueueFillRatio: subtask === 0 ? 1 : 0.25,
+            roleInputRingFillRatio: 0.5,
+            replayBufferRecords: 300 + step,
+            // Any other level an operator reports goes out by its name.
+            modelVersion: 3,
+          },
         })),
       },
     ],
@@ -128,6 +134,8 @@ describe('the dashboard server', () => {
       'millrace_operator_subtask_backpressured_seconds_total',
       'millrace_role_input_queue_fill_ratio',
       'millrace_replay_buffer_records',
+      'millrace_role_input_ring_fill_ratio',
+      'millrace_operator_gauge',
     ])
       expect(names, name).toContain(name);
     // Fill ratios are shares: every one in [0, 1].
@@ -170,6 +178,9 @@ describe('the dashboard server', () => {
       0.25,
     );
     expect(find('millrace_replay_buffer_records', { operator: 'train-worker', subtask: '0' })).toBe(302);
+    expect(find('millrace_role_input_ring_fill_ratio', { operator: 'train-worker', subtask: '1' })).toBe(0.5);
+    expect(find('millrace_operator_gauge', { operator: 'train-worker', name: 'modelVersion' })).toBe(3);
+    expect(find('millrace_operator_gauge', { name: 'replayBufferRecords' })).toBeUndefined();
     expect(
       find('millrace_operator_subtask_backpressured_seconds_total', { operator: 'parse', subtask: '1' }),
     ).toBeCloseTo(0.01, 6);

@@ -26,7 +26,7 @@ export interface SubtaskCounters {
   /** Batches waiting in its bounded input channel, of `inputQueueCapacity`; absent for sources. */
   inputQueuedBatches?: number | undefined;
   inputQueueCapacity?: number | undefined;
-  /** Levels the operator reports: a role's `roleInputQueueFillRatio` and `replayBufferRecords`. */
+  /** Levels the operator reports: a role's `roleInputQueueFillRatio`, `roleInputRingFillRatio`, `replayBufferRecords`. */
   gauges?: Readonly<Record<string, number>> | undefined;
 }
 
@@ -136,6 +136,8 @@ export interface OperatorView extends OperatorCounters {
   inputQueueFill: number | undefined;
   /** For an ML role: how full the fullest node's record queue in front of its runner is (0..1). */
   roleQueueFill: number | undefined;
+  /** For an ML role whose runners read through shared-memory rings: the fullest node's ring (0..1). */
+  roleRingFill: number | undefined;
 }
 
 /** A subtask's input channel fill (0..1), when it has one. */
@@ -143,6 +145,11 @@ export function inputQueueFill(subtask: SubtaskCounters): number | undefined {
   const { inputQueuedBatches: queued, inputQueueCapacity: capacity } = subtask;
   if (queued === undefined || capacity === undefined || capacity <= 0) return undefined;
   return Math.min(1, Math.max(0, queued / capacity));
+}
+
+/** The largest value of the gauge `name` over the operator's subtasks; undefined when none reports it. */
+function fullestGauge(operator: OperatorCounters, name: string): number | undefined {
+  return fullest(operator.subtasks?.map((subtask) => subtask.gauges?.[name]) ?? []);
 }
 
 /** The largest of the values that are there; undefined when none is. */
@@ -465,9 +472,8 @@ export class JobView {
           gauges: subtask.gauges,
         })),
         inputQueueFill: fullest(operator.subtasks?.map(inputQueueFill) ?? []),
-        roleQueueFill: fullest(
-          operator.subtasks?.map((subtask) => subtask.gauges?.roleInputQueueFillRatio) ?? [],
-        ),
+        roleQueueFill: fullestGauge(operator, 'roleInputQueueFillRatio'),
+        roleRingFill: fullestGauge(operator, 'roleInputRingFillRatio'),
         recordsInPerSecond: rate(operator.recordsIn, previous?.recordsIn),
         recordsOutPerSecond: rate(operator.recordsOut, previous?.recordsOut),
         backpressure,

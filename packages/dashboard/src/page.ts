@@ -29,7 +29,7 @@ export function dashboardPage(options: { title: string }): string {
     <div class="card"><h2>Throughput per node <span class="muted">(samples/s)</span></h2><div id="throughput-chart" class="chart"></div></div>
     <div class="card"><h2>Loss per node</h2><div id="loss-chart" class="chart"></div></div>
   </section>
-  <section class="card"><h2>Pipeline operators</h2><div class="scroll"><table id="operators"><thead><tr><th>job</th><th>operator</th><th>×</th><th>records in</th><th>records out</th><th>in/s</th><th>out/s</th><th title="share of the last interval spent waiting for room downstream">backpressured</th><th title="the fullest subtask's bounded input channel">input queue</th><th class="wide" title="an ML role: the fullest node's record queue in front of its runner">runner queue</th></tr></thead><tbody></tbody></table></div></section>
+  <section class="card"><h2>Pipeline operators</h2><div class="scroll"><table id="operators"><thead><tr><th>job</th><th>operator</th><th>×</th><th>records in</th><th>records out</th><th>in/s</th><th>out/s</th><th title="share of the last interval spent waiting for room downstream">backpressured</th><th title="the fullest subtask's bounded input channel">input queue</th><th class="wide" title="an ML role: the fullest node's record queue in front of its runner">runner queue</th><th class="wide" title="an ML role: the fullest node's shared-memory ring into its runner process">runner ring</th></tr></thead><tbody></tbody></table></div></section>
   <section class="card"><h2>Restarts</h2><ol id="restarts" class="timeline"><li class="muted">none</li></ol></section>
 </main>
 <script src="/assets/uplot.js"></script>
@@ -220,10 +220,10 @@ const client = String.raw`
         td(human(operator.recordsOut), 'num'), td(human(operator.recordsInPerSecond), 'num'),
         td(human(operator.recordsOutPerSecond), 'num'),
         share(operator.backpressure, 'backpressured'), share(operator.inputQueueFill, 'input-queue'),
-        share(operator.roleQueueFill, 'runner-queue', 'wide'),
+        share(operator.roleQueueFill, 'runner-queue', 'wide'), share(operator.roleRingFill, 'runner-ring', 'wide'),
       ]));
     });
-    if (!state.operators.length) body.appendChild(el('tr', {}, [el('td', { className: 'muted', text: 'no pipeline metrics yet', colspan: '10' })]));
+    if (!state.operators.length) body.appendChild(el('tr', {}, [el('td', { className: 'muted', text: 'no pipeline metrics yet', colspan: '11' })]));
   }
 
   function renderRestarts(state) {

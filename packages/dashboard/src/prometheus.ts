@@ -254,6 +254,11 @@ export function createMetricsRegistry(view: JobView): Registry {
     (subtask) => subtask.gauges?.roleInputQueueFillRatio,
   );
   subtaskGauge(
+    'millrace_role_input_ring_fill_ratio',
+    "An ML role's subtask whose runner reads through a shared-memory ring: how full that ring is (bytes unread over its capacity, 0..1).",
+    (subtask) => subtask.gauges?.roleInputRingFillRatio,
+  );
+  subtaskGauge(
     'millrace_replay_buffer_records',
     "An ML role's subtask with replay on: records its replay buffer holds (unread, and read but not covered by a checkpoint).",
     (subtask) => subtask.gauges?.replayBufferRecords,
@@ -274,4 +279,4 @@ export function createMetricsRegistry(view: JobView): Registry {
 }
 
 /** Operator gauges exported under names of their own (the rest go to `millrace_operator_gauge`). */
-const namedGauges = new Set(['roleInputQueueFillRatio', 'replayBufferRecords']);
+const namedGauges = new Set(['roleInputQueueFillRatio', 'roleInputRingFillRatio', 'replayBufferRecords']);

@@ -26,6 +26,9 @@ import {
 /** The writing end of a ring, as the input pump needs it. */
 export interface RingSink {
   writeBatch(records: readonly Uint8Array[]): Promise<void>;
+  /** Bytes in the ring not yet read, of `capacityBytes`; when both are there the pump reports the ring's fill. */
+  readonly usedBytes?: number;
+  readonly capacityBytes?: number;
   /** Writes the end-of-stream marker. */
   end(): Promise<void>;
   /** Detaches; a pending write rejects. Idempotent. */
@@ -148,13 +151,19 @@ export function pumpChannelIntoRing(options: InputPumpOptions): InputPump {
     }
   };
 
+  // How full the ring is, for the node's metrics (the input channel shows it, when it can).
+  const { capacityBytes } = writer;
+  if (writer.usedBytes !== undefined && capacityBytes !== undefined && capacityBytes > 0)
+    input.setDownstreamFill?.(() => Math.min(1, (writer.usedBytes ?? 0) / capacityBytes));
   // Detaching without an end marker tells the reader the stream broke (it never waits forever).
   const done = run().then(
     async (outcome) => {
+      input.setDownstreamFill?.(undefined);
       await writer.close().catch(() => {});
       return outcome;
     },
     async (error: unknown) => {
+      input.setDownstreamFill?.(undefined);
       await writer.close().catch(() => {});
       return fail(
         MillraceError.isInstance(error) ? error : new ProtocolError(String(error), { cause: error }),

@@ -62,6 +62,8 @@ export class ProgressWatch {
     const progress = () => this.progress();
     return {
       readBatch,
+      // The ring's fill is the caller's to show (a role's metrics); passed through as it is.
+      ...(input.setDownstreamFill ? { setDownstreamFill: input.setDownstreamFill.bind(input) } : {}),
       async *[Symbol.asyncIterator]() {
         for (;;) {
           const batch = await readBatch(256);

@@ -596,8 +596,10 @@ class RoleNode {
   async open(context: SubtaskContext<unknown>, streamMode: boolean): Promise<void> {
     this.#context = context;
     if (streamMode) {
-      // The record queue in front of the runner (and what it holds for replay), for /metrics.
+      // The record queue in front of the runner, its ring (if it has one) and what the queue holds
+      // for replay, for /metrics.
       context.gauge('roleInputQueueFillRatio', () => this.#input.fill);
+      context.gauge('roleInputRingFillRatio', () => this.#input.downstreamFill ?? Number.NaN);
       if (this.#input.replay) context.gauge('replayBufferRecords', () => this.#input.held.records);
     }
     const endpoint = await abortable(this.cluster.endpoint.promise, context.signal);

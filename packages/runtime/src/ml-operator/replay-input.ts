@@ -109,6 +109,8 @@ export class ReplayInput implements AttemptInputSource {
   #writers: (() => void)[] = [];
   #acknowledgeTimer: NodeJS.Timeout | undefined;
   readonly #peak = { records: 0, bytes: 0 };
+  /** How full the current runner's own buffer is (its input ring), when its pump says. */
+  #downstreamFill: (() => number) | undefined;
   readonly #listeners = new Set<AcknowledgementListener>();
 
   constructor(options: ReplayInputOptions) {
@@ -170,6 +172,14 @@ export class ReplayInput implements AttemptInputSource {
         this.#bytes / this.#maxBytes,
       ),
     );
+  }
+
+  /**
+   * How full the buffer the current runner's records go on into is (0..1): the shared-memory ring
+   * its pump writes, when it has one; undefined otherwise.
+   */
+  get downstreamFill(): number | undefined {
+    return this.#downstreamFill?.();
   }
 
   /** The most records and bytes held at once so far. */
@@ -258,6 +268,9 @@ export class ReplayInput implements AttemptInputSource {
     const readBatch = (maxRecords: number) => this.#readBatch(attempt, maxRecords);
     const channel: InputChannel = {
       readBatch,
+      setDownstreamFill: (read) => {
+        if (this.#attempt === attempt) this.#downstreamFill = read;
+      },
       async *[Symbol.asyncIterator]() {
         for (;;) {
           const batch = await readBatch(256);
@@ -379,6 +392,7 @@ export class ReplayInput implements AttemptInputSource {
     if (!attempt) return;
     attempt.closed = true;
     this.#attempt = undefined;
+    this.#downstreamFill = undefined;
     attempt.wake();
   }
 
