@@ -113,6 +113,50 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
     await trainTallyWithKill('worker', 2);
   }, 180_000);
 
+  it('an evaluator reading an input stream holds nothing in its replay buffer (it acknowledges what it reads)', async () => {
+    // Replay is on for every role of this runner; an evaluator writes no checkpoints, so a buffer
+    // that kept what it read would fill and fail the role after acknowledgeTimeoutMs.
+    const checkpointDirectory = mkdtempSync(join(tmpdir(), 'millrace-tf-evaluator-'));
+    directories.push(checkpointDirectory);
+    const job = new Job({ name: 'tf-evaluator-replay', batchSize: 128 });
+    addAMRole(
+      job,
+      {
+        name: 'tally',
+        engine: 'tensorflow',
+        roles: { worker: { instances: 1 }, ps: { instances: 1 }, evaluator: { instances: 1 } },
+        checkpointDirectory,
+      },
+      { engine: createTensorflowEngine({ mode: 'stream', training: 'async' }) },
+    );
+    const trainer = tensorflowTrainer({
+      module: tallyModule,
+      batchSize: 32,
+      optimizer: 'sgd',
+      learningRate: 1,
+      loss: 'meanSquaredError',
+      checkpointEverySteps: 5,
+      backend: 'cpu',
+      evaluationExamples: 200,
+    });
+    addRole(job, 'worker', {
+      instances: 1,
+      input: job.generate((id) => id, { count: 2_000 }),
+      runner: trainer,
+    });
+    addRole(job, 'ps', { instances: 1, runner: trainer });
+    addRole(job, 'evaluator', {
+      instances: 1,
+      input: job.generate((id) => id, { count: 3_000, name: 'held-out' }),
+      runner: trainer,
+      replay: { maxRecords: 1_000, acknowledgeTimeoutMs: 2_000 },
+    });
+    const outcome = await job.execute();
+    expect(outcome.status).toBe('finished');
+    const checkpoint = (await latestCheckpoint(checkpointDirectory))!;
+    expect(tallyOf(checkpoint.path).records).toBe(2_000);
+  }, 120_000);
+
   it('a restarted worker pushes a batch only to the shards that do not hold it yet', async () => {
     // Shards that disagree about what they hold of worker 0 (a push that reached one shard before
     // the worker died; or a checkpoint whose shards were snapshotted a push apart): shard 0 holds

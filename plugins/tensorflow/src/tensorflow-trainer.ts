@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   DependencyMissingError,
+  type InputChannel,
   parseWithSchema,
   type Runner,
   type RunnerContext,
@@ -52,7 +53,33 @@ export function tensorflowTrainer(options: TrainingOptionsInput): Runner {
           return undefined;
         });
       }
-      return startTrainingProcess(resolved, context, feed);
+      return startTrainingProcess(resolved, context, feed, nodeInput(context));
+    },
+  };
+}
+
+/**
+ * The input the training process reads. An evaluator's held-out records are no model state: it
+ * acknowledges each record as soon as it is read, so replay (on by default for this runner) holds
+ * none of them and never waits for a checkpoint an evaluator does not write; a restarted evaluator
+ * takes the records after the last one read, as without replay.
+ */
+function nodeInput(context: RunnerContext): InputChannel | undefined {
+  const input = context.input;
+  if (!input || context.role !== 'evaluator') return input;
+  let position = context.resumePosition;
+  const readBatch = async (maxRecords: number) => {
+    const records = await input.readBatch(maxRecords);
+    if (records && records.length > 0) {
+      position += records.length;
+      context.checkpointed(position);
+    }
+    return records;
+  };
+  return {
+    readBatch,
+    async *[Symbol.asyncIterator]() {
+      for (let batch = await readBatch(1024); batch; batch = await readBatch(1024)) yield* batch;
     },
   };
 }
@@ -61,6 +88,7 @@ function startTrainingProcess(
   options: TrainingProcessPayload['options'],
   context: RunnerContext,
   feed: RingFeed | undefined,
+  input: InputChannel | undefined,
 ): RunnerHandle {
   const entry = trainingProcessPath();
   if (!existsSync(entry)) {
@@ -75,7 +103,7 @@ function startTrainingProcess(
     clusterSpec: context.clusterSpec,
     checkpointDirectory: context.checkpointDirectory,
     training: context.environment.MILLRACE_TF_TRAINING === 'sync' ? 'sync' : 'async',
-    input: feed ? { kind: 'ring', path: feed.path } : context.input ? { kind: 'ipc' } : { kind: 'none' },
+    input: feed ? { kind: 'ring', path: feed.path } : input ? { kind: 'ipc' } : { kind: 'none' },
     resumePosition: context.resumePosition ?? 0,
     options,
   };
@@ -93,11 +121,11 @@ function startTrainingProcess(
     signal: context.signal,
   });
   const child = supervised.child;
-  child.on('message', (message: ChildMessage) => handleMessage(child, message, context));
+  child.on('message', (message: ChildMessage) => handleMessage(child, message, context, input));
   const name = `${context.role}[${context.index}] training process`;
   let dataFailure: Error | undefined;
-  if (feed && context.input) {
-    void feed.pump(context.input, (error) => {
+  if (feed && input) {
+    void feed.pump(input, (error) => {
       dataFailure = error;
       void supervised.stop();
     });
@@ -128,7 +156,12 @@ function startTrainingProcess(
   };
 }
 
-function handleMessage(child: ChildProcess, message: ChildMessage, context: RunnerContext): void {
+function handleMessage(
+  child: ChildProcess,
+  message: ChildMessage,
+  context: RunnerContext,
+  input: InputChannel | undefined,
+): void {
   switch (message.type) {
     case 'metrics':
       context.metrics.report(message.metrics);
@@ -145,7 +178,6 @@ function handleMessage(child: ChildProcess, message: ChildMessage, context: Runn
       context.logger[message.level](message.message, message.fields);
       return;
     case 'read': {
-      const input = context.input;
       if (!input) {
         reply(child, { type: 'records', records: null });
         return;
