@@ -78,6 +78,7 @@ function nodeInput(context: RunnerContext): InputChannel | undefined {
   };
   return {
     readBatch,
+    setDownstreamFill: (read) => input.setDownstreamFill?.(read),
     async *[Symbol.asyncIterator]() {
       for (let batch = await readBatch(1024); batch; batch = await readBatch(1024)) yield* batch;
     },
