@@ -14,9 +14,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createNamespaceHosts,
+  expectNothingLeft,
   type NamespaceHosts,
   namespacesAvailable,
-  pidsIn,
 } from './namespaces-support.js';
 
 const available = namespacesAvailable();
@@ -72,10 +72,6 @@ async function startCluster(runMs: number) {
   return { am, workers };
 }
 
-function nothingLeft(): void {
-  for (const namespace of Object.values(hosts!.namespaces)) expect(pidsIn(namespace)).toEqual([]);
-}
-
 describe.skipIf(!available)('a host cut off mid-job (network namespaces)', () => {
   it('is declared dead by missed heartbeats; with the link back the job completes after a restart', async () => {
     const { am, workers } = await startCluster(8_000);
@@ -88,7 +84,7 @@ describe.skipIf(!available)('a host cut off mid-job (network namespaces)', () =>
     expect(am.stderr()).toMatch(/worker\[1\] \(generation 0\) heartbeat-missed: no heartbeat for \d+ ms/);
     expect(am.stderr()).toContain('generation 1: restart-all');
     expect(am.stderr()).toMatch(/job succeeded/);
-    nothingLeft();
+    await expectNothingLeft(hosts!);
   }, 150_000);
 
   it('with the link left down the job fails naming the node, and every process ends within its bound', async () => {
@@ -105,6 +101,6 @@ describe.skipIf(!available)('a host cut off mid-job (network namespaces)', () =>
     expect(workers[0]!.stderr()).toContain('leaving: job failed');
     expect(codes[2], workers[1]!.stderr()).toBe(1);
     expect(workers[1]!.stderr()).toMatch(/Timed out after \d+ ms waiting for the application manager/);
-    nothingLeft();
+    await expectNothingLeft(hosts!);
   }, 150_000);
 });

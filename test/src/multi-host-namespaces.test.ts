@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createNamespaceHosts,
+  expectNothingLeft,
   type NamespaceHosts,
   namespacesAvailable,
-  pidsIn,
 } from './namespaces-support.js';
 
 const available = namespacesAvailable();
@@ -77,6 +77,6 @@ describe.skipIf(!available)('one cluster across three network namespaces', () =>
     expect(codes, workers.map((worker) => worker.stderr()).join('\n')).toEqual([0, 0]);
     expect(await am.exited).toBe(0);
     expect(am.stderr()).toMatch(/job succeeded/);
-    for (const namespace of Object.values(created.namespaces)) expect(pidsIn(namespace)).toEqual([]);
+    await expectNothingLeft(created);
   }, 180_000);
 });

@@ -13,10 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createNamespaceHosts,
+  expectNothingLeft,
   millraceBin,
   type NamespaceHosts,
   namespacesAvailable,
-  pidsIn,
 } from './namespaces-support.js';
 import { hasTorch, torchPython } from './pytorch-support.js';
 
@@ -95,6 +95,6 @@ describe.skipIf(!available || !hasTorch)('PyTorch DDP across two network namespa
     across.weights.forEach((weight, i) => {
       expect(weight).toBeCloseTo(expected.weights[i]!, 5);
     });
-    for (const namespace of Object.values(hosts.namespaces)) expect(pidsIn(namespace)).toEqual([]);
+    await expectNothingLeft(hosts);
   }, 320_000);
 });

@@ -3,7 +3,7 @@
  * (`millrace am`): each host runs `millrace run --hosts 2 --host-index I --join-file F JOB`, joins
  * the AM over TLS with the join URL alone, advertises its own address, and feeds its share of the
  * records to its own worker. Every record id reaches exactly one runner; all three processes exit 0
- * and nothing is left in any namespace. (This is the walkthrough in docs/multi-host.md.)
+ * and nothing is left: no process in any namespace, no ring file in /dev/shm. (This is the walkthrough in docs/multi-host.md.)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   createNamespaceHosts,
+  expectNothingLeft,
   type NamespaceHosts,
   namespacesAvailable,
-  pidsIn,
 } from './namespaces-support.js';
 
 const available = namespacesAvailable();
@@ -73,6 +73,6 @@ describe.skipIf(!available)('millrace run --hosts 2 across network namespaces', 
       returned[1]!.every((r) => r.id % 2 === 1 && r.node === 'worker[1]' && r.address === hosts!.addresses.c),
     ).toBe(true);
     expect(am.stderr()).toMatch(/job succeeded/);
-    for (const namespace of Object.values(hosts.namespaces)) expect(pidsIn(namespace)).toEqual([]);
+    await expectNothingLeft(hosts);
   }, 200_000);
 });

@@ -193,6 +193,7 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
       let outcomeKnown = false;
       let lingered = false;
       let runContext: SubtaskContext<never> | undefined;
+      let followFailure: unknown;
       let temporaryDirectory: string | undefined;
       const resolveEndpoint = (endpoint: Omit<ClusterEndpoint, 'checkpointDirectory'>) => {
         temporaryDirectory = parsed.checkpointDirectory
@@ -233,7 +234,12 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
         async run(context) {
           runContext = context;
           if (!servesHere) {
-            await followElsewhere(context);
+            try {
+              await followElsewhere(context);
+            } catch (error) {
+              followFailure = error; // close() tells the AM why this host ended
+              throw error;
+            }
             return;
           }
           try {
@@ -252,7 +258,13 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
             token: started.token,
             fingerprint: started.fingerprint,
           });
-          const onAbort = () => void started.stop('the dataflow job was cancelled');
+          // On several hosts the reason names this host, as when another host ends first.
+          const onAbort = () =>
+            void started.stop(
+              hosts.count > 1
+                ? `host ${hosts.index} ended: ${describeEnd(context.signal, undefined)}`
+                : 'the dataflow job was cancelled',
+            );
           context.signal.addEventListener('abort', onAbort, { once: true });
           try {
             const outcome = await started.result;
@@ -271,7 +283,7 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
           state.endpoint.reject(
             new CancelledError(`cluster '${parsed.name}' ended before the node could join`),
           );
-          const why = describeAbort(runContext?.signal);
+          const why = describeEnd(runContext?.signal, followFailure);
           if (am) {
             if (!outcomeKnown && hosts.count > 1) {
               // This host ended before the cluster: tell the other hosts why before the AM goes away.
@@ -389,10 +401,11 @@ async function startApplicationManager(
   });
 }
 
-function describeAbort(signal: AbortSignal | undefined): string {
-  if (!signal?.aborted) return 'its job ended';
-  const reason = signal.reason as unknown;
-  return reason instanceof Error ? reason.message : String(reason ?? 'cancelled');
+/** Why this host's part ended: the job's cancel reason, else the AM operator's own failure. */
+function describeEnd(signal: AbortSignal | undefined, failure: unknown): string {
+  const reason = signal?.aborted ? (signal.reason as unknown) : failure;
+  if (reason === undefined) return signal?.aborted ? 'cancelled' : 'its job ended';
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
 export function addRole<In = unknown, Out = unknown>(

@@ -131,7 +131,10 @@ export async function followRemoteJob(options: {
 
 function outcomeOf(status: JobStatus): JobOutcome {
   const failures = status.failures.map(fromWireFailure);
-  const reason = status.outcome || `the job ${status.state}`;
+  // The status text of a stopped job is `stopped: <reason>`; the outcome's reason is the reason
+  // alone, as on the AM's own host (which says "the cluster was stopped: <reason>").
+  const text = status.state === 'stopped' ? status.outcome.replace(/^stopped: /, '') : status.outcome;
+  const reason = text || `the job ${status.state}`;
   const outcomeStatus =
     status.state === 'finished' ? 'succeeded' : status.state === 'failed' ? 'failed' : 'stopped';
   return {

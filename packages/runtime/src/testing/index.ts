@@ -3,6 +3,7 @@ export {
   createNamespaceHosts,
   ip,
   type NamespaceHosts,
+  type NamespaceLeftovers,
   namespacesAvailable,
   pidsIn,
   type StartedProcess,
