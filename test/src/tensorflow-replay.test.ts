@@ -1,7 +1,8 @@
 /**
  * Replay into TF.js async workers (issue 11): two stream-mode workers and a parameter server
- * train on numbered records; mid-stream, worker 1's training process (records in its ring, pushes
- * in flight) or the parameter server is killed with SIGKILL. The model is a tally of the records
+ * train on numbered records; mid-stream, a worker's training process (records in its ring, pushes
+ * in flight; worker 1, or worker 0, which writes the checkpoints) or the parameter server is killed
+ * with SIGKILL. The model is a tally of the records
  * whose gradients reached the parameter server (fixtures/tensorflow-tally-model.mjs), so the final
  * checkpoint shows every record trained exactly once: a record lost with the dead process's ring,
  * or replayed although the ps already held it, changes the count or the id sum.
@@ -26,12 +27,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 const tallyModule = join(import.meta.dirname, 'fixtures', 'tensorflow-tally-model.mjs');
 const killAfterVariable = 'TALLY_KILL_AFTER_RECORDS';
 const killRoleVariable = 'TALLY_KILL_ROLE';
+const killWorkerVariable = 'TALLY_KILL_WORKER';
 const tallySplit = 1024;
 
 const directories: string[] = [];
 afterEach(() => {
   delete process.env[killAfterVariable];
   delete process.env[killRoleVariable];
+  delete process.env[killWorkerVariable];
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
 });
 
@@ -44,7 +47,8 @@ function tallyOf(checkpointPath: string): { records: number; idSum: number } {
 }
 
 /**
- * Runs the tally job on `count` numbered records, killing `victim` once after worker 1 decoded
+ * Runs the tally job on `count` numbered records, killing `victim` once after the worker named by
+ * TALLY_KILL_WORKER (default 1) decoded
  * 1,200 records, and checks what a user would: the job finished, the kill happened, records were
  * replayed and none given up, and the final checkpoint holds every record exactly once.
  */
@@ -102,6 +106,11 @@ async function trainTallyWithKill(victim: 'worker' | 'ps', parameterServers = 1)
 
 describe('replay into TF.js async workers (real TF.js, real processes)', () => {
   it('kill -9 of a worker mid-stream (restart-one): the checkpoint holds every record exactly once', async () => {
+    await trainTallyWithKill('worker');
+  }, 180_000);
+
+  it('kill -9 of worker 0, the one that writes checkpoints: every record exactly once', async () => {
+    process.env[killWorkerVariable] = '0';
     await trainTallyWithKill('worker');
   }, 180_000);
 
