@@ -6,10 +6,13 @@
 //   2. exit detection: kill -9 of a runner process → the AM's node-failed observation.
 //   3. silent detection: SIGSTOP of a node agent process → the AM declares it dead
 //      (default heartbeat: 500 ms × 3).
+//   4. control-plane delay: the flagship as users run it (`millrace run examples/flagship`, each
+//      run a fresh process), with a probe measuring the event-loop delay of the thread hosting the
+//      AM and of the job's (pipeline) thread while the AM serves (control-plane/thread-delay-probe.mjs).
 // Writes bench/results/control-plane.json.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -24,7 +27,14 @@ import {
 const here = dirname(fileURLToPath(import.meta.url));
 const cliBin = join(here, '..', 'packages', 'cli', 'dist', 'bin.js');
 const engine = createGenericEngine();
-const targets = { formation16_p95_ms: 100, exit_detection_ms: 100, silent_detection_ms: 2000 };
+const targets = {
+  formation16_p95_ms: 100,
+  exit_detection_ms: 100,
+  silent_detection_ms: 2000,
+  control_plane_max_delay_ms: 100,
+};
+const repositoryRoot = join(here, '..');
+const delayProbe = join(here, 'control-plane', 'thread-delay-probe.mjs');
 
 const percentile = (values, p) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -165,6 +175,28 @@ async function silentDetectionOnce() {
   }
 }
 
+/** One flagship run through the CLI; the probe's readings of both threads. */
+async function flagshipThreadDelays() {
+  const directory = mkdtempSync(join(tmpdir(), 'millrace-bench-delay-'));
+  try {
+    const child = spawn(process.execPath, ['--import', delayProbe, cliBin, 'run', 'examples/flagship'], {
+      cwd: repositoryRoot,
+      env: { ...process.env, MILLRACE_BENCH_DELAY_DIR: directory },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    if (code !== 0) throw new Error(`the flagship exited with ${code}:\n${stderr.slice(-2000)}`);
+    const read = (thread) => JSON.parse(readFileSync(join(directory, `${thread}-thread.json`), 'utf8'));
+    return { am: read('application-manager'), job: read('job') };
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
 async function repeat(times, measure) {
   const samples = [];
   for (let i = 0; i < times; i++) samples.push(await measure());
@@ -175,6 +207,8 @@ const loadBefore = loadavg()[0];
 const formationSamples = await formation(16, 30, 3);
 const exitSamples = await repeat(10, exitDetectionOnce);
 const silentSamples = await repeat(3, silentDetectionOnce);
+const delaySamples = await repeat(3, flagshipThreadDelays);
+const median = (values) => percentile(values, 50);
 
 const result = {
   benchmark: 'control-plane',
@@ -187,6 +221,15 @@ const result = {
   silent_detection_ms: round(percentile(silentSamples, 50)),
   silent_detection_max_ms: round(Math.max(...silentSamples)),
   silent_detection_repeats: silentSamples.length,
+  // Median over runs of each run's worst delay of the AM's thread while it served the flagship.
+  control_plane_max_delay_ms: round(median(delaySamples.map((sample) => sample.am.max_ms))),
+  control_plane_worst_delay_ms: round(Math.max(...delaySamples.map((sample) => sample.am.max_ms))),
+  control_plane_p99_delay_ms: round(median(delaySamples.map((sample) => sample.am.p99_ms))),
+  // The job's own thread over the same span: pipeline work yields every 10 ms (dataflow's
+  // time-slice.ts), so this is what a runner's agent and a stop request wait at worst.
+  job_thread_max_delay_ms: round(median(delaySamples.map((sample) => sample.job.max_ms))),
+  job_thread_p99_delay_ms: round(median(delaySamples.map((sample) => sample.job.p99_ms))),
+  flagship_runs: delaySamples.length,
   heartbeat: { intervalMs: 500, missedLimit: 3 },
   targets,
   cpus: cpus().length,
@@ -202,6 +245,9 @@ console.log(
 );
 console.log(
   `  exit detection      p50 ${result.exit_detection_ms} ms, p95 ${result.exit_detection_p95_ms} ms   (target ≤ ${targets.exit_detection_ms} ms, ratio ${(result.exit_detection_ms / targets.exit_detection_ms).toFixed(2)})`,
+);
+console.log(
+  `  AM thread delay     max ${result.control_plane_max_delay_ms} ms (median of ${result.flagship_runs} flagship runs; worst ${result.control_plane_worst_delay_ms} ms), p99 ${result.control_plane_p99_delay_ms} ms (target max ≤ ${targets.control_plane_max_delay_ms} ms); job thread max ${result.job_thread_max_delay_ms} ms, p99 ${result.job_thread_p99_delay_ms} ms`,
 );
 console.log(
   `  silent detection    p50 ${result.silent_detection_ms} ms, max ${result.silent_detection_max_ms} ms (target ≤ ${targets.silent_detection_ms} ms, ratio ${(result.silent_detection_ms / targets.silent_detection_ms).toFixed(2)})`,

@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/testing/index.ts'],
+  entry: ['src/index.ts', 'src/testing/index.ts', 'src/am-thread-worker.ts'],
   format: ['esm'],
   target: 'node20',
   tsconfig: 'tsconfig.build.json',

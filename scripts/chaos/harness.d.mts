@@ -31,7 +31,7 @@ export declare const scenarioNames: readonly string[];
 export declare function random(seed: number): () => number;
 export declare function planFor(
   seed: number,
-  overrides?: Partial<Pick<ChaosPlan, 'scenario' | 'victim' | 'signal' | 'size'>>,
+  overrides?: Partial<Pick<ChaosPlan, 'scenario' | 'victim' | 'signal' | 'size' | 'atMs'>>,
 ): ChaosPlan;
 export declare function runChaos(
   plan: ChaosPlan,

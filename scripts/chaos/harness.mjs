@@ -84,7 +84,7 @@ export function planFor(seed, overrides = {}) {
   const victim = overrides.victim ?? weighted[Math.floor(next() * weighted.length)];
   const signal = overrides.signal ?? (next() < 0.7 ? 'SIGKILL' : 'SIGSTOP');
   const size = overrides.size ?? 'full';
-  const atMs = Math.round(next() * spec.windowMs(size));
+  const atMs = overrides.atMs ?? Math.round(next() * spec.windowMs(size));
   const pauseMs = signal === 'SIGSTOP' ? 1_000 + Math.round(next() * 4_000) : 0;
   /** Which of the processes of the victim's kind, when several run (0 ≤ pick < 1). */
   const pick = next();

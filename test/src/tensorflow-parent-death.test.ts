@@ -10,7 +10,8 @@ import { formatRun, planFor, runChaos } from '../../scripts/chaos/harness.mjs';
 
 describe('TF.js runners die with their agent', () => {
   it('kill -9 of the process hosting the node agents leaves no TF.js worker or parameter server', async () => {
-    const plan = planFor(201, { scenario: 'tensorflow-async', victim: 'host', signal: 'SIGKILL' });
+    // Early in training (500 ms after the first runner started), so the job cannot end first.
+    const plan = planFor(201, { scenario: 'tensorflow-async', victim: 'host', signal: 'SIGKILL', atMs: 500 });
     const result = await runChaos(plan);
     const table = formatRun(result);
     expect(result.outcome, table).toBe('host killed');

@@ -65,7 +65,7 @@ import {
   type ClusterEvent as WireClusterEvent,
 } from '@millrace/protocol';
 import { isRejection, type Rejection, tokenMessage } from './am-rejection.js';
-import { HeartbeatMonitor } from './heartbeat-monitor.js';
+import { HeartbeatMonitor, type HostThreadLiveness } from './heartbeat-monitor.js';
 import { describeJobStatus } from './job-status.js';
 import { formatJoinUrl, isLoopbackHost } from './join-url.js';
 import { removeLeftoversOfDeadProcesses } from './leftovers.js';
@@ -97,6 +97,11 @@ export interface ApplicationManagerOptions {
    */
   advertiseHost?: string | undefined;
   logger?: Logger | undefined;
+  /**
+   * Another thread of this process that hosts node agents, when the AM runs on a thread of its
+   * own (am-thread.ts): silence of those agents while that thread is stalled is not their death.
+   */
+  hostThread?: HostThreadLiveness | undefined;
 }
 
 export type ObservationListener = (observation: ClusterObservation) => void;
@@ -202,6 +207,7 @@ export class ApplicationManager {
       fingerprint: identity?.fingerprint,
       token: options.token ?? randomBytes(16).toString('hex'),
       logger,
+      hostThread: options.hostThread,
     });
   }
 
@@ -213,6 +219,7 @@ export class ApplicationManager {
     fingerprint: string | undefined;
     token: string;
     logger: Logger;
+    hostThread: HostThreadLiveness | undefined;
   }) {
     this.config = parts.config;
     this.engine = parts.engine;
@@ -237,7 +244,7 @@ export class ApplicationManager {
       stopJob: this.#guarded(this.#stopJob),
     });
     trackSockets(this.#server, this.#sockets);
-    this.#heartbeats = new HeartbeatMonitor(this.config.heartbeat);
+    this.#heartbeats = new HeartbeatMonitor(this.config.heartbeat, parts.hostThread);
     this.#heartbeatTimer = setInterval(() => this.#checkHeartbeats(), this.#heartbeats.checkEveryMs);
     this.#armRegistrationTimer();
   }

@@ -565,7 +565,19 @@ export class NodeAgent {
   #startHeartbeats(intervalMs: number): void {
     if (this.#heartbeatTimer) return;
     const lostAfter = this.#options.connectionLostMs ?? 10_000;
+    // The agent's own thread can stall (in an embedded job it is the pipeline's, and a stage may
+    // compute without pause): a call whose deadline ran out meanwhile says nothing about the AM,
+    // and the time this thread could not run is not time the AM was silent.
+    let lastTickAt = Date.now();
+    let stalledSinceContactMs = 0;
+    const noteOwnStall = () => {
+      const now = Date.now();
+      const lateMs = now - lastTickAt - intervalMs;
+      lastTickAt = now;
+      if (lateMs > intervalMs) stalledSinceContactMs += lateMs;
+    };
     const beat = async () => {
+      noteOwnStall();
       try {
         await this.#connection.heartbeat({
           role: this.role,
@@ -573,9 +585,11 @@ export class NodeAgent {
           generation: this.#generation,
         });
         this.#lastContact = Date.now();
+        stalledSinceContactMs = 0;
       } catch (error) {
         this.#handleCallError(error, 'heartbeat');
-        if (Date.now() - this.#lastContact > lostAfter && !this.#leaving) {
+        noteOwnStall();
+        if (Date.now() - this.#lastContact - stalledSinceContactMs > lostAfter && !this.#leaving) {
           this.#mailbox.push({
             type: 'lost',
             error: new MillraceTimeoutError(

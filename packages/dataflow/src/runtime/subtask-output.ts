@@ -8,6 +8,7 @@ import type { BoundedChannel } from './channel.js';
 import { hashKey } from './hash.js';
 import type { SubtaskMetrics } from './metrics.js';
 import type { Partitioning } from './partitioning.js';
+import { yieldWhenSliceSpent } from './time-slice.js';
 
 export interface OutputEdge {
   readonly partitioning: Partitioning;
@@ -199,5 +200,9 @@ export class SubtaskOutput<T> implements Output<T> {
         }
       }
     }
+    // Every subtask, source or operator, flushes after each batch: the one place to let the
+    // event loop breathe (time-slice.ts says why).
+    const turn = yieldWhenSliceSpent();
+    if (turn !== undefined) await turn;
   }
 }

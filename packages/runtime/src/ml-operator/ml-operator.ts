@@ -58,7 +58,7 @@ import {
   validateConfigForEngine,
 } from '@millrace/core';
 import { type DataStream, type Job, KeyedStream, type Output, type SubtaskContext } from '@millrace/dataflow';
-import { ApplicationManager } from '../application-manager.js';
+import { type ApplicationManagerHandle, startApplicationManagerThread } from '../am-thread.js';
 import { hostOfAddress, parseJoinUrl } from '../join-url.js';
 import { silentLogger } from '../logger.js';
 import {
@@ -188,7 +188,7 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
   job.source<never>(
     () => {
       state.endpoint = deferred();
-      let am: ApplicationManager | undefined;
+      let am: ApplicationManagerHandle | undefined;
       let remote: RemoteApplicationManager | undefined;
       let outcomeKnown = false;
       let lingered = false;
@@ -207,7 +207,7 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
         runContext?.publish({ type: 'application-manager', ...endpoint });
       };
       /** The AM's host keeps serving until the other hosts read the outcome (bounded). */
-      const lingerForOtherHosts = async (started: ApplicationManager) => {
+      const lingerForOtherHosts = async (started: ApplicationManagerHandle) => {
         if (lingered || otherHosts.length === 0) return;
         lingered = true;
         const unread = await started.untilObserved(otherHosts, outcomeWaitMs);
@@ -363,7 +363,7 @@ async function startApplicationManager(
   logger: Logger,
   hostCount: number,
   settings: ClusterHostSettings,
-): Promise<ApplicationManager> {
+): Promise<ApplicationManagerHandle> {
   let host = config.host;
   let port = 0;
   if (hostCount > 1) host = '0.0.0.0';
@@ -390,7 +390,8 @@ async function startApplicationManager(
       { subject: 'millrace run' },
     );
   }
-  return ApplicationManager.start({
+  // On a thread of its own, so pipeline work never holds the control plane (am-thread.ts).
+  return startApplicationManagerThread({
     config: { ...config, host },
     engine,
     port,
