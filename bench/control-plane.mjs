@@ -9,17 +9,22 @@
 //   4. control-plane delay: the flagship as users run it (`millrace run examples/flagship`, each
 //      run a fresh process), with a probe measuring the event-loop delay of the thread hosting the
 //      AM and of the job's (pipeline) thread while the AM serves (control-plane/thread-delay-probe.mjs).
+//   5. stop request: `StopJob` sent to the flagship's AM 3 s into training (through the join URL
+//      `--shared-dir` publishes) → the `millrace run` process has exited (runners stopped, job over).
 // Writes bench/results/control-plane.json.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   ApplicationManager,
+  ApplicationManagerConnection,
   createGenericEngine,
   launchLocalCluster,
   NodeAgent,
+  parseJoinUrl,
   processRunner,
   silentLogger,
 } from '@millrace/runtime';
@@ -197,6 +202,36 @@ async function flagshipThreadDelays() {
   }
 }
 
+/** One flagship run through the CLI, stopped 3 s into training: ms from StopJob to the exit. */
+async function stopDuringFlagship() {
+  const directory = mkdtempSync(join(tmpdir(), 'millrace-bench-stop-'));
+  try {
+    const child = spawn(process.execPath, [cliBin, 'run', '--shared-dir', directory, 'examples/flagship'], {
+      cwd: repositoryRoot,
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal, at: now() })),
+    );
+    const joinFile = join(directory, 'join-url');
+    const givenUpAt = now() + 60_000;
+    while (!existsSync(joinFile)) {
+      if (now() > givenUpAt) throw new Error('the flagship published no join URL within 60 s');
+      await sleep(50);
+    }
+    await sleep(3_000);
+    const connection = new ApplicationManagerConnection(parseJoinUrl(readFileSync(joinFile, 'utf8').trim()));
+    const stoppedAt = now();
+    await connection.stopJob('benchmark: stop request during training');
+    connection.close();
+    const { code, signal, at } = await exited;
+    if (code === null) throw new Error(`the flagship ended by ${signal} instead of exiting after the stop`);
+    return at - stoppedAt;
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
 async function repeat(times, measure) {
   const samples = [];
   for (let i = 0; i < times; i++) samples.push(await measure());
@@ -208,6 +243,7 @@ const formationSamples = await formation(16, 30, 3);
 const exitSamples = await repeat(10, exitDetectionOnce);
 const silentSamples = await repeat(3, silentDetectionOnce);
 const delaySamples = await repeat(3, flagshipThreadDelays);
+const stopSamples = await repeat(3, stopDuringFlagship);
 const median = (values) => percentile(values, 50);
 
 const result = {
@@ -230,6 +266,9 @@ const result = {
   job_thread_max_delay_ms: round(median(delaySamples.map((sample) => sample.job.max_ms))),
   job_thread_p99_delay_ms: round(median(delaySamples.map((sample) => sample.job.p99_ms))),
   flagship_runs: delaySamples.length,
+  stop_request_to_exit_ms: round(median(stopSamples)),
+  stop_request_to_exit_max_ms: round(Math.max(...stopSamples)),
+  stop_request_repeats: stopSamples.length,
   heartbeat: { intervalMs: 500, missedLimit: 3 },
   targets,
   cpus: cpus().length,
@@ -248,6 +287,9 @@ console.log(
 );
 console.log(
   `  AM thread delay     max ${result.control_plane_max_delay_ms} ms (median of ${result.flagship_runs} flagship runs; worst ${result.control_plane_worst_delay_ms} ms), p99 ${result.control_plane_p99_delay_ms} ms (target max ≤ ${targets.control_plane_max_delay_ms} ms); job thread max ${result.job_thread_max_delay_ms} ms, p99 ${result.job_thread_p99_delay_ms} ms`,
+);
+console.log(
+  `  stop request → exit p50 ${result.stop_request_to_exit_ms} ms, max ${result.stop_request_to_exit_max_ms} ms (flagship, 3 s into training; includes stopping 3 TF.js processes)`,
 );
 console.log(
   `  silent detection    p50 ${result.silent_detection_ms} ms, max ${result.silent_detection_max_ms} ms (target ≤ ${targets.silent_detection_ms} ms, ratio ${(result.silent_detection_ms / targets.silent_detection_ms).toFixed(2)})`,

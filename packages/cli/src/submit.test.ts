@@ -111,8 +111,20 @@ describe.each(['local', 'slurm'])('millrace submit --scheduler %s', (scheduler) 
     expect(stopped.stdout).toContain(`${handle} (cluster-job): stopped`);
     expect((await millrace(['wait', handle])).code).toBe(130);
     expect(processesWithMarker(marker)).toEqual([]);
+    // A job folder is `millrace-<owner pid>-…`; one whose owner still runs belongs to another job
+    // on this machine, one whose owner is gone was left behind.
+    const ownerGone = (name: string) => {
+      try {
+        process.kill(Number(name.split('-')[1]), 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
     expect(
-      readdirSync('/dev/shm').filter((name) => !shmBefore.has(name) && name.startsWith('millrace')),
+      readdirSync('/dev/shm').filter(
+        (name) => !shmBefore.has(name) && name.startsWith('millrace-') && ownerGone(name),
+      ),
     ).toEqual([]);
   }, 180_000);
 
