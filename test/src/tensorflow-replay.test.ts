@@ -122,6 +122,43 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
     await trainTallyWithKill('worker', 2);
   }, 180_000);
 
+  it('a second run of the job on the same checkpoint directory trains its whole input', async () => {
+    // The second run's parameter server starts from the first run's checkpoint (its values), but
+    // input positions count each run's own stream: none of the second run's records is skipped.
+    const checkpointDirectory = mkdtempSync(join(tmpdir(), 'millrace-tf-rerun-'));
+    directories.push(checkpointDirectory);
+    const count = 2_000;
+    const run = async () => {
+      const job = new Job({ name: 'tf-rerun', batchSize: 128 });
+      addAMRole(
+        job,
+        {
+          name: 'tally',
+          engine: 'tensorflow',
+          roles: { worker: { instances: 2 }, ps: { instances: 1 } },
+          checkpointDirectory,
+        },
+        { engine: createTensorflowEngine({ mode: 'stream', training: 'async' }) },
+      );
+      const trainer = tensorflowTrainer({
+        module: tallyModule,
+        batchSize: 32,
+        optimizer: 'sgd',
+        learningRate: 1,
+        loss: 'meanSquaredError',
+        checkpointEverySteps: 5,
+        backend: 'cpu',
+      });
+      addRole(job, 'worker', { instances: 2, input: job.generate((id) => id, { count }), runner: trainer });
+      addRole(job, 'ps', { instances: 1, runner: trainer });
+      expect((await job.execute()).status).toBe('finished');
+      return tallyOf((await latestCheckpoint(checkpointDirectory))!.path);
+    };
+    const idSum = (count * (count - 1)) / 2;
+    expect(await run()).toEqual({ records: count, idSum });
+    expect(await run()).toEqual({ records: 2 * count, idSum: 2 * idSum });
+  }, 120_000);
+
   it('an evaluator reading an input stream holds nothing in its replay buffer (it acknowledges what it reads)', async () => {
     // Replay is on for every role of this runner; an evaluator writes no checkpoints, so a buffer
     // that kept what it read would fill and fail the role after acknowledgeTimeoutMs.

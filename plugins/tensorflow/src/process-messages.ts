@@ -24,6 +24,8 @@ export interface TrainingProcessPayload {
   input: { kind: 'ring'; path: string } | { kind: 'ipc' } | { kind: 'none' };
   /** The input position this start resumes after (the runner context's `resumePosition`). */
   resumePosition: number;
+  /** The cluster generation this start belongs to (0: the job's first). */
+  generation: number;
   options: import('./training-options.js').TrainingOptions;
 }
 

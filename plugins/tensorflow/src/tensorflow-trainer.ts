@@ -106,6 +106,7 @@ function startTrainingProcess(
     training: context.environment.MILLRACE_TF_TRAINING === 'sync' ? 'sync' : 'async',
     input: feed ? { kind: 'ring', path: feed.path } : input ? { kind: 'ipc' } : { kind: 'none' },
     resumePosition: context.resumePosition ?? 0,
+    generation: context.generation,
     options,
   };
   // The one supervisor: its own process group (a stop reaches whatever the node spawned),

@@ -38,6 +38,12 @@ export interface TrainingNodeContext {
    */
   resumePosition?: number | undefined;
   /**
+   * The cluster generation of this start (0: the job's first). A parameter server restores input
+   * positions from a checkpoint only in a later generation: at generation 0 the checkpoint was
+   * written by an earlier run of the job, whose input positions counted another stream.
+   */
+  generation?: number | undefined;
+  /**
    * Acknowledges that a durable checkpoint holds this node's input records 1 … position (the
    * runner context's `checkpointed`); a stream-mode worker calls it as the parameter servers
    * report checkpoints that hold its records.
@@ -134,7 +140,9 @@ async function serveShard(
     values = trainableValues(restored);
     step = checkpoint.step;
     // The input positions this shard's values in the checkpoint hold: restarted workers skip them.
-    positions = checkpoint.shardPositions?.[context.index];
+    // Only within one run of the job: a new run numbers its input from 1 again, so a checkpoint
+    // found at generation 0 (an earlier run's) contributes its values and not its positions.
+    if ((context.generation ?? 0) > 0) positions = checkpoint.shardPositions?.[context.index];
     context.logger.info('parameter server restored from checkpoint', { path: checkpoint.path, step });
   }
   const server = new ParameterServer({

@@ -70,6 +70,7 @@ async function main(): Promise<void> {
     checkpointDirectory: payload.checkpointDirectory,
     training: payload.training,
     resumePosition: payload.resumePosition,
+    generation: payload.generation,
     checkpointed: (position) => send({ type: 'checkpointed', position }),
     input:
       payload.input.kind === 'ring'
