@@ -114,10 +114,11 @@ describe.skipIf(!existsSync(chromiumPath))('the dashboard in chromium', () => {
         'millrace_operator_input_queue_fill_ratio',
         'millrace_operator_subtask_backpressured_seconds_total',
         'millrace_role_input_queue_fill_ratio',
-        'millrace_role_input_ring_fill_ratio',
       ])
         expect(names, name).toContain(name);
-      // Queue fills are shares of their capacity.
+      // Queue fills are shares of their capacity (ring fills too, while a ring is being fed: the
+      // flagship's input ends early, so its rings are seldom there to be scraped; the ring test
+      // in ml-operator-ring.test.ts asserts them).
       for (const sample of second.samples)
         if (sample.name.endsWith('_fill_ratio')) {
           expect(sample.value, seriesKey(sample)).toBeGreaterThanOrEqual(0);

@@ -585,6 +585,28 @@ describe('millrace run', () => {
     expect(events.at(-1)).toMatchObject({ type: 'run-finished', status: 'succeeded' });
   }, 60_000);
 
+  it("--ui: the dashboard also gets the board thread's status reads of the AM, so each node's heartbeat age is there", async () => {
+    const job = join(import.meta.dirname, 'test-fixtures', 'blocking-job.mjs');
+    const run = start(['run', '--ui', '127.0.0.1:0', '--json', job, '1000', marker]);
+    const first = JSON.parse(await run.firstLine()) as { message: string };
+    const url = /^dashboard: (http:\S+)$/.exec(first.message)?.[1];
+    expect(url, first.message).toBeDefined();
+    const token = new URL(url!).searchParams.get('token')!;
+    const headers = { authorization: `Bearer ${token}` };
+    await expect
+      .poll(
+        async () => {
+          const metrics = await (await fetch(new URL('/metrics', url), { headers })).text();
+          return /^millrace_node_heartbeat_age_seconds\{cluster="blocking-test",role="worker",index="0"\} [\d.e-]+$/m.test(
+            metrics,
+          );
+        },
+        { timeout: 20_000, interval: 250 },
+      )
+      .toBe(true);
+    expect(await run.exited, run.stderr()).toBe(0);
+  }, 60_000);
+
   it('--ui refuses an address that is not [HOST:]PORT', async () => {
     const result = await run(['run', '--ui', 'nowhere', fixture, '2', 'succeed', marker]);
     expect(result.code).toBe(2);

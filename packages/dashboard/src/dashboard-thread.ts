@@ -3,7 +3,7 @@
  * job's events. Events cross as JSON: observations may hold error objects, which the page shows
  * by their message only.
  */
-import { Worker } from 'node:worker_threads';
+import { type MessagePort, Worker } from 'node:worker_threads';
 import type { DashboardServer, DashboardServerOptions } from './dashboard-server.js';
 import type { WorkerReply, WorkerRequest } from './dashboard-worker.js';
 import type { JobViewEvent } from './job-view.js';
@@ -11,6 +11,12 @@ import type { JobViewEvent } from './job-view.js';
 export interface DashboardThread extends DashboardServer {
   /** Hands one event to the dashboard's view. */
   apply(event: JobViewEvent): void;
+  /**
+   * Feeds the view from `port` as well: each message on it is a {@link JobViewEvent}. Another
+   * thread (`millrace run`'s board thread, with its status reads) sends to it directly, so the
+   * view keeps moving while the thread that calls `apply` is busy. The port is transferred.
+   */
+  connect(port: MessagePort): void;
 }
 
 /** How long `close` waits for the thread to flush open pages and stop before terminating it. */
@@ -45,6 +51,9 @@ export function startDashboardThread(
         readOnlyToken: reply.readOnlyToken,
         apply(event) {
           if (!closing) send({ type: 'event', event: JSON.parse(JSON.stringify(event)) as JobViewEvent });
+        },
+        connect(port) {
+          if (!closing) worker.postMessage({ type: 'port', port } satisfies WorkerRequest, [port]);
         },
         close() {
           closing ??= new Promise<void>((done) => {

@@ -57,7 +57,17 @@ export interface ClusterStatusReport {
 
 export type JobViewEvent =
   | { type: 'cluster-observation'; cluster: string; observation: ClusterObservation }
-  | { type: 'cluster-status'; cluster: string; status: ClusterStatusReport }
+  | {
+      type: 'cluster-status';
+      cluster: string;
+      status: ClusterStatusReport;
+      /**
+       * When the status was read (epoch ms). Given when observations of the same cluster arrive
+       * too (`millrace run`): a read older than the last observation then only updates heartbeat
+       * ages, so it cannot undo what the observation said.
+       */
+      readAt?: number | undefined;
+    }
   | { type: 'operator-metrics'; job: string; operators: readonly OperatorCounters[] }
   | { type: 'job-finished'; job: string; status: string; error?: string | undefined }
   | {
@@ -173,6 +183,10 @@ interface ClusterEntry {
   view: ClusterView;
   nodes: Map<string, NodeView>;
   lastFailure: { reason: string; message: string } | undefined;
+  /** When the last observation of the cluster was applied (epoch ms; 0 before one). */
+  observedAt: number;
+  /** Generations whose restart was counted (by an observation or a status read, whichever came first). */
+  restartedInto: Set<number>;
 }
 
 export class JobView {
@@ -213,7 +227,7 @@ export class JobView {
         this.#applyObservation(event.cluster, event.observation);
         break;
       case 'cluster-status':
-        this.#applyStatus(event.cluster, event.status);
+        this.#applyStatus(event.cluster, event.status, event.readAt);
         break;
       case 'operator-metrics':
         this.#applyOperators(event.job, event.operators);
@@ -264,6 +278,8 @@ export class JobView {
         },
         nodes: new Map(),
         lastFailure: undefined,
+        observedAt: 0,
+        restartedInto: new Set(),
       };
       this.#clusters.set(name, entry);
     }
@@ -298,6 +314,7 @@ export class JobView {
     const entry = this.#cluster(clusterName);
     const cluster = entry.view;
     const now = this.#now();
+    entry.observedAt = now;
     const touch = (role: string, index: number) => {
       const node = this.#node(entry, role, index);
       node.lastReportAt = now;
@@ -345,11 +362,9 @@ export class JobView {
         break;
       }
       case 'generation-started': {
-        cluster.restarts += 1;
         cluster.generation = observation.generation;
         const reason = entry.lastFailure?.reason ?? 'unknown';
-        cluster.restartsByReason[reason] = (cluster.restartsByReason[reason] ?? 0) + 1;
-        this.#restarts.push({
+        const restart: RestartView = {
           at: now,
           cluster: clusterName,
           generation: observation.generation,
@@ -360,8 +375,13 @@ export class JobView {
             const at = key.lastIndexOf(':');
             return `${key.slice(0, at)}[${key.slice(at + 1)}]`;
           }),
-        });
-        if (this.#restarts.length > timelineLimit) this.#restarts.shift();
+        };
+        // A status read may have counted this restart already: then its entry gets the details.
+        const counted = this.#restarts.findIndex(
+          (seen) => seen.cluster === clusterName && seen.generation === observation.generation,
+        );
+        if (counted >= 0) this.#restarts[counted] = { ...restart, at: this.#restarts[counted]!.at };
+        else this.#countRestart(entry, restart);
         for (const key of observation.restarting) {
           const at = key.lastIndexOf(':');
           touch(key.slice(0, at), Number(key.slice(at + 1))).status = 'restarting';
@@ -383,34 +403,45 @@ export class JobView {
     }
   }
 
+  /** Counts one restart of the cluster (once per generation) and adds it to the timeline. */
+  #countRestart(entry: ClusterEntry, restart: RestartView): void {
+    if (entry.restartedInto.has(restart.generation)) return;
+    entry.restartedInto.add(restart.generation);
+    entry.view.restarts += 1;
+    entry.view.restartsByReason[restart.reason] = (entry.view.restartsByReason[restart.reason] ?? 0) + 1;
+    this.#restarts.push(restart);
+    if (this.#restarts.length > timelineLimit) this.#restarts.shift();
+  }
+
   /**
    * Folds a status read into the view: states, attempts, hosts, metrics and heartbeat ages are
    * taken as they are; a restart the view has not seen yet joins the timeline with the newest
    * failure as its reason (a status read does not say which nodes restarted, so none are named).
+   * A read made before the cluster's last observation (`readAt`) only updates heartbeat ages.
    */
-  #applyStatus(clusterName: string, status: ClusterStatusReport): void {
+  #applyStatus(clusterName: string, status: ClusterStatusReport, readAt: number | undefined): void {
     const entry = this.#cluster(clusterName);
     const cluster = entry.view;
     const now = this.#now();
+    for (const reported of status.nodes)
+      this.#node(entry, reported.role, reported.index).heartbeatAgeMs = reported.lastHeartbeatAgeMs;
+    if (readAt !== undefined && readAt < entry.observedAt) return;
     cluster.state = status.state;
     cluster.generation = status.generation;
     const latestFailure = status.failures.at(-1);
     if (latestFailure) entry.lastFailure = { reason: latestFailure.reason, message: latestFailure.message };
-    while (cluster.restarts < status.restarts) {
-      cluster.restarts += 1;
-      const reason = entry.lastFailure?.reason ?? 'unknown';
-      cluster.restartsByReason[reason] = (cluster.restartsByReason[reason] ?? 0) + 1;
-      this.#restarts.push({
+    // Every restart moves the cluster one generation on: the ones missing are the latest ones.
+    const missing = status.restarts - cluster.restarts;
+    for (let back = missing - 1; back >= 0; back--)
+      this.#countRestart(entry, {
         at: now,
         cluster: clusterName,
-        generation: status.generation,
+        generation: status.generation - back,
         policy: 'restart',
-        reason,
+        reason: entry.lastFailure?.reason ?? 'unknown',
         message: entry.lastFailure?.message ?? '',
         nodes: [],
       });
-      if (this.#restarts.length > timelineLimit) this.#restarts.shift();
-    }
     for (const reported of status.nodes) {
       const node = this.#node(entry, reported.role, reported.index);
       const metricsChanged = Object.entries(reported.metrics).some(
@@ -420,7 +451,6 @@ export class JobView {
       node.attempt = reported.attempt;
       node.generation = reported.generation;
       if (reported.host) node.host = reported.host;
-      node.heartbeatAgeMs = reported.lastHeartbeatAgeMs;
       const failure = status.failures.findLast(
         (candidate) => candidate.role === reported.role && candidate.index === reported.index,
       );

@@ -1,4 +1,5 @@
 import { basename, dirname, resolve } from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
 import { CancelledError, MillraceError } from '@millrace/core';
 import { type DashboardThread, parseListenAddress, startDashboardThread } from '@millrace/dashboard';
 import { routeRunnerOutput } from '@millrace/runtime';
@@ -106,6 +107,12 @@ export async function runJob(options: {
       return 2;
     }
     emit({ type: 'log', message: `dashboard: ${dashboard.url}` });
+    // The board thread's status reads go to the dashboard directly, not through this thread.
+    if (reporter.shareStatus) {
+      const channel = new MessageChannel();
+      dashboard.connect(channel.port1);
+      reporter.shareStatus(channel.port2);
+    }
   }
   const controller = new AbortController();
   const untrack: (() => void)[] = [];

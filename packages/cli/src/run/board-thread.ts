@@ -3,7 +3,7 @@
  * happen, a sign of life every 250 ms while this thread is free, the terminal's width, and the
  * address of each cluster's AM so the board can read its status itself while this thread is busy.
  */
-import { Worker } from 'node:worker_threads';
+import { type MessagePort, Worker } from 'node:worker_threads';
 import { observationToJson } from '../observation-text.js';
 import type { BoardMode, BoardRequest, BoardSettings } from './board-worker.js';
 import type { ApplicationManagerEndpoint, BoardEvent, RunReporter } from './run-events.js';
@@ -21,6 +21,7 @@ const workerUrl = import.meta.url.endsWith('.ts')
 
 export interface BoardThread extends RunReporter {
   follow(endpoint: ApplicationManagerEndpoint): void;
+  shareStatus(port: MessagePort): void;
   close(): Promise<void>;
 }
 
@@ -54,7 +55,7 @@ export function startBoardThread(options: {
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   const send = (request: BoardRequest) => {
     if (fallback) {
-      if (request.type === 'event') fallback.event(request.event);
+      if (request.type === 'event') fallback.event(request.event, request.at);
       return;
     }
     try {
@@ -76,6 +77,7 @@ export function startBoardThread(options: {
       if (closing) return;
       send({
         type: 'event',
+        at: Date.now(),
         event:
           event.type === 'cluster-observation'
             ? ({ ...event, observation: observationToJson(event.observation) } as BoardEvent)
@@ -84,6 +86,10 @@ export function startBoardThread(options: {
     },
     follow(endpoint) {
       if (!closing) send({ type: 'follow', endpoint });
+    },
+    shareStatus(port) {
+      if (closing || fallback) port.close();
+      else worker.postMessage({ type: 'share-status', port } satisfies BoardRequest, [port]);
     },
     close() {
       closing ??= (async () => {

@@ -9,7 +9,7 @@
  * main thread, which is exactly the thread that may be busy.
  */
 import { writeSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import type { ClusterStatusReport } from '@millrace/dashboard';
 import { jsonReporter, liveReporter, plainReporter, type ReporterOutput } from './reporters.js';
 import type { ApplicationManagerEndpoint, BoardEvent, RunReporter } from './run-events.js';
@@ -23,11 +23,14 @@ export interface BoardSettings {
 }
 
 export type BoardRequest =
-  | { type: 'event'; event: BoardEvent }
+  /** `at`: when the job's thread emitted it (it may reach this thread later). */
+  | { type: 'event'; event: BoardEvent; at: number }
   /** The job's thread is free (sent every 250 ms): how the board tells that it is busy. */
   | { type: 'alive' }
   | { type: 'columns'; columns: number }
   | { type: 'follow'; endpoint: ApplicationManagerEndpoint }
+  /** Where to send each status read as a `cluster-status` event too (the dashboard's thread). */
+  | { type: 'share-status'; port: MessagePort }
   | { type: 'close' };
 
 /** How often the heartbeat goes out. */
@@ -88,6 +91,8 @@ let lastHeardAt = Date.now();
 let finished = false;
 const following = new AbortController();
 const followers: Promise<void>[] = [];
+/** Other threads that get every status read (the dashboard's view). */
+const statusListeners: MessagePort[] = [];
 /** The latest status read of each followed cluster, and when it was made. */
 const statuses = new Map<string, { readAt: string; status: ClusterStatusReport }>();
 
@@ -122,11 +127,13 @@ async function follow(endpoint: ApplicationManagerEndpoint): Promise<void> {
       intervalMs: statusReadMs,
       unreachableBoundMs,
       signal: following.signal,
-      onStatus: (status) =>
-        statuses.set(endpoint.cluster, {
-          readAt: new Date().toISOString(),
-          status: toClusterStatusReport(status),
-        }),
+      onStatus: (status) => {
+        const readAt = Date.now();
+        const report = toClusterStatusReport(status);
+        statuses.set(endpoint.cluster, { readAt: new Date(readAt).toISOString(), status: report });
+        for (const listener of statusListeners)
+          listener.postMessage({ type: 'cluster-status', cluster: endpoint.cluster, status: report, readAt });
+      },
     });
   } finally {
     connection.close();
@@ -136,6 +143,7 @@ async function follow(endpoint: ApplicationManagerEndpoint): Promise<void> {
 function stopFollowing(): void {
   following.abort();
   clearInterval(heartbeat);
+  for (const listener of statusListeners.splice(0)) listener.close();
 }
 
 port.on('message', (request: BoardRequest) => {
@@ -143,7 +151,7 @@ port.on('message', (request: BoardRequest) => {
   switch (request.type) {
     case 'event':
       if (finished) return;
-      reporter.event(request.event);
+      reporter.event(request.event, request.at);
       // The run's end is the last event: no heartbeat after it.
       if (request.event.type === 'run-finished') {
         finished = true;
@@ -154,6 +162,10 @@ port.on('message', (request: BoardRequest) => {
       return;
     case 'columns':
       stdout.columns = request.columns;
+      return;
+    case 'share-status':
+      if (finished) request.port.close();
+      else statusListeners.push(request.port);
       return;
     case 'follow':
       if (!finished) followers.push(follow(request.endpoint).catch(() => {}));

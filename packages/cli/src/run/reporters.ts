@@ -24,14 +24,14 @@ function runFailureText(event: BoardEvent): string | undefined {
 
 export function jsonReporter(output: Output, errors: Output = output): RunReporter {
   return {
-    event(event) {
+    event(event, at = Date.now()) {
       const failure = runFailureText(event);
       if (failure && errors !== output) errors.write(failure);
       const value =
         event.type === 'cluster-observation'
           ? { ...event, observation: observationToJson(event.observation) }
           : event;
-      output.write(`${JSON.stringify({ ...value, time: new Date().toISOString() })}\n`);
+      output.write(`${JSON.stringify({ ...value, time: new Date(at).toISOString() })}\n`);
     },
     close() {},
   };
@@ -64,8 +64,8 @@ export function describeRunEvent(event: BoardEvent): string | undefined {
 }
 
 /** `14:03:07` — the time of day plain lines start with. */
-function clock(): string {
-  return new Date().toTimeString().slice(0, 8);
+function clock(at = Date.now()): string {
+  return new Date(at).toTimeString().slice(0, 8);
 }
 
 /** `job flagship: 45% of the source records (36.0k of 80.0k)`. */
@@ -79,7 +79,7 @@ export function plainReporter(output: Output, errors: Output = output): RunRepor
   let lastProgressAt = 0;
   let sourcesDone = false;
   return {
-    event(event) {
+    event(event, at = Date.now()) {
       if (event.type === 'job-started') sourcesDone = false;
       // Progress as a line at most every 5 s, and once more when the sources are done.
       if (event.type === 'operator-metrics' && event.progress && !sourcesDone) {
@@ -87,12 +87,12 @@ export function plainReporter(output: Output, errors: Output = output): RunRepor
         sourcesDone = event.progress.done === event.progress.total;
         if (sourcesDone || now - lastProgressAt >= 5_000) {
           lastProgressAt = now;
-          output.write(`${clock()} ${progressLine(event.job, event.progress)}\n`);
+          output.write(`${clock(at)} ${progressLine(event.job, event.progress)}\n`);
         }
       }
       const line = describeRunEvent(event);
       // A runner's own lines are printed as they are; Millrace's lines carry the time.
-      if (line) output.write(event.type === 'runner-output' ? `${line}\n` : `${clock()} ${line}\n`);
+      if (line) output.write(event.type === 'runner-output' ? `${line}\n` : `${clock(at)} ${line}\n`);
       const failure = runFailureText(event);
       if (failure) errors.write(failure);
       // Metrics as a line at most every 2 s per node, so logs stay readable.
@@ -102,7 +102,7 @@ export function plainReporter(output: Output, errors: Output = output): RunRepor
         const now = Date.now();
         if (now - (lastMetrics.get(key) ?? 0) >= 2_000) {
           lastMetrics.set(key, now);
-          output.write(`${clock()} [${event.cluster}] ${role}[${index}] ${formatMetrics(metrics)}\n`);
+          output.write(`${clock(at)} [${event.cluster}] ${role}[${index}] ${formatMetrics(metrics)}\n`);
         }
       }
     },
@@ -145,7 +145,7 @@ export function liveReporter(
   const timer = setInterval(draw, 200);
   timer.unref();
   return {
-    event(event) {
+    event(event, at = Date.now()) {
       if (event.type === 'cluster-observation') board.apply(event.cluster, event.observation);
       if (event.type === 'heartbeat') {
         busyMs = event.jobThreadBusyMs;
@@ -168,7 +168,7 @@ export function liveReporter(
       if (line) {
         // Above the board, never erased: the board is cleared, the line printed, the board redrawn.
         clear();
-        output.write(event.type === 'runner-output' ? `${line}\n` : `${clock()} ${line}\n`);
+        output.write(event.type === 'runner-output' ? `${line}\n` : `${clock(at)} ${line}\n`);
         dirty = true;
       }
       const failure = runFailureText(event);

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { ClusterObservation, SourceProgress } from '@millrace/core';
 import type { ClusterStatusReport } from '@millrace/dashboard';
 import type { OperatorMetrics } from '@millrace/dataflow';
@@ -51,9 +52,12 @@ export interface ApplicationManagerEndpoint {
 }
 
 export interface RunReporter {
-  event(event: BoardEvent): void;
+  /** `at`: when the event happened (epoch ms), when it is shown later than that; now by default. */
+  event(event: BoardEvent, at?: number): void;
   /** A cluster's AM to read the status from (reporters on their own thread do; others ignore it). */
   follow?(endpoint: ApplicationManagerEndpoint): void;
+  /** Sends each status read on `port` too, as a `cluster-status` event (for the dashboard's view). */
+  shareStatus?(port: MessagePort): void;
   /** The run ended; release the terminal (once everything was written). */
   close(): void | Promise<void>;
 }
