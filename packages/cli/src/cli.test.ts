@@ -555,7 +555,11 @@ describe('millrace run', () => {
       message?: string;
       elapsedMs?: number;
       jobThreadBusyMs?: number;
-      clusters?: { cluster: string; status: { state: string; nodes: { role: string; status: string }[] } }[];
+      clusters?: {
+        cluster: string;
+        readAt: string;
+        status: { state: string; nodes: { role: string; status: string }[] };
+      }[];
     };
     const events = result.stdout
       .trim()
@@ -577,11 +581,20 @@ describe('millrace run', () => {
     // The clock kept moving: each heartbeat later than the one before.
     const elapsed = events.filter((event) => event.type === 'heartbeat').map((event) => event.elapsedMs!);
     for (let i = 1; i < elapsed.length; i++) expect(elapsed[i]!).toBeGreaterThan(elapsed[i - 1]!);
-    // The board thread reads the cluster's status from its AM itself.
-    const read = events.find((event) =>
-      event.clusters?.some((cluster) => cluster.cluster === 'blocking-test'),
+    // The board thread reads the cluster's status from its AM (on its own thread) itself: fresh
+    // reads arrived while the job's thread was held.
+    const readsDuring = new Set(
+      busy.flatMap((event) =>
+        (event.clusters ?? [])
+          .filter((cluster) => cluster.cluster === 'blocking-test-am')
+          .map((cluster) => Date.parse(cluster.readAt))
+          .filter((readAt) => readAt > times[0]!),
+      ),
     );
-    expect(read?.clusters?.[0]?.status.nodes).toEqual([expect.objectContaining({ role: 'worker' })]);
+    expect(readsDuring.size, JSON.stringify(busy)).toBeGreaterThanOrEqual(2);
+    expect(busy.at(-1)!.clusters![0]!.status.nodes).toEqual([
+      expect.objectContaining({ role: 'worker', status: 'running' }),
+    ]);
     expect(events.at(-1)).toMatchObject({ type: 'run-finished', status: 'succeeded' });
   }, 60_000);
 
@@ -597,7 +610,7 @@ describe('millrace run', () => {
       .poll(
         async () => {
           const metrics = await (await fetch(new URL('/metrics', url), { headers })).text();
-          return /^millrace_node_heartbeat_age_seconds\{cluster="blocking-test",role="worker",index="0"\} [\d.e-]+$/m.test(
+          return /^millrace_node_heartbeat_age_seconds\{cluster="blocking-test-am",role="worker",index="0"\} [\d.e-]+$/m.test(
             metrics,
           );
         },

@@ -147,6 +147,8 @@ export function liveReporter(
   return {
     event(event, at = Date.now()) {
       if (event.type === 'cluster-observation') board.apply(event.cluster, event.observation);
+      // Any event but a heartbeat comes from the job's thread: it is not busy any more.
+      if (event.type !== 'heartbeat') busyMs = undefined;
       if (event.type === 'heartbeat') {
         busyMs = event.jobThreadBusyMs;
         for (const { cluster, status, readAt } of event.clusters)
