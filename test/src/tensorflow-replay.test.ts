@@ -122,13 +122,19 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
     await trainTallyWithKill('worker', 2);
   }, 180_000);
 
-  it('a second run of the job on the same checkpoint directory trains its whole input', async () => {
+  it('a second run of the job on the same checkpoint directory trains its whole input, through a ps restart', async () => {
     // The second run's parameter server starts from the first run's checkpoint (its values), but
-    // input positions count each run's own stream: none of the second run's records is skipped.
+    // input positions count each run's own stream: none of the second run's records is skipped,
+    // also when the ps is killed before the second run wrote a checkpoint (the restarted ps
+    // restores the first run's checkpoint, whose positions must not count in this run).
     const checkpointDirectory = mkdtempSync(join(tmpdir(), 'millrace-tf-rerun-'));
     directories.push(checkpointDirectory);
     const count = 2_000;
-    const run = async () => {
+    const run = async (killPs: boolean) => {
+      if (killPs) {
+        process.env[killAfterVariable] = '600';
+        process.env[killRoleVariable] = 'ps';
+      }
       const job = new Job({ name: 'tf-rerun', batchSize: 128 });
       addAMRole(
         job,
@@ -137,6 +143,8 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
           engine: 'tensorflow',
           roles: { worker: { instances: 2 }, ps: { instances: 1 } },
           checkpointDirectory,
+          maxRestarts: 2,
+          restartBackoff: { initialMs: 10, maxMs: 100 },
         },
         { engine: createTensorflowEngine({ mode: 'stream', training: 'async' }) },
       );
@@ -146,7 +154,8 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
         optimizer: 'sgd',
         learningRate: 1,
         loss: 'meanSquaredError',
-        checkpointEverySteps: 5,
+        // No checkpoint before the end (63 steps per run): the kill lands before the second run's first.
+        checkpointEverySteps: 1_000,
         backend: 'cpu',
       });
       addRole(job, 'worker', { instances: 2, input: job.generate((id) => id, { count }), runner: trainer });
@@ -155,8 +164,9 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
       return tallyOf((await latestCheckpoint(checkpointDirectory))!.path);
     };
     const idSum = (count * (count - 1)) / 2;
-    expect(await run()).toEqual({ records: count, idSum });
-    expect(await run()).toEqual({ records: 2 * count, idSum: 2 * idSum });
+    expect(await run(false)).toEqual({ records: count, idSum });
+    expect(await run(true)).toEqual({ records: 2 * count, idSum: 2 * idSum });
+    expect(readFileSync(join(checkpointDirectory, 'tally-kill-done'), 'utf8')).toMatch(/^ps \d+$/);
   }, 120_000);
 
   it('an evaluator reading an input stream holds nothing in its replay buffer (it acknowledges what it reads)', async () => {

@@ -235,6 +235,21 @@ export async function writeCheckpoint(
   return target;
 }
 
+/**
+ * Removes the input positions from the newest checkpoint's pointer (atomically, by rename): a new
+ * run of the job keeps the checkpoint's values but numbers its input from 1 again, so a restart
+ * later in that run must not restore the earlier run's positions. Parameter server 0 calls it when
+ * it starts a run, before it serves, so no checkpoint of the new run exists yet.
+ */
+export async function forgetCheckpointPositions(directory: string): Promise<void> {
+  const current = await latestCheckpoint(directory);
+  if (!current?.shardPositions) return;
+  const { path: _path, shardPositions: _positions, ...pointer } = current;
+  const temporary = join(directory, `${checkpointPointerFile}.${process.pid}.tmp`);
+  await writeFile(temporary, JSON.stringify(pointer));
+  await rename(temporary, join(directory, checkpointPointerFile));
+}
+
 /** The newest checkpoint in `directory`, or undefined when none was written yet. */
 export async function latestCheckpoint(
   directory: string,

@@ -8,7 +8,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend } from './backend.js';
 import { runEvaluator } from './evaluator.js';
-import { latestCheckpoint, loadLayersModelFrom, trainableValues, writeCheckpoint } from './model-io.js';
+import {
+  forgetCheckpointPositions,
+  latestCheckpoint,
+  loadLayersModelFrom,
+  trainableValues,
+  writeCheckpoint,
+} from './model-io.js';
 import { ParameterServer } from './parameter-server.js';
 import { ParameterServerClient, type ShardValues } from './ps-client.js';
 import { shapeFingerprint, shardVariables } from './sharding.js';
@@ -141,8 +147,10 @@ async function serveShard(
     step = checkpoint.step;
     // The input positions this shard's values in the checkpoint hold: restarted workers skip them.
     // Only within one run of the job: a new run numbers its input from 1 again, so a checkpoint
-    // found at generation 0 (an earlier run's) contributes its values and not its positions.
+    // found at generation 0 (an earlier run's) contributes its values and not its positions, and
+    // shard 0 removes them from it, so that a restart later in this run does not restore them.
     if ((context.generation ?? 0) > 0) positions = checkpoint.shardPositions?.[context.index];
+    else if (context.index === 0) await forgetCheckpointPositions(context.checkpointDirectory);
     context.logger.info('parameter server restored from checkpoint', { path: checkpoint.path, step });
   }
   const server = new ParameterServer({
