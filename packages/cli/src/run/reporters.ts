@@ -5,6 +5,7 @@
  */
 
 import type { SourceProgress } from '@millrace/core';
+import type { OperatorMetrics } from '@millrace/dataflow';
 import { describeObservation, observationToJson } from '../observation-text.js';
 import { ClusterBoard, formatMetrics, humanNumber } from './cluster-board.js';
 import type { BoardEvent, RunReporter } from './run-events.js';
@@ -61,6 +62,34 @@ export function describeRunEvent(event: BoardEvent): string | undefined {
     case 'run-finished':
       return `run ${event.status} in ${(event.durationMs / 1000).toFixed(1)} s`;
   }
+}
+
+/**
+ * `  queue 50% · runner queue 100% · ring 80%`: the fullest subtask's input queue and, for an ML
+ * role, the fullest node's record queue and ring; empty when the operator reports none.
+ */
+export function queueFills(operator: OperatorMetrics): string {
+  const fullest = (values: (number | undefined)[]) => {
+    const present = values.filter((value): value is number => value !== undefined && Number.isFinite(value));
+    return present.length > 0 ? Math.max(...present) : undefined;
+  };
+  const parts = (
+    [
+      [
+        'queue',
+        fullest(
+          operator.subtasks.map((subtask) =>
+            subtask.inputQueueCapacity
+              ? (subtask.inputQueuedBatches ?? 0) / subtask.inputQueueCapacity
+              : undefined,
+          ),
+        ),
+      ],
+      ['runner queue', fullest(operator.subtasks.map((subtask) => subtask.gauges.roleInputQueueFillRatio))],
+      ['ring', fullest(operator.subtasks.map((subtask) => subtask.gauges.roleInputRingFillRatio))],
+    ] as const
+  ).flatMap(([name, fill]) => (fill === undefined ? [] : [`${name} ${Math.round(fill * 100)}%`]));
+  return parts.length > 0 ? `  ${parts.join(' · ')}` : '';
 }
 
 /** `14:03:07` — the time of day plain lines start with. */
@@ -158,7 +187,7 @@ export function liveReporter(
       if (event.type === 'operator-metrics') {
         operators = event.operators.map(
           (operator) =>
-            `  ${operator.operator.padEnd(20)} ×${operator.parallelism}  in ${humanNumber(operator.recordsIn)}  out ${humanNumber(operator.recordsOut)}`,
+            `  ${operator.operator.padEnd(20)} ×${operator.parallelism}  in ${humanNumber(operator.recordsIn)}  out ${humanNumber(operator.recordsOut)}${queueFills(operator)}`,
         );
         if (operators.length)
           operators.unshift(
