@@ -60,7 +60,7 @@ interface Connection {
   active: boolean;
 }
 
-/** A push waiting for its sync step; `gradients` undefined when the shard already held the batch. */
+/** A push waiting for its sync step (`samples` 0 when the shard already held the batch). */
 interface PendingPush {
   connection: Connection;
   samples: number;
@@ -253,8 +253,9 @@ export class ParameterServer {
     const position = body.readDoubleLE(16);
     const gradients = readFloat32(body, 24);
     // No gradient values: this shard already holds the batch (the worker replays records its
-    // earlier process pushed); only the position moves, so nothing is applied twice.
-    const held = gradients.length === 0;
+    // earlier process pushed); only the position moves, so nothing is applied twice. (A shard
+    // that holds no variables always gets empty gradients, and steps as before.)
+    const held = gradients.length === 0 && this.#totalSize > 0;
     if (!held && gradients.length !== this.#totalSize) {
       throw new ProtocolError(
         `worker ${connection.worker} pushed ${gradients.length} gradient values; shard ${this.#options.shard} holds ${this.#totalSize}`,
