@@ -224,7 +224,12 @@ async function stopDuringFlagship() {
     const stoppedAt = now();
     await connection.stopJob('benchmark: stop request during training');
     connection.close();
-    const { code, signal, at } = await exited;
+    const ended = await Promise.race([exited, sleep(60_000).then(() => undefined)]);
+    if (ended === undefined) {
+      child.kill('SIGKILL');
+      throw new Error('the flagship did not exit within 60 s of the stop request');
+    }
+    const { code, signal, at } = ended;
     if (code === null) throw new Error(`the flagship ended by ${signal} instead of exiting after the stop`);
     return at - stoppedAt;
   } finally {

@@ -86,8 +86,8 @@ export async function runFlagship(options = {}) {
     const trainingStarted = performance.now();
     const trained = await training.execute({ signal: options.signal }).finally(() => {
       delete process.env[chaosVariable];
+      progress.stop(); // a failed or stopped job must not leave its ticker holding the process
     });
-    progress.stop();
     const trainingSeconds = (performance.now() - trainingStarted) / 1000;
     if (trained.status !== 'finished') throw new Error(`training job ${trained.status}`);
     const checkpoint = await latestCheckpoint(checkpointDirectory);

@@ -674,6 +674,33 @@ describe('millrace run', () => {
     expect(job.stdout()).toMatch(/"status":"cancelled"/);
   });
 
+  it('millrace stop of an embedded cluster cancels the whole job: millrace run exits 130, no runner left', async () => {
+    const shared = mkdtempSync(join(tmpdir(), 'millrace-cli-stop-'));
+    try {
+      const streamJob = join(import.meta.dirname, 'test-fixtures', 'stream-job.mjs');
+      const job = start(['run', '--json', '--shared-dir', shared, streamJob, marker]);
+      await new Promise<void>((resolve) => {
+        job.child.stdout!.on('data', () => {
+          if (job.stdout().split('"node-started"').length > 2) resolve(); // both runners run
+        });
+      });
+      const joinUrl = readFileSync(join(shared, 'join-url'), 'utf8').trim();
+      const stopped = await run(['stop', '--join', joinUrl]);
+      expect(stopped.code, stopped.stderr).toBe(0);
+      // Before, the role subtasks went on refusing the endless source's records and the job never ended.
+      expect(await job.exited, job.stderr()).toBe(130);
+      const events = job
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { type: string });
+      expect(events.at(-1)).toMatchObject({ type: 'run-finished', status: 'cancelled' });
+      expect(processesWithMarker(marker)).toEqual([]);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
+  });
+
   it('loads a TypeScript job whose default export is a function, passing the job arguments', async () => {
     const result = await run([
       'run',

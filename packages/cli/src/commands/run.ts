@@ -29,7 +29,7 @@ const cancelBoundMs = 15_000;
  * --host-index I` this process is host I of a job that runs on N hosts (docs/multi-host.md): the
  * same command runs on every host, and every host's exit code is the job's outcome. Exit code 0 only when the
  * job succeeded; 1 when it failed (the error on stderr); 130 when cancelled (Ctrl-C cancels
- * cleanly, twice forces).
+ * cleanly, twice forces; `millrace stop` of one of its clusters cancels the job).
  */
 export const runCommand: CliCommand = {
   name: 'run',
@@ -67,9 +67,29 @@ export const runCommand: CliCommand = {
             : inThisThread();
         const exitCode = await runJob({ path, args, reporter, ui, startedAt });
         io.setExitCode(exitCode);
+        if (io.stdout === process.stdout) exitWhenLeftOpen(exitCode, io);
       });
   },
 };
+
+/** How long `millrace run` waits, after the job ended, for what the job module left open. */
+const leftOpenBoundMs = 5_000;
+
+/**
+ * The job is over and its outcome printed, but the process ends only once nothing holds its event
+ * loop: a timer or socket the job module left open (a progress ticker of a job that failed) would
+ * keep `millrace run` alive forever. Name what is still open and exit after a bound; the timer is
+ * unref'd, so a process that ends on its own never waits for it.
+ */
+function exitWhenLeftOpen(exitCode: number, io: CliIo): void {
+  setTimeout(() => {
+    const open = process.getActiveResourcesInfo().filter((kind) => kind !== 'TTYWrap');
+    io.stderr.write(
+      `millrace run: the job ended ${leftOpenBoundMs / 1000} s ago, but the job module left ${open.join(', ') || 'handles'} open; exiting (clear timers and close sockets when the job ends)\n`,
+    );
+    process.exit(exitCode);
+  }, leftOpenBoundMs).unref();
+}
 
 function reporterFor(mode: BoardMode, io: CliIo, startedAt: number): RunReporter {
   if (mode === 'json') return jsonReporter(io.stdout, io.stderr);
@@ -88,7 +108,15 @@ export async function runJob(options: {
 }): Promise<number> {
   const { reporter } = options;
   let dashboard: DashboardThread | undefined;
+  /** Clusters stopped while the job ran: from outside (`millrace stop`) unless this run cancelled. */
+  let clustersStopped = 0;
   const emit = (event: RunEvent) => {
+    if (
+      event.type === 'cluster-observation' &&
+      event.observation.type === 'job-finished' &&
+      event.observation.outcome.status === 'stopped'
+    )
+      clustersStopped += 1;
     dashboard?.apply(event);
     reporter.event(event);
   };
@@ -149,11 +177,12 @@ export async function runJob(options: {
       // Engines named by the job are found from the job's own project, not the working directory.
       engine: (name: string) => findEngine(name, { directory: dirname(file) }),
     } as Parameters<typeof module.run>[0]);
-    if (controller.signal.aborted) status = 'cancelled';
+    // A cluster stopped from outside (`millrace stop`) cancels its job: so the run was cancelled.
+    if (controller.signal.aborted || clustersStopped > 0) status = 'cancelled';
   } catch (error) {
     failure = error instanceof Error ? error : new Error(String(error));
     const cancelled = MillraceError.isInstance(error) && error.code === 'CANCELLED';
-    status = controller.signal.aborted || cancelled ? 'cancelled' : 'failed';
+    status = controller.signal.aborted || cancelled || clustersStopped > 0 ? 'cancelled' : 'failed';
   } finally {
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);

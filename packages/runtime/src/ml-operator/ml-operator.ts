@@ -271,9 +271,14 @@ export function addAMRole(job: Job, config: ClusterConfigInput, options: Runtime
             outcomeKnown = true;
             await lingerForOtherHosts(started);
             if (outcome.status === 'failed') throw outcome.error ?? new Error(outcome.reason);
-            // On one host a stop is the user's (millrace stop) and the job ends quietly, as before.
-            if (outcome.status === 'stopped' && hosts.count > 1 && !context.signal.aborted)
-              throw new CancelledError(`the cluster was stopped: ${outcome.reason}`);
+            if (outcome.status === 'stopped' && !context.signal.aborted) {
+              const reason = `the cluster was stopped: ${outcome.reason}`;
+              if (hosts.count > 1) throw new CancelledError(reason);
+              // On one host a stop is the user's (millrace stop): the whole job ends, cancelled.
+              // Ending only this operator would leave the role subtasks refusing records that
+              // nobody will read, for as long as the sources produce (for ever, unbounded).
+              job.cancel(reason);
+            }
           } finally {
             context.signal.removeEventListener('abort', onAbort);
             unsubscribe();
