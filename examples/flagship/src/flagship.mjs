@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { msgpackCodec } from '@millrace/bridge-shm';
+import { CancelledError } from '@millrace/core';
 import { Job } from '@millrace/dataflow';
 import {
   createTensorflowEngine,
@@ -89,6 +90,8 @@ export async function runFlagship(options = {}) {
       progress.stop(); // a failed or stopped job must not leave its ticker holding the process
     });
     const trainingSeconds = (performance.now() - trainingStarted) / 1000;
+    // A stop (`millrace stop`, Ctrl-C) cancels the job: the run ends cancelled, not failed.
+    if (trained.status === 'cancelled') throw new CancelledError('training was cancelled');
     if (trained.status !== 'finished') throw new Error(`training job ${trained.status}`);
     const checkpoint = await latestCheckpoint(checkpointDirectory);
     if (!checkpoint) throw new Error(`training finished without a checkpoint in ${checkpointDirectory}`);

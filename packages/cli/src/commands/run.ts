@@ -182,7 +182,7 @@ export async function runJob(options: {
   } catch (error) {
     failure = error instanceof Error ? error : new Error(String(error));
     const cancelled = MillraceError.isInstance(error) && error.code === 'CANCELLED';
-    status = controller.signal.aborted || cancelled || clustersStopped > 0 ? 'cancelled' : 'failed';
+    status = controller.signal.aborted || cancelled ? 'cancelled' : 'failed';
   } finally {
     process.off('SIGINT', onInterrupt);
     process.off('SIGTERM', onInterrupt);
