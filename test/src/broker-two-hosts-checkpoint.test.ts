@@ -10,75 +10,51 @@
  * (here possibly the dead host's, which stays on its disk). The final checksum over both hosts'
  * checkpoints is exact: every id trained exactly once.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startNatsServer } from '@millrace/connector-nats/testing';
-import { startRedisServer } from '@millrace/connector-redis/testing';
 import { processesWithMarker } from '@millrace/runtime/testing';
-import { Redis } from 'ioredis';
-import { AckPolicy, connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Broker,
+  type Cleanups,
+  checkpointCounts,
+  exitCodeOf,
+  natsWithNumbers,
+  redisWithNumbers,
+  sourceStats,
+  startTrainerHost,
+  trainedIn,
+  trainerMarker,
+} from './broker-trainer-support.js';
 
-const hostProgram = fileURLToPath(new URL('./fixtures/broker-trainer-host.mjs', import.meta.url));
-const trainerMarker = 'checkpointing-trainer.mjs';
 const count = 4_000;
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-type Broker = 'redis' | 'nats';
-
-interface Host {
-  child: ChildProcess;
-  directory: string;
-  output: () => string;
-}
-
-function startHost(broker: Broker, url: string, consumer: string, peers: readonly string[]): Host {
+/** One host: consumer `consumer`, its own checkpoint folder, deduplicating against `peers`'. */
+function startHost(broker: Broker, url: string, consumer: string, peers: readonly string[]) {
   const directory = mkdtempSync(join(tmpdir(), `broker-two-hosts-${consumer}-`));
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-  const child = spawn(process.execPath, [hostProgram], {
-    env: {
-      ...process.env,
-      BROKER: broker,
-      BROKER_URL: url,
-      CHECKPOINT_DIR: directory,
-      RECORD_COUNT: String(count),
+  const host = startTrainerHost(
+    cleanups,
+    { broker, url, checkpointDirectory: directory, count },
+    {
       CONSUMER: consumer,
       CLAIM_IDLE_MS: '1000',
       PEER_CHECKPOINT_DIRS: peers.join(','),
       CHECKPOINT_IDLE_MS: '300',
       TRAIN_DELAY_MS: '20',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    output += text;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    output += text;
-  });
-  return { child, directory, output: () => output };
+  );
+  return { ...host, directory };
 }
 
-/** How often each id is in a host's last checkpoint. */
-function checkpointCounts(directory: string): Uint8Array {
-  const file = join(directory, 'trainer.json');
-  if (!existsSync(file)) return new Uint8Array(count);
-  return new Uint8Array(Buffer.from(JSON.parse(readFileSync(file, 'utf8')).counts, 'base64'));
-}
-
-const trained = (directory: string) => checkpointCounts(directory).reduce((sum, times) => sum + times, 0);
+const trained = (directory: string) => trainedIn(directory, count);
 
 /**
  * Runs the two hosts on `url`, kills the victim once its checkpoint holds 300 ids, waits for the
@@ -99,20 +75,14 @@ async function killOneHost(
   await once(victim.child, 'exit');
   expect(victim.child.signalCode).toBe('SIGKILL');
   const pending = await pendingAtKill();
-  const victimAtKill = checkpointCounts(victim.directory);
+  const victimAtKill = checkpointCounts(victim.directory, count);
 
-  const [code] = (await Promise.race([
-    once(survivor.child, 'exit'),
-    new Promise((_, reject) =>
-      setTimeout(() => reject(new Error(`the survivor did not finish:\n${survivor.output()}`)), 90_000),
-    ),
-  ])) as [number | null];
-  expect(code, survivor.output()).toBe(0);
+  expect(await exitCodeOf(survivor), survivor.output()).toBe(0);
 
   // The dead host's checkpoint did not change after the kill (its runner died with it).
-  expect(checkpointCounts(victim.directory)).toEqual(victimAtKill);
+  expect(checkpointCounts(victim.directory, count)).toEqual(victimAtKill);
   // The exact checksum over both hosts' models: every id exactly once, none lost, none twice.
-  const survivorCounts = checkpointCounts(survivor.directory);
+  const survivorCounts = checkpointCounts(survivor.directory, count);
   const total = victimAtKill.map((times, id) => times + survivorCounts[id]!);
   expect(total.filter((times) => times !== 1).length).toBe(0);
   expect(total.reduce((sum, times, id) => sum + times * id, 0)).toBe((count * (count - 1)) / 2);
@@ -121,22 +91,13 @@ async function killOneHost(
   expect(trained(survivor.directory)).toBeGreaterThan(0);
   expect(pending).toBeGreaterThan(0);
   expect(processesWithMarker(trainerMarker)).toEqual([]);
-  const stats = JSON.parse(/stats (.*)\n/.exec(survivor.output())![1]!) as { redelivered: number };
-  return { pending, redelivered: stats.redelivered };
+  return { pending, redelivered: sourceStats(survivor).redelivered };
 }
 
 describe('two job processes share one stream; kill -9 of one host mid-stream', () => {
   it("Redis Streams: the survivor claims the dead host's pending entries; every id trained exactly once", async () => {
-    const server = await startRedisServer();
-    cleanups.push(() => server.stop());
-    const redis = new Redis(server.url);
-    cleanups.push(() => redis.disconnect());
-    await redis.xgroup('CREATE', 'numbers', 'trainers', '0', 'MKSTREAM');
-    const pipeline = redis.pipeline();
-    for (let id = 0; id < count; id++) pipeline.xadd('numbers', '*', 'data', JSON.stringify({ id }));
-    await pipeline.exec();
-
-    const { pending, redelivered } = await killOneHost('redis', server.url, async () => {
+    const { url, redis } = await redisWithNumbers(cleanups, count);
+    const { pending, redelivered } = await killOneHost('redis', url, async () => {
       const held = await redis.xpending('numbers', 'trainers', '-', '+', count, 'victim-0');
       return (held as unknown[]).length;
     });
@@ -146,30 +107,10 @@ describe('two job processes share one stream; kill -9 of one host mid-stream', (
   }, 180_000);
 
   it("NATS JetStream: the server redelivers the dead host's messages to the survivor; every id trained exactly once", async () => {
-    const server = await startNatsServer();
-    cleanups.push(() => server.stop());
-    const connection = await connect({ servers: server.url });
-    cleanups.push(() => connection.close());
-    const manager = await connection.jetstreamManager();
-    await manager.streams.add({ name: 'numbers', subjects: ['numbers'] });
-    await manager.streams.add({ name: 'numbers-dead', subjects: ['numbers.dead-letter'] });
-    await manager.consumers.add('numbers', {
-      durable_name: 'trainers',
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: 2_000 * 1_000_000,
-      max_ack_pending: 5_000,
-    });
-    const jetstream = connection.jetstream();
-    const publishes: Promise<unknown>[] = [];
-    for (let id = 0; id < count; id++) {
-      publishes.push(jetstream.publish('numbers', new TextEncoder().encode(JSON.stringify({ id }))));
-      if (publishes.length >= 500) await Promise.all(publishes.splice(0));
-    }
-    await Promise.all(publishes);
-
+    const { url, manager } = await natsWithNumbers(cleanups, count);
     const { redelivered } = await killOneHost(
       'nats',
-      server.url,
+      url,
       async () => (await manager.consumers.info('numbers', 'trainers')).num_ack_pending,
     );
     // The dead host's messages came back (redelivered) to the survivor; nothing is left.
