@@ -209,7 +209,10 @@ def load_checkpoint(model, optimizer=None, *, directory=None, map_location="cpu"
 
     ``resume_input`` (default: on, except while a prediction runner loads its model) lines this
     node's input up with the checkpoint's position: right for a trainer resuming its own
-    checkpoint, wrong for a model loaded to score another stream.
+    checkpoint, wrong for a model loaded to score another stream. Only a restarted node
+    (``ctx.attempt > 0``) resumes its input: on a node's first start the position belongs to an
+    earlier run of the job (a reused checkpoint directory), whose stream this run does not replay,
+    so the model starts from the checkpoint and the input from its beginning.
     """
     target = checkpoint_path(directory)
     if not os.path.exists(target):
@@ -221,7 +224,7 @@ def load_checkpoint(model, optimizer=None, *, directory=None, map_location="cpu"
     position = state.get("position")
     ctx = _stream_context()
     aligning = _resuming_input.get() if resume_input is None else resume_input
-    if position is not None and ctx is not None and aligning:
+    if position is not None and ctx is not None and aligning and ctx.attempt > 0:
         _align_input(ctx, int(position), target)
     return int(state["step"]), state.get("extra") or {}
 
