@@ -31,7 +31,7 @@ import {
   type WatchClusterRequest,
 } from '@millrace/protocol';
 import { hostOfAddress, isLoopbackHost } from './join-url.js';
-import { fetchPinnedCertificate, pinnedChannelOptions, pinnedCredentials } from './pinned-tls.js';
+import { pinnedChannelOptions, pinnedConnectionCredentials } from './pinned-tls.js';
 import { toMillraceError } from './protocol-mapping.js';
 
 export interface ApplicationManagerConnectionOptions {
@@ -102,15 +102,10 @@ export class ApplicationManagerConnection {
     let channelCredentials: ChannelCredentials = credentials.createInsecure();
     let extraOptions = {};
     if (this.#fingerprint) {
-      const certificate = await fetchPinnedCertificate({
+      channelCredentials = await pinnedConnectionCredentials({
         address: this.address,
         fingerprint: this.#fingerprint,
         timeoutMs: this.#callTimeoutMs,
-      });
-      channelCredentials = pinnedCredentials({
-        address: this.address,
-        fingerprint: this.#fingerprint,
-        certificate,
       });
       extraOptions = pinnedChannelOptions;
     }

@@ -100,6 +100,32 @@ export function pinnedCredentials(options: {
   });
 }
 
+/**
+ * The credentials a pinned AM is reached with, one per (address, fingerprint) in this process.
+ * Every agent of a host process shares them: one bare handshake instead of one per agent, and
+ * grpc-js pools the subchannels of channels whose target, credentials and options are equal, so
+ * the agents share one TLS connection too (16 agents made 32 handshakes with the AM). Each new
+ * connection still checks the fingerprint. A failed fetch is not kept: the next call tries again.
+ */
+const sharedCredentials = new Map<string, Promise<ChannelCredentials>>();
+
+export function pinnedConnectionCredentials(options: {
+  address: string;
+  fingerprint: string;
+  timeoutMs: number;
+}): Promise<ChannelCredentials> {
+  const key = `${options.address} ${options.fingerprint}`;
+  let shared = sharedCredentials.get(key);
+  if (shared === undefined) {
+    shared = fetchPinnedCertificate(options).then((certificate) =>
+      pinnedCredentials({ ...options, certificate }),
+    );
+    sharedCredentials.set(key, shared);
+    shared.catch(() => sharedCredentials.delete(key));
+  }
+  return shared;
+}
+
 function presentedChain(leaf: DetailedPeerCertificate): Buffer[] {
   const chain: Buffer[] = [];
   let current: DetailedPeerCertificate | undefined = leaf;

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as connectTcp, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
@@ -73,6 +74,38 @@ describe('an AM serving TLS', () => {
     const outcomes = await Promise.all(agents.map((agent) => agent.run()));
     expect(outcomes.map((outcome) => outcome.lastResult?.status)).toEqual(['succeeded', 'succeeded']);
     expect(await am.result).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('lets the agents of one process share one pinned handshake and one TLS connection', async () => {
+    // A TLS pass-through in front of the AM counts the connections the agents open.
+    const am = await startTlsAm();
+    let connections = 0;
+    const proxy = createTcpServer((client) => {
+      connections += 1;
+      const upstream = connectTcp(Number(am.address.split(':')[1]), '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => proxy.close(resolve)));
+    const address = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const agents = [0, 1].map(
+      (index) =>
+        new NodeAgent({
+          address,
+          token: am.token,
+          fingerprint: am.fingerprint,
+          role: 'worker',
+          index,
+          engine: am.engine,
+          runner: succeedingRunner,
+        }),
+    );
+    const outcomes = await Promise.all(agents.map((agent) => agent.run()));
+    expect(outcomes.map((outcome) => outcome.lastResult?.status)).toEqual(['succeeded', 'succeeded']);
+    // One bare handshake to check the fingerprint, one connection for both agents' calls.
+    expect(connections).toBe(2);
   });
 
   it('gives a plaintext client no answer', async () => {
