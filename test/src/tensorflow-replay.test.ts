@@ -10,6 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ClusterConfigInput } from '@millrace/core';
 import { Job } from '@millrace/dataflow';
 import {
   createTensorflowEngine,
@@ -38,6 +39,37 @@ afterEach(() => {
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
 });
 
+/** The tally model's trainer: SGD at learning rate 1 keeps the tally exact. */
+function tallyTrainer(options: Partial<Parameters<typeof tensorflowTrainer>[0]> = {}) {
+  return tensorflowTrainer({
+    module: tallyModule,
+    batchSize: 32,
+    optimizer: 'sgd',
+    learningRate: 1,
+    loss: 'meanSquaredError',
+    checkpointEverySteps: 5,
+    backend: 'cpu',
+    ...options,
+  });
+}
+
+/** The tally cluster (async training on a stream) with `roles`, checkpointing in `checkpointDirectory`. */
+function addTallyCluster(
+  job: Job,
+  roles: Record<string, { instances: number }>,
+  checkpointDirectory: string,
+  restarts: Pick<ClusterConfigInput, 'maxRestarts' | 'restartBackoff'> = {
+    maxRestarts: 2,
+    restartBackoff: { initialMs: 10, maxMs: 100 },
+  },
+): void {
+  addAMRole(
+    job,
+    { name: 'tally', engine: 'tensorflow', roles, checkpointDirectory, ...restarts },
+    { engine: createTensorflowEngine({ mode: 'stream', training: 'async' }) },
+  );
+}
+
 /** The tally of a checkpoint, read straight from its weights file (`low` [2] then `high` [1]). */
 function tallyOf(checkpointPath: string): { records: number; idSum: number } {
   const bytes = readFileSync(join(checkpointPath, 'weights.bin'));
@@ -57,27 +89,12 @@ async function trainTallyWithKill(victim: 'worker' | 'ps', parameterServers = 1)
   const checkpointDirectory = mkdtempSync(join(tmpdir(), 'millrace-tf-replay-'));
   directories.push(checkpointDirectory);
   const job = new Job({ name: 'tf-replay', batchSize: 128 });
-  addAMRole(
+  addTallyCluster(
     job,
-    {
-      name: 'tally',
-      engine: 'tensorflow',
-      roles: { worker: { instances: 2 }, ps: { instances: parameterServers } },
-      checkpointDirectory,
-      maxRestarts: 2,
-      restartBackoff: { initialMs: 10, maxMs: 100 },
-    },
-    { engine: createTensorflowEngine({ mode: 'stream', training: 'async' }) },
+    { worker: { instances: 2 }, ps: { instances: parameterServers } },
+    checkpointDirectory,
   );
-  const trainer = tensorflowTrainer({
-    module: tallyModule,
-    batchSize: 32,
-    optimizer: 'sgd',
-    learningRate: 1,
-    loss: 'meanSquaredError',
-    checkpointEverySteps: 5,
-    backend: 'cpu',
-  });
+  const trainer = tallyTrainer();
   // No `replay` option: the trainer declares acknowledgesCheckpoints, so replay is on by default.
   addRole(job, 'worker', { instances: 2, input: job.generate((id) => id, { count }), runner: trainer });
   addRole(job, 'ps', { instances: parameterServers, runner: trainer });
@@ -136,28 +153,9 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
         process.env[killRoleVariable] = 'ps';
       }
       const job = new Job({ name: 'tf-rerun', batchSize: 128 });
-      addAMRole(
-        job,
-        {
-          name: 'tally',
-          engine: 'tensorflow',
-          roles: { worker: { instances: 2 }, ps: { instances: 1 } },
-          checkpointDirectory,
-          maxRestarts: 2,
-          restartBackoff: { initialMs: 10, maxMs: 100 },
-        },
-        { engine: createTensorflowEngine({ mode: 'stream', training: 'async' }) },
-      );
-      const trainer = tensorflowTrainer({
-        module: tallyModule,
-        batchSize: 32,
-        optimizer: 'sgd',
-        learningRate: 1,
-        loss: 'meanSquaredError',
-        // No checkpoint before the end (63 steps per run): the kill lands before the second run's first.
-        checkpointEverySteps: 1_000,
-        backend: 'cpu',
-      });
+      addTallyCluster(job, { worker: { instances: 2 }, ps: { instances: 1 } }, checkpointDirectory);
+      // No checkpoint before the end (63 steps per run): the kill lands before the second run's first.
+      const trainer = tallyTrainer({ checkpointEverySteps: 1_000 });
       addRole(job, 'worker', { instances: 2, input: job.generate((id) => id, { count }), runner: trainer });
       addRole(job, 'ps', { instances: 1, runner: trainer });
       expect((await job.execute()).status).toBe('finished');
@@ -175,26 +173,13 @@ describe('replay into TF.js async workers (real TF.js, real processes)', () => {
     const checkpointDirectory = mkdtempSync(join(tmpdir(), 'millrace-tf-evaluator-'));
     directories.push(checkpointDirectory);
     const job = new Job({ name: 'tf-evaluator-replay', batchSize: 128 });
-    addAMRole(
+    addTallyCluster(
       job,
-      {
-        name: 'tally',
-        engine: 'tensorflow',
-        roles: { worker: { instances: 1 }, ps: { instances: 1 }, evaluator: { instances: 1 } },
-        checkpointDirectory,
-      },
-      { engine: createTensorflowEngine({ mode: 'stream', training: 'async' }) },
+      { worker: { instances: 1 }, ps: { instances: 1 }, evaluator: { instances: 1 } },
+      checkpointDirectory,
+      {},
     );
-    const trainer = tensorflowTrainer({
-      module: tallyModule,
-      batchSize: 32,
-      optimizer: 'sgd',
-      learningRate: 1,
-      loss: 'meanSquaredError',
-      checkpointEverySteps: 5,
-      backend: 'cpu',
-      evaluationExamples: 200,
-    });
+    const trainer = tallyTrainer({ evaluationExamples: 200 });
     addRole(job, 'worker', {
       instances: 1,
       input: job.generate((id) => id, { count: 2_000 }),

@@ -29,7 +29,6 @@ import {
   type ClusterObservation,
   ConfigError,
   type ConfigIssue,
-  JobFailedError,
   type JobOutcome,
   type Logger,
   MillraceError,
@@ -37,10 +36,12 @@ import {
   type MLFramework,
   type NodeFailure,
 } from '@millrace/core';
-import type {
-  ApplicationManager,
-  ApplicationManagerOptions,
-  ObservationListener,
+import {
+  type ApplicationManager,
+  type ApplicationManagerOptions,
+  failedJobError,
+  type ObservationListener,
+  observationLimit,
 } from './application-manager.js';
 import { silentLogger } from './logger.js';
 
@@ -155,31 +156,28 @@ export async function startApplicationManagerThread(
   const turns = new Int32Array(pipelineTurns);
   const marker = setInterval(() => Atomics.add(turns, 0, 1), turnMarkEveryMs);
   marker.unref();
+  // What this thread holds for the worker, let go once the worker is gone, however it ended.
+  worker.once('exit', () => {
+    clearInterval(marker);
+    engineChannel.port1.close();
+  });
+  worker.on('message', (message: FromWorker) => {
+    if (message.type === 'log') logger[message.level](message.message, message.fields);
+  });
 
   return new Promise<ApplicationManagerHandle>((resolve, reject) => {
     const onMessage = (message: FromWorker) => {
-      if (message.type === 'log') {
-        logger[message.level](message.message, message.fields);
-      } else if (message.type === 'started') {
+      if (message.type === 'started') {
         worker.off('message', onMessage);
         worker.off('exit', onEarlyExit);
-        resolve(
-          new ThreadedApplicationManager(worker, engine, logger, message, () => {
-            clearInterval(marker);
-            engineChannel.port1.close();
-          }),
-        );
+        resolve(new ThreadedApplicationManager(worker, engine, message));
       } else if (message.type === 'start-failed') {
-        clearInterval(marker);
-        engineChannel.port1.close();
         void worker.terminate();
         reject(deserializeError(message.error));
       }
     };
     let thrown: Error | undefined;
     const onEarlyExit = (code: number) => {
-      clearInterval(marker);
-      engineChannel.port1.close();
       reject(
         new MillraceError(
           'PEER_DIED',
@@ -247,13 +245,7 @@ class ThreadedApplicationManager implements ApplicationManagerHandle {
   #resolveResult!: (outcome: JobOutcome) => void;
   #outcome: JobOutcome | undefined;
 
-  constructor(
-    worker: Worker,
-    engine: MLFramework,
-    logger: Logger,
-    started: Extract<FromWorker, { type: 'started' }>,
-    release: () => void,
-  ) {
+  constructor(worker: Worker, engine: MLFramework, started: Extract<FromWorker, { type: 'started' }>) {
     this.#worker = worker;
     this.engine = engine;
     this.config = started.config;
@@ -266,9 +258,6 @@ class ThreadedApplicationManager implements ApplicationManagerHandle {
     });
     worker.on('message', (message: FromWorker) => {
       switch (message.type) {
-        case 'log':
-          logger[message.level](message.message, message.fields);
-          break;
         case 'observation': {
           const { observation } = message;
           this.#observe(
@@ -293,7 +282,6 @@ class ThreadedApplicationManager implements ApplicationManagerHandle {
     });
     this.#closed = new Promise((resolve) => {
       worker.once('exit', (code) => {
-        release();
         // A thread that ended without an outcome (it crashed) fails the job rather than hang it.
         this.#settle(
           this.#withError({
@@ -357,7 +345,7 @@ class ThreadedApplicationManager implements ApplicationManagerHandle {
 
   #observe(observation: ClusterObservation): void {
     this.#observations.push(observation);
-    if (this.#observations.length > 10_000) this.#observations.shift();
+    if (this.#observations.length > observationLimit) this.#observations.shift();
     for (const listener of this.#listeners) listener(observation);
   }
 
@@ -372,14 +360,6 @@ class ThreadedApplicationManager implements ApplicationManagerHandle {
     if (outcome.status !== 'failed') return outcome;
     return { ...outcome, error: failedJobError(this.config.name, outcome) };
   }
-}
-
-/** The error a failed job's outcome carries (the same words the AM uses). */
-export function failedJobError(
-  jobName: string,
-  outcome: Pick<JobOutcome, 'reason' | 'failures' | 'restarts'>,
-) {
-  return new JobFailedError(`Job '${jobName}' failed: ${outcome.reason}`, outcome.failures, outcome.restarts);
 }
 
 export function serializeError(error: unknown): SerializedError {

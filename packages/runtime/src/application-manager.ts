@@ -107,7 +107,15 @@ export interface ApplicationManagerOptions {
 export type ObservationListener = (observation: ClusterObservation) => void;
 
 /** How many observations {@link ApplicationManager.observations} keeps (oldest dropped first). */
-const observationLimit = 10_000;
+export const observationLimit = 10_000;
+
+/** The error a failed job's outcome carries, on whichever thread the outcome is read. */
+export function failedJobError(
+  jobName: string,
+  outcome: Pick<JobOutcome, 'reason' | 'failures' | 'restarts'>,
+): JobFailedError {
+  return new JobFailedError(`Job '${jobName}' failed: ${outcome.reason}`, outcome.failures, outcome.restarts);
+}
 
 export class ApplicationManager {
   readonly config: ClusterConfig;
@@ -743,11 +751,11 @@ export class ApplicationManager {
       reason,
       error:
         status === 'failed'
-          ? new JobFailedError(
-              `Job '${this.config.name}' failed: ${reason}`,
-              snapshot.failures,
-              snapshot.restarts,
-            )
+          ? failedJobError(this.config.name, {
+              reason,
+              failures: snapshot.failures,
+              restarts: snapshot.restarts,
+            })
           : undefined,
     };
     this.#outcome = outcome;
