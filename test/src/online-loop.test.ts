@@ -49,7 +49,9 @@ describe('examples/online-loop', () => {
     // The versions prediction used, in the order it emitted, only grow.
     expect(result.versionsOnlyGrow).toBe(true);
     const windows = result.windows as { auc: number }[];
-    expect(windows.at(-1)!.auc - windows[0]!.auc).toBeGreaterThanOrEqual(statedMargin);
+    expect(windows.at(-1)!.auc - windows[0]!.auc, JSON.stringify(windows)).toBeGreaterThanOrEqual(
+      statedMargin,
+    );
     // The chaos monkey killed worker[1]; it restarted alone while prediction went on.
     expect(result.chaosKilled).toBe('worker[1]');
     expect(result.restarts).toBe(1);

@@ -11,12 +11,19 @@ import { featureCount } from './features.mjs';
 /** Set by `--chaos` (see flagship.mjs): after this many records, worker[1] is killed with SIGKILL. */
 export const chaosVariable = 'FLAGSHIP_CHAOS_AFTER_RECORDS';
 
-export function createModel() {
+/**
+ * @param {{ outputStartsAtZero?: boolean }} [options] outputStartsAtZero: the output layer's
+ *   weights start at zero, so the untrained model scores every example 0.5 (an AUC of exactly 0.5)
+ *   instead of by whatever its random initial weights happen to rank well. Training is unaffected:
+ *   the hidden layers still start random, so the output layer's gradient is not zero.
+ */
+export function createModel(options = {}) {
+  const outputInitializer = options.outputStartsAtZero ? 'zeros' : 'glorotUniform';
   return tfl.sequential({
     layers: [
       tfl.layers.dense({ inputShape: [featureCount], units: 32, activation: 'relu' }),
       tfl.layers.dense({ units: 16, activation: 'relu' }),
-      tfl.layers.dense({ units: 1, activation: 'sigmoid' }),
+      tfl.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: outputInitializer }),
     ],
   });
 }
