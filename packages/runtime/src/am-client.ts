@@ -98,6 +98,8 @@ export class ApplicationManagerConnection {
       // Loopback clusters reconnect fast after an AM restart; the default backoff waits seconds.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1_000,
+      // Nothing reads channelz's per-call bookkeeping (see the AM's server options).
+      'grpc.enable_channelz': 0,
     };
     let channelCredentials: ChannelCredentials = credentials.createInsecure();
     let extraOptions = {};
