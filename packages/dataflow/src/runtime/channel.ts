@@ -41,6 +41,8 @@ export class BoundedChannel<T> {
   readonly #openProducers: number[];
   #openInputs: number;
   #failure: unknown = null;
+  /** End markers among the queued messages: they take a slot but are not batches. */
+  #endsQueued = 0;
 
   /** @param producersPerInput how many upstream subtasks feed each input (index = input). */
   constructor(capacity: number, producersPerInput: readonly number[]) {
@@ -54,9 +56,17 @@ export class BoundedChannel<T> {
     return this.#capacity;
   }
 
-  /** Batches queued right now (for metrics and tests). */
+  /** Messages queued right now: batches and end markers. */
   get size(): number {
     return this.#queue.length - this.#head;
+  }
+
+  /**
+   * Batches queued right now (the metrics' level): at most `capacity`. An end marker is queued
+   * without waiting for room when no batch waits, so `size` can pass the capacity by the ends.
+   */
+  get queuedBatches(): number {
+    return this.size - this.#endsQueued;
   }
 
   /** Queues a batch; returns a promise only when the channel is full (await it: backpressure). */
@@ -104,6 +114,7 @@ export class BoundedChannel<T> {
     consumer?.reject(reason);
     this.#queue.length = 0;
     this.#head = 0;
+    this.#endsQueued = 0;
   }
 
   #deliver(message: ChannelMessage<T>): void {
@@ -114,6 +125,7 @@ export class BoundedChannel<T> {
       consumer.resolve(message);
       return;
     }
+    if (message.end) this.#endsQueued += 1;
     this.#queue.push(message);
   }
 
@@ -121,6 +133,7 @@ export class BoundedChannel<T> {
     const message = this.#queue[this.#head]!;
     this.#queue[this.#head] = undefined as never;
     this.#head += 1;
+    if (message.end) this.#endsQueued -= 1;
     if (this.#head > 64 && this.#head * 2 > this.#queue.length) {
       this.#queue.splice(0, this.#head);
       this.#head = 0;

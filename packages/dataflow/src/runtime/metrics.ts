@@ -48,7 +48,7 @@ export interface OperatorMetrics {
 
 /** What `summarize` needs of a subtask's input channel. */
 interface QueueLevel {
-  readonly size: number;
+  readonly queuedBatches: number;
   readonly capacity: number;
 }
 
@@ -71,7 +71,7 @@ export function summarize(
         ...m,
         extra: { ...m.extra },
         gauges: readGauges(gauges),
-        ...(input ? { inputQueuedBatches: input.size, inputQueueCapacity: input.capacity } : {}),
+        ...(input ? { inputQueuedBatches: input.queuedBatches, inputQueueCapacity: input.capacity } : {}),
       };
     }),
   };
