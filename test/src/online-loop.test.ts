@@ -44,7 +44,9 @@ describe('examples/online-loop', () => {
     // Prediction swapped from the untrained version 1 to at least one version the cluster trained and
     // published during the job. How many more it sees depends on how far training's ring runs behind
     // the shared source (on a loaded 2-core machine, as few as one), so the count is not asserted.
-    expect(Math.max(...result.versionsServed)).toBeGreaterThan(1);
+    // With the example's buffers at their defaults, a slow start of the trainers once let
+    // prediction score everything with version 1 (README: how far prediction runs ahead).
+    expect(Math.max(...result.versionsServed), output.slice(-3000)).toBeGreaterThan(1);
     expect(result.refused).toBe(0);
     // The versions prediction used, in the order it emitted, only grow.
     expect(result.versionsOnlyGrow).toBe(true);

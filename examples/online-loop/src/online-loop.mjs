@@ -56,7 +56,10 @@ export async function runOnlineLoop(options = {}) {
     await saveModelTo(createModel(), initial);
     await publishModelVersion(checkpointDirectory, { path: initial, step: 0 });
 
-    const job = new Job({ name: 'online-loop' });
+    // Prediction can run ahead of training by what the channels and the workers' rings hold.
+    // Small batches and rings keep that lead near 10,000 impressions; with the defaults a slow
+    // start of the training processes let prediction score the whole stream with version 1.
+    const job = new Job({ name: 'online-loop', batchSize: 256 });
     const engine = createTensorflowEngine({ mode: 'stream', training: 'async' });
     addAMRole(
       job,
@@ -93,6 +96,7 @@ export async function runOnlineLoop(options = {}) {
       learningRate: 0.005,
       loss: 'binaryCrossentropy',
       checkpointEverySteps: options.checkpointEverySteps ?? 50,
+      ringCapacityBytes: 1 << 18, // about 2,700 impressions per worker (see the Job above)
     });
     addRole(job, 'worker', { instances: 2, input: examples, runner: trainer, codec: msgpackCodec });
     addRole(job, 'ps', { instances: 1, runner: trainer, codec: msgpackCodec });
