@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/training-process.ts', 'src/engine.ts'],
+  entry: ['src/index.ts', 'src/training-process.ts', 'src/prediction-process.ts', 'src/engine.ts'],
   format: ['esm'],
   target: 'node20',
   tsconfig: 'tsconfig.build.json',

@@ -17,6 +17,7 @@ import {
   rolesFinished,
 } from '@millrace/core';
 import { z } from 'zod';
+import { tensorflowPredictor } from './tensorflow-predictor.js';
 import { tensorflowTrainer } from './tensorflow-trainer.js';
 import { tensorflowPortName, tfConfigJson } from './tf-config.js';
 
@@ -34,6 +35,13 @@ export const tensorflowSettingsSchema = z
      * step, so any failure restarts the whole cluster from the last checkpoint.
      */
     training: z.enum(['async', 'sync']).default('async'),
+    /**
+     * `training`: the cluster trains (tensorflowTrainer). `prediction`: it serves a saved model
+     * (tensorflowPredictor): the parameter servers hold read-only shards a restart reloads from
+     * the checkpoint, and workers wait for a restarted one, so every failure restarts that node
+     * alone (`restart-one`).
+     */
+    workload: z.enum(['training', 'prediction']).default('training'),
     /** Registered engine name; change it only to run two differently configured engines side by side. */
     name: z
       .string()
@@ -85,7 +93,7 @@ export function createTensorflowEngine(settings: TensorflowSettingsInput = {}): 
     validateConfig: (config: ClusterConfig) => validateLayout(config),
     isJobFinished: (view: ClusterView) => isJobFinished(resolved, view),
     failurePolicy: (failure: NodeFailure) => failurePolicy(resolved, failure),
-    runners: { trainer: tensorflowTrainer },
+    runners: { trainer: tensorflowTrainer, predictor: tensorflowPredictor },
     nodeEnvironment: ({ role, index, clusterSpec, checkpointDirectory }) => ({
       TF_CONFIG: tfConfigJson(clusterSpec, role, index),
       MILLRACE_CHECKPOINT_DIR: checkpointDirectory,
@@ -121,6 +129,9 @@ function isJobFinished(settings: TensorflowSettings, view: ClusterView): boolean
 }
 
 function failurePolicy(settings: TensorflowSettings, failure: NodeFailure): FailurePolicy {
+  // A prediction shard is reloaded from the checkpoint and nobody else lost anything: workers
+  // reconnect to it, and a worker's replay starts after its last written output.
+  if (settings.workload === 'prediction') return 'restart-one';
   // The variables live on the parameter servers: losing one loses its shard, so everyone
   // restarts from the last checkpoint.
   if (failure.role === 'ps') return 'restart-all';

@@ -4,6 +4,13 @@ export type ChildMessage =
   | { type: 'metrics'; metrics: Record<string, number> }
   /** A durable checkpoint holds this node's input records 1 … position. */
   | { type: 'checkpointed'; position: number }
+  /**
+   * A prediction worker's outputs for its input records up to `position`: the runner writes them
+   * downstream, acknowledges the position (they are never replayed) and answers `written`.
+   */
+  | { type: 'output'; records: Uint8Array[]; position: number }
+  /** A failure that a restart cannot fix (a record the model cannot take): the job fails at once. */
+  | { type: 'fatal'; message: string }
   | {
       type: 'log';
       level: 'debug' | 'info' | 'warn' | 'error';
@@ -11,7 +18,7 @@ export type ChildMessage =
       fields?: Record<string, unknown>;
     };
 
-export type ParentMessage = { type: 'records'; records: Uint8Array[] | null };
+export type ParentMessage = { type: 'records'; records: Uint8Array[] | null } | { type: 'written' };
 
 /** Everything a training process needs, passed in `MILLRACE_TF_NODE`. */
 export interface TrainingProcessPayload {
@@ -27,6 +34,16 @@ export interface TrainingProcessPayload {
   /** The cluster generation this start belongs to (0: the job's first). */
   generation: number;
   options: import('./training-options.js').TrainingOptions;
+}
+
+/** Everything a prediction process needs, passed in `MILLRACE_TF_NODE`. */
+export interface PredictionProcessPayload {
+  role: string;
+  index: number;
+  clusterSpec: import('@millrace/core').ClusterSpec;
+  input: TrainingProcessPayload['input'];
+  resumePosition: number;
+  options: import('./prediction-options.js').PredictionClusterOptions;
 }
 
 export const payloadVariable = 'MILLRACE_TF_NODE';

@@ -29,7 +29,8 @@ export interface ShardState {
   values: Float32Array;
 }
 
-class ShardConnection {
+/** One TCP connection to a parameter server; the prediction client shares it with training. */
+export class ShardConnection {
   readonly #socket: Socket;
   readonly address: string;
   /** Requests in flight, answered in order (TCP keeps the order, the ps answers each in turn). */
@@ -91,6 +92,11 @@ class ShardConnection {
   close(): void {
     this.#socket.end();
   }
+
+  /** Drops the connection at once: every request in flight rejects with a PeerDiedError. */
+  destroy(): void {
+    this.#socket.destroy();
+  }
 }
 
 function connectOnce(host: string, port: number): Promise<Socket> {
@@ -130,10 +136,10 @@ async function connectWithRetry(address: string, timeoutMs: number, signal?: Abo
  * reset or silent during the handshake is retried until `connectTimeoutMs`: the ps may not have
  * started yet, or the port may still be held by the node agent's reservation.
  */
-async function handshake(
+export async function handshake(
   address: string,
   hello: Buffer,
-  options: ParameterServerClientOptions,
+  options: Pick<ParameterServerClientOptions, 'connectTimeoutMs' | 'signal'>,
 ): Promise<{ shard: ShardConnection; welcome: Frame }> {
   const deadline = Date.now() + options.connectTimeoutMs;
   let lastError: unknown;

@@ -31,3 +31,17 @@ export function shardVariables(variables: readonly VariableShape[], shards: numb
 export function shapeFingerprint(variables: readonly { shape: readonly (number | null)[] }[]): string {
   return variables.map((variable) => `[${variable.shape.join('x')}]`).join(',');
 }
+
+/**
+ * The rows `[start, end)` of a `rows`-row table that `shard` of `shards` holds: contiguous,
+ * nearly equal ranges in shard order, so a row's shard follows from its id alone.
+ */
+export function rowRange(rows: number, shards: number, shard: number): { start: number; end: number } {
+  return { start: Math.floor((rows * shard) / shards), end: Math.floor((rows * (shard + 1)) / shards) };
+}
+
+/** The shard of `shards` whose {@link rowRange} holds `row`. */
+export function shardOfRow(rows: number, shards: number, row: number): number {
+  // floor(rows·s/shards) <= row  <=>  s <= (row·shards + shards − 1) / rows, rounded down.
+  return Math.min(shards - 1, Math.floor(((row + 1) * shards - 1) / rows));
+}

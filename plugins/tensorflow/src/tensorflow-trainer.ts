@@ -5,37 +5,21 @@
  * (it asks for a batch when it needs one), so memory stays bounded and backpressure reaches the
  * pipeline.
  */
-import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
-  DependencyMissingError,
   type InputChannel,
   parseWithSchema,
   type Runner,
   type RunnerContext,
   type RunnerHandle,
-  type RunnerResult,
 } from '@millrace/core';
-import { runnerResultOf, superviseProcess } from '@millrace/runner-kit';
-import {
-  type ChildMessage,
-  type ParentMessage,
-  payloadVariable,
-  type TrainingProcessPayload,
-} from './process-messages.js';
+import { nodeProcessPath, startNodeProcess } from './node-process-runner.js';
+import type { TrainingProcessPayload } from './process-messages.js';
 import { createRingFeed, type RingFeed } from './ring-input.js';
 import { type TrainingOptionsInput, trainingOptionsSchema } from './training-options.js';
 
-/** How long a stopped training process gets after SIGTERM before SIGKILL. */
-const stopGraceMs = 5_000;
-const stderrTailLines = 30;
-
 /** `dist/training-process.js` of this package; unit tests under src/ need the package built. */
 export function trainingProcessPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return join(here, '..', 'dist', 'training-process.js');
+  return nodeProcessPath('training-process');
 }
 
 export function tensorflowTrainer(options: TrainingOptionsInput): Runner {
@@ -91,13 +75,6 @@ function startTrainingProcess(
   feed: RingFeed | undefined,
   input: InputChannel | undefined,
 ): RunnerHandle {
-  const entry = trainingProcessPath();
-  if (!existsSync(entry)) {
-    throw new DependencyMissingError(
-      '@millrace/plugin-tensorflow build',
-      `${entry} is missing; build the package first (npm run build -w @millrace/plugin-tensorflow)`,
-    );
-  }
   const payload: TrainingProcessPayload = {
     role: context.role,
     index: context.index,
@@ -109,93 +86,5 @@ function startTrainingProcess(
     generation: context.generation,
     options,
   };
-  // The one supervisor: its own process group (a stop reaches whatever the node spawned),
-  // SIGTERM then SIGKILL, stderr tail by line. The IPC channel is fd 3.
-  const supervised = superviseProcess({
-    command: process.execPath,
-    args: [entry],
-    env: { ...process.env, ...context.environment, [payloadVariable]: JSON.stringify(payload) },
-    extraStdio: ['ipc'],
-    serialization: 'advanced',
-    gracePeriodMs: stopGraceMs,
-    stderrTailLines,
-    onStdoutLine: (line) => context.logger.info(line),
-    signal: context.signal,
-  });
-  const child = supervised.child;
-  child.on('message', (message: ChildMessage) => handleMessage(child, message, context, input));
-  const name = `${context.role}[${context.index}] training process`;
-  let dataFailure: Error | undefined;
-  if (feed && input) {
-    void feed.pump(input, (error) => {
-      dataFailure = error;
-      void supervised.stop();
-    });
-  }
-
-  const result = supervised.exit.then(async (exit): Promise<RunnerResult> => {
-    await feed?.close();
-    if (exit.spawnError)
-      return { status: 'failed', message: `${name} could not start: ${exit.spawnError.message}` };
-    if (dataFailure) {
-      return {
-        status: 'failed',
-        message: `${name}: ${dataFailure.message}`,
-        exitCode: exit.exitCode ?? undefined,
-        signal: exit.signal ?? undefined,
-        stderrTail: exit.stderrTail,
-      };
-    }
-    // A node stopped by the agent reports a stop, however cleanly it exited.
-    return exit.stopped ? { status: 'stopped' } : runnerResultOf(exit, name);
-  });
-  return {
-    result,
-    stop: async () => {
-      await supervised.stop();
-      await result;
-    },
-  };
-}
-
-function handleMessage(
-  child: ChildProcess,
-  message: ChildMessage,
-  context: RunnerContext,
-  input: InputChannel | undefined,
-): void {
-  switch (message.type) {
-    case 'metrics':
-      context.metrics.report(message.metrics);
-      return;
-    case 'checkpointed':
-      try {
-        context.checkpointed(message.position);
-      } catch (error) {
-        // A position the role refuses is a bug in the trainer, not a reason to stop training.
-        context.logger.error('checkpoint acknowledgement refused', { error: (error as Error).message });
-      }
-      return;
-    case 'log':
-      context.logger[message.level](message.message, message.fields);
-      return;
-    case 'read': {
-      if (!input) {
-        reply(child, { type: 'records', records: null });
-        return;
-      }
-      input.readBatch(message.maxRecords).then(
-        (records) => reply(child, { type: 'records', records }),
-        (error: Error) => {
-          context.logger.error('input channel failed', { error: error.message });
-          child.kill('SIGTERM');
-        },
-      );
-      return;
-    }
-  }
-}
-
-function reply(child: ChildProcess, message: ParentMessage): void {
-  if (child.connected) child.send(message);
+  return startNodeProcess({ entry: trainingProcessPath(), payload, context, feed, input });
 }

@@ -19,6 +19,19 @@
  *             holds this shard's values up to these positions (no answer)
  * ```
  *
+ * A prediction cluster's parameter servers (prediction-shard.ts) answer HELLO and two more:
+ *
+ * ```
+ * FETCH    := f64le version (-1: only say which versions are held)  worker → ps
+ *             | u8 withDense | u32le n | n × u32le table rows (ids in this shard's row range)
+ * FETCHED  := u32le m | m bytes utf8 JSON { held, served }           ps → worker
+ *             | f32le dense values of this shard (withDense and served)
+ *             | f32le n rows of the embedding table (served)
+ * ```
+ *
+ * `held` lists the model versions the shard can serve (ascending); `served` is false when the
+ * asked version is not among them, and then no values follow.
+ *
  * Input positions (records of a worker's input stream, counted from 1 across restarts, keyed by
  * the worker's `<role>-<index>`): a PUSH carries the position its batch ends at, and the shard
  * records it when the gradient is applied, so a shard always knows which records its values hold.
@@ -46,6 +59,8 @@ export const MessageType = {
   snapshot: 9,
   state: 10,
   checkpointed: 11,
+  fetch: 12,
+  fetched: 13,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
