@@ -41,8 +41,21 @@ export {
   type PredictionResult,
   predictWithTensorflow,
 } from './prediction-operator.js';
+export {
+  type PredictionClusterOptions,
+  type PredictionClusterOptionsInput,
+  predictionClusterOptionsSchema,
+} from './prediction-options.js';
+export {
+  type PredictionModule,
+  PredictionRecordError,
+  type PredictionWorkerSummary,
+} from './prediction-worker.js';
 export { ParameterServerClient, type ParameterServerClientOptions } from './ps-client.js';
+export { EmbeddingIdError } from './serving-model.js';
+export { ServingModelError } from './serving-plan.js';
 export { shardVariables } from './sharding.js';
+export { tensorflowPredictor } from './tensorflow-predictor.js';
 export { tensorflowTrainer, trainingProcessPath } from './tensorflow-trainer.js';
 export { buildTfConfig, type TfConfig, tensorflowPortName, tfConfigJson } from './tf-config.js';
 export type { Batch, BatchContext, Example, TrainingModule } from './training-module.js';

@@ -1,0 +1,208 @@
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+
+// PROD skips debug checks and the tfjs-node advert, as the library does in useBackend().
+tf.env().set('PROD', true);
+
+import '@tensorflow/tfjs-backend-cpu';
+import type { InputChannel } from '@millrace/core';
+import { publishModelVersion } from '@millrace/runner-kit';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { localSpec, memoryOutput, startNode, temporaryDirectory, waitUntil } from './fixtures/local-nodes.js';
+import { saveModelTo } from './model-io.js';
+import { ModelPredictor } from './model-predictor.js';
+import { tensorflowPredictor } from './tensorflow-predictor.js';
+
+const tableRows = 1_000_000;
+const embeddingWidth = 16;
+const idsPerRecord = 4;
+
+interface Scored {
+  id: number;
+  prediction: number[];
+  version: number | null;
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Embedding(rows, 16) → mean over the ids → dense sigmoid: a click model with a big id table. */
+async function saveEmbeddingModel(directory: string, rows: number, seed: number): Promise<void> {
+  await tf.setBackend('cpu');
+  const model = tfl.sequential();
+  model.add(
+    tfl.layers.embedding({
+      inputDim: rows,
+      outputDim: embeddingWidth,
+      inputLength: idsPerRecord,
+      embeddingsInitializer: tfl.initializers.randomUniform({ minval: -1, maxval: 1, seed }),
+    }),
+  );
+  model.add(tfl.layers.globalAveragePooling1d());
+  model.add(
+    tfl.layers.dense({
+      units: 8,
+      activation: 'relu',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+    }),
+  );
+  model.add(
+    tfl.layers.dense({
+      units: 1,
+      activation: 'sigmoid',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+    }),
+  );
+  await saveModelTo(model, directory);
+  model.dispose();
+}
+
+/** Deterministic records: ids drawn from a pool, so batches repeat ids and skip most of the table. */
+function records(count: number, rows: number, seed: number): { id: number; features: number[] }[] {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pool = Array.from({ length: 5_000 }, () => Math.floor(next() * rows));
+  pool.push(0, rows - 1); // both ends of the table, on both shards' edges
+  return Array.from({ length: count }, (_, id) => ({
+    id,
+    features: Array.from({ length: idsPerRecord }, () => pool[Math.floor(next() * pool.length)]!),
+  }));
+}
+
+async function referencePredictions(
+  directory: string,
+  input: readonly { features: number[] }[],
+): Promise<Float32Array> {
+  const predictor = await ModelPredictor.load({ modelDirectory: directory, backend: 'cpu' });
+  const features = Float32Array.from(input.flatMap((record) => record.features));
+  const predictions = predictor.predict(features, input.length);
+  predictor.dispose();
+  return predictions;
+}
+
+/** An input channel that hands out `batch` records every `delayMs`, so the stream lasts a while. */
+function pacedInput(
+  items: readonly unknown[],
+  batch: number,
+  delayMs: number,
+): InputChannel & { read: number } {
+  const encoded = items.map((item) => new TextEncoder().encode(JSON.stringify(item)));
+  const channel = {
+    read: 0,
+    async readBatch(maxRecords: number) {
+      if (channel.read >= encoded.length) return null;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const slice = encoded.slice(channel.read, channel.read + Math.min(batch, maxRecords));
+      channel.read += slice.length;
+      return slice;
+    },
+    async *[Symbol.asyncIterator]() {
+      for (let next = await channel.readBatch(batch); next; next = await channel.readBatch(batch))
+        yield* next;
+    },
+  };
+  return channel;
+}
+
+/** A cluster spec with `workers` workers and 2 ps, and a start() that records its nodes for cleanup. */
+async function predictionCluster(workers: number) {
+  const spec = await localSpec({ worker: workers, ps: 2 });
+  const directory = temporaryDirectory();
+  const nodes: Awaited<ReturnType<typeof startNode>>[] = [];
+  cleanups.push(async () => {
+    await Promise.all(nodes.map((node) => node.handle.stop('test over')));
+    directory.remove();
+  });
+  const start = async (
+    runner: ReturnType<typeof tensorflowPredictor>,
+    role: 'ps' | 'worker',
+    index: number,
+    extra: { input?: InputChannel; output?: ReturnType<typeof memoryOutput<Scored>>; attempt?: number } = {},
+  ) => {
+    const node = await startNode(runner, {
+      spec,
+      role,
+      index,
+      checkpointDirectory: directory.path,
+      ...extra,
+    });
+    nodes.push(node);
+    return node;
+  };
+  return { spec, start };
+}
+
+const latest = (metrics: readonly Record<string, number>[], name: string) =>
+  metrics.filter((entry) => entry[name] !== undefined).at(-1)?.[name];
+
+describe('prediction by a cluster', () => {
+  const model = temporaryDirectory();
+  const bigModel = join(model.path, 'big');
+  beforeAll(async () => {
+    await saveEmbeddingModel(bigModel, tableRows, 7);
+  }, 60_000);
+  afterAll(() => model.remove());
+
+  it('scores like in-process prediction on a 1,000,000 × 16 table split over 2 ps, pulling only the rows batches use', async () => {
+    const input = records(3_000, tableRows, 11);
+    const expected = await referencePredictions(bigModel, input);
+    const { start } = await predictionCluster(2);
+    const predictor = tensorflowPredictor({ checkpoint: bigModel, batchSize: 64, backend: 'cpu' });
+    const ps = [await start(predictor, 'ps', 0), await start(predictor, 'ps', 1)];
+    const outputs = [memoryOutput<Scored>(), memoryOutput<Scored>()];
+    const workers = await Promise.all(
+      [0, 1].map((index) =>
+        start(predictor, 'worker', index, {
+          input: pacedInput(
+            input.filter((record) => record.id % 2 === index),
+            64,
+            0,
+          ),
+          output: outputs[index]!,
+        }),
+      ),
+    );
+    const results = await Promise.all(workers.map((worker) => worker.handle.result));
+    expect(results, workers.flatMap((worker) => worker.logs).join('\n')).toEqual([
+      { status: 'succeeded' },
+      { status: 'succeeded' },
+    ]);
+    const scored = outputs.flatMap((output) => output.records);
+    expect(scored).toHaveLength(input.length);
+    let largest = 0;
+    for (const output of scored) {
+      largest = Math.max(largest, Math.abs(output.prediction[0]! - expected[output.id]!));
+      expect(output.version).toBeNull();
+    }
+    expect(largest).toBeLessThan(1e-6);
+    // Each worker's outputs come in its input order.
+    for (const [index, output] of outputs.entries()) {
+      expect(output.records.map((record) => record.id)).toEqual(
+        input.filter((record) => record.id % 2 === index).map((record) => record.id),
+      );
+    }
+    // Each ps holds its half of the table and no more: 500,000 rows × 16 float32 plus its dense share.
+    const tableBytes = tableRows * embeddingWidth * 4;
+    for (const [index, node] of ps.entries()) {
+      expect(latest(node.metrics, 'row_start')).toBe(index * (tableRows / 2));
+      expect(latest(node.metrics, 'rows_held')).toBe(tableRows / 2);
+      expect(latest(node.metrics, 'bytes_held')!).toBeGreaterThanOrEqual(tableBytes / 2);
+      expect(latest(node.metrics, 'bytes_held')!).toBeLessThan(tableBytes / 2 + 4_096);
+    }
+    const pulled = workers.map((worker) => latest(worker.metrics, 'rows_pulled')!);
+    for (const rows of pulled) expect(rows).toBeLessThan(tableRows / 10);
+    console.log(
+      `cluster prediction: largest difference ${largest.toExponential(2)}, rows pulled per worker ${pulled.join(', ')}, ` +
+        `bytes per ps ${ps.map((node) => latest(node.metrics, 'bytes_held')).join(', ')}`,
+    );
+  }, 60_000);
+});
