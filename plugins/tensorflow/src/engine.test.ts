@@ -51,6 +51,12 @@ describe('tensorflow engine', () => {
     expect(sync.failurePolicy(failure('worker'), view({ worker: 2 }))).toBe('restart-all');
   });
 
+  it('restarts only the failed node of a prediction cluster, ps included (its shard reloads from the checkpoint)', () => {
+    const prediction = createTensorflowEngine({ mode: 'stream', workload: 'prediction' });
+    expect(prediction.failurePolicy(failure('ps'), view({ worker: 2, ps: 2 }))).toBe('restart-one');
+    expect(prediction.failurePolicy(failure('worker'), view({ worker: 2, ps: 2 }))).toBe('restart-one');
+  });
+
   it('gives every node a TF_CONFIG and its checkpoint directory', () => {
     const environment = tensorflow.nodeEnvironment({
       role: 'worker',
@@ -86,6 +92,15 @@ describe('tensorflow engine', () => {
   it('rejects unknown settings', () => {
     expect(() => createTensorflowEngine({ training: 'eventual' } as never)).toThrow(
       /tensorflow settings.training/,
+    );
+  });
+
+  it('offers the TF.js prediction cluster as a runner, refusing a checkpoint and follow together', () => {
+    expect(() =>
+      tensorflow.runners!.predictor!({ checkpoint: '/models/a', follow: { directory: '/models' } } as never),
+    ).toThrow(/give either checkpoint .* or follow/);
+    expect(() => tensorflow.runners!.predictor!({ batchSize: 8 } as never)).toThrow(
+      /tensorflow prediction options/,
     );
   });
 
