@@ -193,8 +193,11 @@ export class NodeAgent {
     const host = this.#options.host ?? (await addressRoutingTo(this.#options.address));
     this.#host = host;
     const adopts = runnerAdoptsReservedSockets(this.#options.runner);
+    let previousPorts: Readonly<Record<string, number>> = {};
     for (;;) {
-      const reservation = await reservePorts(host, portNames);
+      // A restart asks for the same ports: survivors of a restart-one still use the old spec.
+      const reservation = await reservePorts(host, portNames, previousPorts);
+      previousPorts = reservation.ports;
       let registration: RegisterNodeResponse;
       let spec: ClusterSpec;
       let runnerStarting = false;

@@ -9,6 +9,10 @@
  * - handed over as bound sockets (runners marked {@link adoptsReservedSockets}, e.g.
  *   `processRunner({ handOverPorts: true })` for Node children): no race at all. The runner takes
  *   them with {@link takeReservedSockets} during `start`; the agent closes whatever it left.
+ *
+ * A restarted node asks for the ports it had (`preferred`) and gets a fresh one only when such a
+ * port is taken: the nodes that survived a restart-one keep the cluster spec they started with,
+ * so a restarted server (a TF.js prediction shard) is reachable again at its old address.
  */
 import { createServer, type Server } from 'node:net';
 import type { Runner, RunnerContext } from '@millrace/core';
@@ -20,7 +24,11 @@ export interface PortReservation {
   release(): Promise<void>;
 }
 
-export async function reservePorts(host: string, names: readonly string[]): Promise<PortReservation> {
+export async function reservePorts(
+  host: string,
+  names: readonly string[],
+  preferred: Readonly<Record<string, number>> = {},
+): Promise<PortReservation> {
   const sockets = new Map<string, Server>();
   const ports: Record<string, number> = {};
   const release = async () => {
@@ -30,15 +38,12 @@ export async function reservePorts(host: string, names: readonly string[]): Prom
   };
   try {
     for (const name of names) {
-      const server = createServer();
+      const wanted = preferred[name];
+      const bound =
+        wanted === undefined ? undefined : await bindPort(host, wanted).catch(() => undefined);
+      const { server, port } = bound ?? (await bindPort(host, 0));
       sockets.set(name, server);
-      ports[name] = await new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ port: 0, host, exclusive: true }, () => {
-          const address = server.address();
-          resolve(typeof address === 'object' && address ? address.port : 0);
-        });
-      });
+      ports[name] = port;
     }
   } catch (error) {
     await release();
@@ -47,6 +52,19 @@ export async function reservePorts(host: string, names: readonly string[]): Prom
     });
   }
   return { ports, sockets, release };
+}
+
+/** Binds `port` (0: any free one) exclusively; rejects when it is taken. */
+function bindPort(host: string, port: number): Promise<{ server: Server; port: number }> {
+  const server = createServer();
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, exclusive: true }, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve({ server, port: typeof address === 'object' && address ? address.port : port });
+    });
+  });
 }
 
 const adoptsSockets = Symbol.for('millrace.runner.adopts-reserved-sockets');

@@ -1,0 +1,106 @@
+/**
+ * A TF.js prediction cluster inside a job (issue 17, "Prediction by a cluster"): 2 parameter
+ * servers hold halves of a saved model's embedding table, 2 stream-mode workers score numbered
+ * records and their scores flow downstream. Mid-stream, parameter server 1 is killed with
+ * SIGKILL: the engine (workload 'prediction': restart-one) restarts it from the checkpoint, the
+ * workers wait and retry, and every record id comes out exactly once.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterObservation } from '@millrace/core';
+import { Job } from '@millrace/dataflow';
+import { createTensorflowEngine, tensorflowPredictor } from '@millrace/plugin-tensorflow';
+import { addAMRole, addRole } from '@millrace/runtime';
+import { childProcessesOf } from '@millrace/runtime/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { idsOf, saveEmbeddingModel } from './fixtures/tensorflow-embedding-model.mjs';
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+interface Scored {
+  id: number;
+  prediction: number[];
+  version: number | null;
+}
+
+/** The pid of this process's prediction process for `role[index]`, read from its environment. */
+function predictionProcess(role: string, index: number): number | undefined {
+  const marker = `MILLRACE_TF_NODE={"role":"${role}","index":${index},`;
+  return childProcessesOf().find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').includes(marker);
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe('TF.js prediction cluster in a job (real TF.js, real processes)', () => {
+  it('kill -9 of a parameter server mid-stream: the engine restarts it, every record is scored exactly once', async () => {
+    const rows = 200_000;
+    const count = 4_000;
+    const directory = mkdtempSync(join(tmpdir(), 'millrace-tf-predict-'));
+    directories.push(directory);
+    const model = join(directory, 'model');
+    await saveEmbeddingModel(model, rows);
+
+    const job = new Job({ name: 'tf-predict', batchSize: 64 });
+    addAMRole(
+      job,
+      {
+        name: 'scorer',
+        engine: 'tensorflow',
+        roles: { worker: { instances: 2 }, ps: { instances: 2 } },
+        checkpointDirectory: join(directory, 'checkpoints'),
+        maxRestarts: 2,
+        restartBackoff: { initialMs: 10, maxMs: 100 },
+      },
+      { engine: createTensorflowEngine({ mode: 'stream', workload: 'prediction' }) },
+    );
+    const predictor = tensorflowPredictor({ checkpoint: model, batchSize: 64, backend: 'cpu' });
+    addRole(job, 'ps', { instances: 2, runner: predictor });
+    const records = job.generate((id) => ({ id, features: idsOf(id, rows) }), { count, ratePerSecond: 1_000 });
+    let killed: number | undefined;
+    let seen = 0;
+    const scores = addRole<{ id: number; features: number[] }, Scored>(job, 'worker', {
+      instances: 2,
+      input: records,
+      runner: predictor,
+    })
+      .map((scored) => {
+        seen += 1;
+        if (killed === undefined && seen >= 1_000) {
+          killed = predictionProcess('ps', 1);
+          if (killed) process.kill(killed, 'SIGKILL');
+        }
+        return scored;
+      })
+      .collect();
+
+    const observations: ClusterObservation[] = [];
+    job.onEvent((event) => {
+      if (event.type === 'cluster-observation') observations.push(event.observation);
+    });
+
+    const outcome = await job.execute();
+    expect(outcome.status).toBe('finished');
+    expect(killed).toBeGreaterThan(0);
+    // Only the killed ps failed and only it restarted: the workers waited for it.
+    const failures = observations.flatMap((observation) =>
+      observation.type === 'node-failed' ? [observation.failure] : [],
+    );
+    expect(failures).toMatchObject([{ role: 'ps', index: 1, signal: 'SIGKILL' }]);
+    const restarts = observations.filter((observation) => observation.type === 'generation-started');
+    expect(restarts).toMatchObject([{ policy: 'restart-one' }]);
+    const times = new Map<number, number>();
+    for (const scored of scores.records) times.set(scored.id, (times.get(scored.id) ?? 0) + 1);
+    expect(times.size).toBe(count);
+    expect([...times.values()].every((value) => value === 1)).toBe(true);
+    expect(scores.records.every((scored) => scored.prediction[0]! > 0 && scored.prediction[0]! < 1)).toBe(true);
+    expect(childProcessesOf()).toEqual([]);
+  }, 90_000);
+});
