@@ -63,7 +63,10 @@ describe('TF.js prediction cluster in a job (real TF.js, real processes)', () =>
     );
     const predictor = tensorflowPredictor({ checkpoint: model, batchSize: 64, backend: 'cpu' });
     addRole(job, 'ps', { instances: 2, runner: predictor });
-    const records = job.generate((id) => ({ id, features: idsOf(id, rows) }), { count, ratePerSecond: 1_000 });
+    const records = job.generate((id) => ({ id, features: idsOf(id, rows) }), {
+      count,
+      ratePerSecond: 1_000,
+    });
     let killed: number | undefined;
     let seen = 0;
     const scores = addRole<{ id: number; features: number[] }, Scored>(job, 'worker', {
@@ -100,7 +103,9 @@ describe('TF.js prediction cluster in a job (real TF.js, real processes)', () =>
     for (const scored of scores.records) times.set(scored.id, (times.get(scored.id) ?? 0) + 1);
     expect(times.size).toBe(count);
     expect([...times.values()].every((value) => value === 1)).toBe(true);
-    expect(scores.records.every((scored) => scored.prediction[0]! > 0 && scored.prediction[0]! < 1)).toBe(true);
+    expect(scores.records.every((scored) => scored.prediction[0]! > 0 && scored.prediction[0]! < 1)).toBe(
+      true,
+    );
     expect(childProcessesOf()).toEqual([]);
   }, 90_000);
 });

@@ -39,8 +39,7 @@ export async function reservePorts(
   try {
     for (const name of names) {
       const wanted = preferred[name];
-      const bound =
-        wanted === undefined ? undefined : await bindPort(host, wanted).catch(() => undefined);
+      const bound = wanted === undefined ? undefined : await bindPort(host, wanted).catch(() => undefined);
       const { server, port } = bound ?? (await bindPort(host, 0));
       sockets.set(name, server);
       ports[name] = port;
