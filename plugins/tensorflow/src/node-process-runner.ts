@@ -30,7 +30,7 @@ export function nodeProcessPath(name: 'training-process' | 'prediction-process')
 }
 
 export interface NodeProcessStart {
-  entry: string;
+  kind: 'training' | 'prediction';
   /** Handed to the process in `MILLRACE_TF_NODE`. */
   payload: unknown;
   context: RunnerContext;
@@ -38,7 +38,8 @@ export interface NodeProcessStart {
   input: InputChannel | undefined;
 }
 
-export function startNodeProcess({ entry, payload, context, feed, input }: NodeProcessStart): RunnerHandle {
+export function startNodeProcess({ kind, payload, context, feed, input }: NodeProcessStart): RunnerHandle {
+  const entry = nodeProcessPath(`${kind}-process`);
   if (!existsSync(entry)) {
     throw new DependencyMissingError(
       '@millrace/plugin-tensorflow build',
@@ -59,7 +60,7 @@ export function startNodeProcess({ entry, payload, context, feed, input }: NodeP
     signal: context.signal,
   });
   const child = supervised.child;
-  const name = `${context.role}[${context.index}] ${entry.endsWith('prediction-process.js') ? 'prediction' : 'training'} process`;
+  const name = `${context.role}[${context.index}] ${kind} process`;
   let dataFailure: Error | undefined;
   let fatal: string | undefined;
   const fail = (error: Error) => {

@@ -138,7 +138,7 @@ describe('prediction cluster: bad input gets a named error', () => {
     const result = await worker.handle.result;
     expect(result).toMatchObject({ status: 'failed', permanent: true });
     expect(result.status === 'failed' && result.message).toMatch(
-      /EmbeddingIdError: record 1 of the batch has id 1000 for Embedding layer 'items', which has rows 0 … 999/,
+      /EmbeddingIdError: input record 2 has id 1000 for Embedding layer 'items', which has rows 0 … 999/,
     );
   }, 30_000);
 });

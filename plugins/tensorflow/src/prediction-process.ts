@@ -8,7 +8,7 @@ import { ConfigError, MillraceError } from '@millrace/core';
 import { ipcInput, parentLogger, runNodeProcess, sendToParent } from './node-process.js';
 import { servePredictionShard } from './prediction-ps.js';
 import { runPredictionWorker } from './prediction-worker.js';
-import type { ParentMessage, PredictionProcessPayload } from './process-messages.js';
+import { type ParentMessage, type PredictionProcessPayload, payloadVariable } from './process-messages.js';
 import { openRingInput } from './ring-input.js';
 
 /** Errors a restart cannot fix: the same records or model would fail the same way. */
@@ -21,8 +21,9 @@ const permanentErrors = new Set([
 ]);
 
 runNodeProcess(async (signal) => {
-  const text = process.env.MILLRACE_TF_NODE;
-  if (!text) throw new Error('MILLRACE_TF_NODE is not set; this file is started by the tensorflow predictor');
+  const text = process.env[payloadVariable];
+  if (!text)
+    throw new Error(`${payloadVariable} is not set; this file is started by the tensorflow predictor`);
   const payload = JSON.parse(text) as PredictionProcessPayload;
   const context = {
     role: payload.role,

@@ -103,7 +103,7 @@ export async function runPredictionWorker(
         }
         ids.set(values, row * model.inputLength);
       });
-      const batch = model.remap(ids, records.length);
+      const batch = model.remap(ids, records.length, position + 1);
       const pulled = await puller.pull(batch.rows);
       model.useDense(pulled.version, pulled.dense);
       const predictions = model.predict(batch, records.length, pulled.rows);

@@ -16,10 +16,10 @@ export class EmbeddingIdError extends MillraceError {
   readonly layer: string;
   readonly id: number;
 
-  constructor(layer: string, id: number, rows: number, record: number) {
+  constructor(layer: string, id: number, rows: number, position: number) {
     super(
       'OPERATOR_FAILED',
-      `record ${record} of the batch has id ${id} for Embedding layer '${layer}', which has rows 0 … ${rows - 1}; ids must be integers in that range`,
+      `input record ${position} has id ${id} for Embedding layer '${layer}', which has rows 0 … ${rows - 1}; ids must be integers in that range`,
     );
     this.name = 'EmbeddingIdError';
     this.layer = layer;
@@ -90,15 +90,19 @@ export class ServingModel {
     return new ServingModel(plan, model, capacity);
   }
 
-  /** Checks `count` records' ids and renumbers them 0 … k−1 in ascending order of id. */
-  remap(ids: Float32Array, count: number): RemappedBatch {
+  /**
+   * Checks `count` records' ids and renumbers them 0 … k−1 in ascending order of id;
+   * `firstPosition` is the input position of the first record, for messages.
+   */
+  remap(ids: Float32Array, count: number, firstPosition: number): RemappedBatch {
     const table = this.#plan.table;
     if (!table) return { local: ids, rows: new Uint32Array(0) };
     const distinct = new Set<number>();
     for (let index = 0; index < ids.length; index++) {
       const id = ids[index]!;
       if (!Number.isInteger(id) || id < 0 || id >= table.rows) {
-        throw new EmbeddingIdError(table.layer, id, table.rows, Math.floor(index / (ids.length / count)));
+        const record = Math.floor(index / (ids.length / count));
+        throw new EmbeddingIdError(table.layer, id, table.rows, firstPosition + record);
       }
       distinct.add(id);
     }

@@ -13,7 +13,7 @@
  * ```
  */
 import { ConfigError, codecDirections, parseWithSchema, type Runner } from '@millrace/core';
-import { nodeProcessPath, startNodeProcess } from './node-process-runner.js';
+import { startNodeProcess } from './node-process-runner.js';
 import {
   type PredictionClusterOptions,
   type PredictionClusterOptionsInput,
@@ -65,7 +65,7 @@ export function tensorflowPredictor(options: PredictionClusterOptionsInput): Run
         options: resolved,
       };
       return startNodeProcess({
-        entry: nodeProcessPath('prediction-process'),
+        kind: 'prediction',
         payload,
         context,
         feed,

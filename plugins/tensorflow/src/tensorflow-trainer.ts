@@ -86,5 +86,5 @@ function startTrainingProcess(
     generation: context.generation,
     options,
   };
-  return startNodeProcess({ entry: trainingProcessPath(), payload, context, feed, input });
+  return startNodeProcess({ kind: 'training', payload, context, feed, input });
 }
