@@ -46,6 +46,12 @@ export interface RunnerContext {
   /** How many times this node has been started before (0 for the first start). */
   attempt: number;
   clusterSpec: ClusterSpec;
+  /**
+   * Tells `listener` the cluster spec of each later generation this runner keeps running through
+   * (another node restarted alone, perhaps at another address). Runners that talk to other nodes
+   * directly use it to find a restarted peer. Absent outside the runtime's node agent.
+   */
+  onClusterSpec?: ((listener: (spec: ClusterSpec) => void) => void) | undefined;
   /** Environment the engine built for this node (e.g. `TF_CONFIG`, `RANK`, `MASTER_ADDR`). */
   environment: Readonly<Record<string, string>>;
   /** Present for stream-mode roles (a role with an input stream). */

@@ -157,6 +157,8 @@ export class NodeAgent {
   readonly #input: InputChannel | undefined;
   /** The current runner start's view of an attempt-aware input; closed when that runner ends. */
   #attemptInput: AttemptInput | undefined;
+  /** The running runner's `onClusterSpec` listeners. */
+  #specListeners: ((spec: ClusterSpec) => void)[] = [];
 
   constructor(options: NodeAgentOptions) {
     this.#options = options;
@@ -293,10 +295,12 @@ export class NodeAgent {
             message,
           });
         } else if (signal.type === 'spec') {
-          // Another node restarted alone: adopt the new generation, keep running.
+          // Another node restarted alone: adopt the new generation, keep running, and tell the
+          // runner where the nodes are now.
           generation = Math.max(generation, signal.spec.generation);
           this.#generation = generation;
           this.#targetGeneration = Math.max(this.#targetGeneration, generation);
+          if (runnerLive) this.#tellSpecListeners(signal.spec);
         } else if (signal.type === 'restart') {
           this.#emit({ type: 'restarting', generation: signal.generation, reason: signal.reason });
           await stopRunner(`restart into generation ${signal.generation}: ${signal.reason}`);
@@ -402,11 +406,24 @@ export class NodeAgent {
     }
   }
 
+  /** Hands a later generation's spec to the running runner's listeners; a throwing one is logged. */
+  #tellSpecListeners(spec: ClusterSpec): void {
+    for (const listener of this.#specListeners) {
+      try {
+        listener(spec);
+      } catch (error) {
+        this.#logger.error('a cluster spec listener threw', { error: (error as Error).message });
+      }
+    }
+  }
+
   async #startRunner(
     spec: ClusterSpec,
     reservation: PortReservation,
     signal: AbortSignal,
   ): Promise<RunnerHandle | undefined> {
+    // Listeners belong to one runner start: a restarted runner subscribes again.
+    this.#specListeners = [];
     try {
       const checkpointDirectory = this.#options.checkpointDirectory
         ? ensurePrivateDirectory(this.#options.checkpointDirectory, { purpose: 'checkpointDirectory' })
@@ -443,6 +460,7 @@ export class NodeAgent {
         logger: this.#logger,
         metrics: { report: (metrics) => this.#queueMetrics(metrics) },
         signal,
+        onClusterSpec: (listener) => this.#specListeners.push(listener),
         resumePosition: this.#attemptInput?.resumePosition ?? 0,
         checkpointed: (position) => {
           this.#progress.progress();

@@ -72,6 +72,8 @@ export function startNodeProcess({ kind, payload, context, feed, input }: NodePr
     else handleMessage(child, message, context, input, fail);
   });
   if (feed && input) void feed.pump(input, fail);
+  // A prediction worker finds a restarted parameter server at its new address.
+  context.onClusterSpec?.((spec) => reply(child, { type: 'cluster-spec', spec }));
 
   const result = supervised.exit.then(async (exit): Promise<RunnerResult> => {
     await feed?.close();

@@ -35,6 +35,8 @@ export interface ShardFetch {
 
 export class PredictionClient {
   readonly #options: PredictionClientOptions;
+  /** Where each shard is now: the cluster spec's, updated when a restarted one moved. */
+  #addresses: string[];
   readonly #hello: Buffer;
   readonly #shards: ShardConnection[];
   /** Per shard, the versions it said it holds in its latest answer. */
@@ -47,6 +49,7 @@ export class PredictionClient {
     held: number[][],
   ) {
     this.#options = options;
+    this.#addresses = [...options.addresses];
     this.#hello = hello;
     this.#shards = shards;
     this.#held = held;
@@ -124,6 +127,11 @@ export class PredictionClient {
     );
   }
 
+  /** The shards' addresses in a later cluster spec; a reconnection goes there. */
+  useAddresses(addresses: readonly string[]): void {
+    if (addresses.length === this.#addresses.length) this.#addresses = [...addresses];
+  }
+
   close(): void {
     for (const shard of this.#shards) shard.close();
   }
@@ -149,15 +157,42 @@ export class PredictionClient {
     }
   }
 
+  /**
+   * Reconnects to `shard` until `connectTimeoutMs`, in attempts of at most a second each, so an
+   * address that changed meanwhile (a later cluster spec, see {@link useAddresses}) is tried next.
+   */
   async #reconnect(shard: number, reason: string): Promise<void> {
-    const old = this.#shards[shard]!;
-    old.destroy();
+    this.#shards[shard]!.destroy();
     this.#options.onReconnect?.(shard, reason);
-    const { shard: connection, welcome } = await handshake(old.address, this.#hello, this.#options);
-    this.#shards[shard] = connection;
-    this.#held[shard] = parseHeld(welcome.body);
+    const deadline = Date.now() + this.#options.connectTimeoutMs;
+    for (;;) {
+      const address = this.#addresses[shard]!;
+      const remaining = deadline - Date.now();
+      try {
+        const attempt = {
+          connectTimeoutMs: Math.max(1, Math.min(reconnectAttemptMs, remaining)),
+          signal: this.#options.signal,
+        };
+        const { shard: connection, welcome } = await handshake(address, this.#hello, attempt);
+        this.#shards[shard] = connection;
+        this.#held[shard] = parseHeld(welcome.body);
+        return;
+      } catch (error) {
+        if (!MillraceError.isInstance(error) || error.code !== 'TIMEOUT') throw error;
+        if (Date.now() >= deadline) {
+          throw new MillraceTimeoutError(
+            `parameter server ${shard} at ${address}`,
+            this.#options.connectTimeoutMs,
+            error.message,
+          );
+        }
+      }
+    }
   }
 }
+
+/** A reconnection's attempt on one address, before it looks whether the address changed. */
+const reconnectAttemptMs = 1_000;
 
 function parseHeld(body: Buffer): number[] {
   return (JSON.parse(body.toString('utf8')) as { held: number[] }).held;

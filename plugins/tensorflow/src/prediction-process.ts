@@ -4,7 +4,7 @@
  * scores its input and sends each batch's outputs to the runner, waiting until they are written
  * downstream before it reads on (so outputs keep input order and memory stays bounded).
  */
-import { ConfigError, MillraceError } from '@millrace/core';
+import { type ClusterSpec, ConfigError, MillraceError } from '@millrace/core';
 import { ipcInput, parentLogger, runNodeProcess, sendToParent } from './node-process.js';
 import { servePredictionShard } from './prediction-ps.js';
 import { runPredictionWorker } from './prediction-worker.js';
@@ -55,10 +55,15 @@ runNodeProcess(async (signal) => {
     }
     const input = payload.input.kind === 'ring' ? await openRingInput(payload.input.path) : ipcInput();
     const written = writtenAcknowledgements();
+    const specListeners: ((spec: ClusterSpec) => void)[] = [];
+    process.on('message', (message: ParentMessage) => {
+      if (message.type === 'cluster-spec') for (const listener of specListeners) listener(message.spec);
+    });
     const summary = await runPredictionWorker(payload.options, {
       ...context,
       input,
       resumePosition: payload.resumePosition,
+      onClusterSpec: (listener) => specListeners.push(listener),
       write: (records, position) => {
         const done = written.next();
         sendToParent({ type: 'output', records, position });

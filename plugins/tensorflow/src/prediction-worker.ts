@@ -11,6 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import {
   CancelledError,
+  type ClusterSpec,
   ConfigError,
   type InputChannel,
   jsonCodec,
@@ -39,6 +40,8 @@ export interface PredictionWorkerContext extends PredictionNodeContext {
   input: InputChannel;
   /** The input position this start resumes after. */
   resumePosition: number;
+  /** Subscribes to later generations' cluster specs, where a restarted ps may have a new address. */
+  onClusterSpec?: ((listener: (spec: ClusterSpec) => void) => void) | undefined;
   /** Writes a batch's outputs downstream; `position` is the input position the batch ends at. */
   write(records: Uint8Array[], position: number): Promise<void>;
 }
@@ -72,7 +75,7 @@ export async function runPredictionWorker(
   const plan = await planServing(await topologyDirectory(options, context.signal), shards);
   const model = await ServingModel.build(plan, options.batchSize);
   const client = await PredictionClient.connect({
-    addresses: context.clusterSpec.roles.ps!.map((node) => `${node.host}:${node.ports[tensorflowPortName]}`),
+    addresses: parameterServerAddresses(context.clusterSpec),
     worker: context.index,
     fingerprint: plan.fingerprint,
     connectTimeoutMs: options.connectTimeoutMs,
@@ -81,6 +84,7 @@ export async function runPredictionWorker(
     onReconnect: (shard, reason) =>
       context.logger.warn('reconnecting to a parameter server', { shard, reason }),
   });
+  context.onClusterSpec?.((spec) => client.useAddresses(parameterServerAddresses(spec)));
   const features = module.features ?? defaultFeatures;
   const result = module.result ?? defaultResult;
   const puller = new BatchPuller(plan, client, options.versionTimeoutMs, context.signal);
@@ -229,6 +233,10 @@ class BatchPuller {
     }
     return { dense, rows };
   }
+}
+
+function parameterServerAddresses(spec: ClusterSpec): string[] {
+  return (spec.roles.ps ?? []).map((node) => `${node.host}:${node.ports[tensorflowPortName]}`);
 }
 
 /** Where the worker reads the model's topology: the checkpoint, or the newest published version. */

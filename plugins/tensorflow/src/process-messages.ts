@@ -18,7 +18,12 @@ export type ChildMessage =
       fields?: Record<string, unknown>;
     };
 
-export type ParentMessage = { type: 'records'; records: Uint8Array[] | null } | { type: 'written' };
+export type ParentMessage =
+  | { type: 'records'; records: Uint8Array[] | null }
+  /** A prediction worker's output batch is written downstream. */
+  | { type: 'written' }
+  /** The cluster moved to a later generation (a node restarted alone, perhaps at a new address). */
+  | { type: 'cluster-spec'; spec: import('@millrace/core').ClusterSpec };
 
 /** Everything a training process needs, passed in `MILLRACE_TF_NODE`. */
 export interface TrainingProcessPayload {
