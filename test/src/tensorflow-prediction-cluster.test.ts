@@ -166,4 +166,39 @@ describe('TF.js prediction cluster in a job (real TF.js, real processes)', () =>
     },
     90_000,
   );
+
+  it('an id outside the table fails the job at once, naming EmbeddingIdError (no restarts)', async () => {
+    const rows = 1_000;
+    const directory = mkdtempSync(join(tmpdir(), 'millrace-tf-predict-'));
+    directories.push(directory);
+    const model = join(directory, 'model');
+    await saveEmbeddingModel(model, rows);
+    const job = new Job({ name: 'tf-predict-bad-id', batchSize: 64 });
+    addAMRole(
+      job,
+      {
+        name: 'scorer',
+        engine: 'tensorflow',
+        roles: { worker: { instances: 1 }, ps: { instances: 1 } },
+        checkpointDirectory: join(directory, 'checkpoints'),
+        maxRestarts: 3,
+        restartBackoff: { initialMs: 10, maxMs: 100 },
+      },
+      { engine: createTensorflowEngine({ mode: 'stream', workload: 'prediction' }) },
+    );
+    const predictor = tensorflowPredictor({ checkpoint: model, batchSize: 64, backend: 'cpu' });
+    addRole(job, 'ps', { instances: 1, runner: predictor });
+    const records = job.generate((id) => ({ id, features: id === 500 ? [1, 2, rows, 3] : idsOf(id, rows) }), {
+      count: 1_000,
+    });
+    addRole(job, 'worker', { instances: 1, input: records, runner: predictor }).collect();
+    const started = Date.now();
+    const error = await job.execute().then(
+      () => undefined,
+      (failure: Error) => failure,
+    );
+    expect(error?.message).toMatch(/EmbeddingIdError: input record 501 has id 1000 for Embedding layer/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(childProcessesOf()).toEqual([]);
+  }, 60_000);
 });
