@@ -4,7 +4,7 @@
  * scores its input and sends each batch's outputs to the runner, waiting until they are written
  * downstream before it reads on (so outputs keep input order and memory stays bounded).
  */
-import { type ClusterSpec, ConfigError, MillraceError } from '@millrace/core';
+import { CancelledError, type ClusterSpec, ConfigError, MillraceError } from '@millrace/core';
 import { ipcInput, parentLogger, runNodeProcess, sendToParent } from './node-process.js';
 import { servePredictionShard } from './prediction-ps.js';
 import { runPredictionWorker } from './prediction-worker.js';
@@ -65,7 +65,7 @@ runNodeProcess(async (signal) => {
       resumePosition: payload.resumePosition,
       onClusterSpec: (listener) => specListeners.push(listener),
       write: (records, position) => {
-        const done = written.next();
+        const done = written.next(signal);
         sendToParent({ type: 'output', records, position });
         return done;
       },
@@ -83,11 +83,25 @@ runNodeProcess(async (signal) => {
   }
 });
 
-/** The runner's `written` answers, one per output batch, in order. */
-function writtenAcknowledgements(): { next(): Promise<void> } {
+/**
+ * The runner's `written` answers, one per output batch, in order. A stop rejects the wait: a
+ * pipeline that is shutting down may never take the batch, and the process must still end.
+ */
+function writtenAcknowledgements(): { next(signal: AbortSignal): Promise<void> } {
   const waiting: (() => void)[] = [];
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'written') waiting.shift()?.();
   });
-  return { next: () => new Promise<void>((resolve) => waiting.push(resolve)) };
+  return {
+    next: (signal) =>
+      new Promise<void>((resolve, reject) => {
+        const stopped = () => reject(new CancelledError('stopped while its outputs were being written'));
+        if (signal.aborted) return stopped();
+        signal.addEventListener('abort', stopped, { once: true });
+        waiting.push(() => {
+          signal.removeEventListener('abort', stopped);
+          resolve();
+        });
+      }),
+  };
 }

@@ -173,8 +173,10 @@ function inputFedEmbedding(directory: string, topology: ModelTopology): string |
   const layers = topology.config.layers;
   const embeddings = layers.filter((layer) => layer.class_name === 'Embedding');
   if (topology.class_name === 'Sequential') {
+    // Keras writes the input as a leading InputLayer; TF.js puts it on the first layer.
+    const first = layers.find((layer) => layer.class_name !== 'InputLayer');
     embeddings.slice(1).forEach(refuseInner(directory));
-    if (embeddings[0] && embeddings[0] !== layers[0]) refuseInner(directory)(embeddings[0]);
+    if (embeddings[0] && embeddings[0] !== first) refuseInner(directory)(embeddings[0]);
     return embeddings[0] ? layerName(embeddings[0]) : undefined;
   }
   const inputs = layers.filter((layer) => layer.class_name === 'InputLayer').map(layerName);
