@@ -73,3 +73,11 @@ export function runNodeProcess(main: (signal: AbortSignal) => Promise<void>): vo
     },
   );
 }
+
+/** Resolves when `signal` aborts (at once if it already has): a serving node's lifetime. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -27,7 +27,7 @@ import {
   float64,
   MessageType,
   readFloat32,
-  readFrames,
+  serveFrames,
 } from './wire.js';
 
 export interface ParameterServerOptions {
@@ -159,17 +159,7 @@ export class ParameterServer {
     };
     socket.on('close', drop);
     socket.on('error', drop);
-    readFrames(
-      socket,
-      (frame) => {
-        try {
-          this.#handle(connection, frame);
-        } catch (error) {
-          socket.end(encodeFrame(MessageType.error, Buffer.from((error as Error).message)));
-        }
-      },
-      () => socket.destroy(),
-    );
+    serveFrames(socket, (frame) => this.#handle(connection, frame));
   }
 
   #handle(connection: Connection, frame: Frame): void {

@@ -9,6 +9,7 @@
 import type { ClusterSpec, Logger, MetricsReporter } from '@millrace/core';
 import { ConfigError } from '@millrace/core';
 import { ModelFollower } from '@millrace/runner-kit';
+import { untilAborted } from './node-process.js';
 import type { PredictionClusterOptions } from './prediction-options.js';
 import { PredictionShardServer } from './prediction-shard.js';
 import { planServing, type ServingPlan } from './serving-plan.js';
@@ -119,10 +120,7 @@ export async function servePredictionShard(
     report(version);
   }, options.follow?.pollMs ?? 1_000);
   try {
-    await new Promise<void>((resolve) => {
-      if (context.signal.aborted) resolve();
-      context.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    await untilAborted(context.signal);
   } finally {
     clearInterval(timer);
     await follower?.close();

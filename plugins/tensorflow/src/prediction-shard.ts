@@ -12,7 +12,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ProtocolError } from '@millrace/core';
 import type { ServingShard } from './serving-shard.js';
-import { encodeFrame, type Frame, float32Bytes, MessageType, readFrames } from './wire.js';
+import { encodeFrame, type Frame, float32Bytes, MessageType, serveFrames } from './wire.js';
 
 export interface PredictionShardServerOptions {
   /** Which shard this is, for messages. */
@@ -84,17 +84,7 @@ export class PredictionShardServer {
     const drop = () => this.#sockets.delete(socket);
     socket.on('close', drop);
     socket.on('error', drop);
-    readFrames(
-      socket,
-      (frame) => {
-        try {
-          this.#handle(socket, frame);
-        } catch (error) {
-          socket.end(encodeFrame(MessageType.error, Buffer.from((error as Error).message)));
-        }
-      },
-      () => socket.destroy(),
-    );
+    serveFrames(socket, (frame) => this.#handle(socket, frame));
   }
 
   #handle(socket: Socket, frame: Frame): void {

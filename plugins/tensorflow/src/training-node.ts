@@ -15,6 +15,7 @@ import {
   trainableValues,
   writeCheckpoint,
 } from './model-io.js';
+import { untilAborted } from './node-process.js';
 import { ParameterServer } from './parameter-server.js';
 import { ParameterServerClient, type ShardValues } from './ps-client.js';
 import { shapeFingerprint, shardVariables } from './sharding.js';
@@ -178,10 +179,7 @@ async function serveShard(
     context.metrics.report({ step: server.step, updates, samples_per_second: rate });
   }, 1000);
   try {
-    await new Promise<void>((resolve) => {
-      if (context.signal.aborted) resolve();
-      context.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    await untilAborted(context.signal);
   } finally {
     clearInterval(timer);
     await server.close();

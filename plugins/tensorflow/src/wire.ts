@@ -133,3 +133,22 @@ export function readFrames(
     pendingBytes = buffer.byteLength;
   });
 }
+
+/**
+ * Serves one connection of a frame server (a parameter server, a prediction shard): each frame
+ * goes to `handle`; a frame it throws on is answered with an error frame that ends the
+ * connection, and a malformed stream destroys it.
+ */
+export function serveFrames(socket: Socket, handle: (frame: Frame) => void): void {
+  readFrames(
+    socket,
+    (frame) => {
+      try {
+        handle(frame);
+      } catch (error) {
+        socket.end(encodeFrame(MessageType.error, Buffer.from((error as Error).message)));
+      }
+    },
+    () => socket.destroy(),
+  );
+}
