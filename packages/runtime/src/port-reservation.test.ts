@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { reservePorts } from './port-reservation.js';
 
@@ -25,5 +25,20 @@ describe('port reservation', () => {
     expect(reservation.sockets.size).toBe(1);
     await reservation.release();
     await new Promise((resolve) => other.close(resolve));
+  });
+
+  it('cuts off a client that connects to a reserved port, so releasing it does not wait for that client', async () => {
+    const reservation = await reservePorts('127.0.0.1', ['grpc']);
+    // A survivor retrying a restarted server's address: it connects and waits for an answer.
+    const client = connect(reservation.ports.grpc!, '127.0.0.1');
+    client.on('error', () => {});
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const released = await Promise.race([
+      reservation.release().then(() => 'released'),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5_000)),
+    ]);
+    expect(released).toBe('released');
+    await closed;
   });
 });

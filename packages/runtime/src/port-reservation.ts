@@ -55,7 +55,12 @@ export async function reservePorts(
 
 /** Binds `port` (0: any free one) exclusively; rejects when it is taken. */
 function bindPort(host: string, port: number): Promise<{ server: Server; port: number }> {
-  const server = createServer();
+  // A reserved port is already in the spec, and a restarted node's port is one that survivors
+  // keep retrying, so clients do connect to the reservation. Each is cut off at once: the client
+  // retries as it would on a refused connection, and `close()`, which waits for every accepted
+  // connection to end, cannot wait on a client that never hangs up (that held a restarted
+  // node before its start for as long as the survivors kept trying).
+  const server = createServer((socket) => socket.destroy());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, exclusive: true }, () => {
