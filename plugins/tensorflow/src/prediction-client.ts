@@ -38,41 +38,34 @@ export class PredictionClient {
   /** Where each shard is now: the cluster spec's, updated when a restarted one moved. */
   #addresses: string[];
   readonly #hello: Buffer;
-  readonly #shards: ShardConnection[];
+  /** Per shard, its connection once {@link open} made it. */
+  readonly #shards: (ShardConnection | undefined)[];
   /** Per shard, the versions it said it holds in its latest answer. */
   readonly #held: number[][];
 
-  private constructor(
-    options: PredictionClientOptions,
-    hello: Buffer,
-    shards: ShardConnection[],
-    held: number[][],
-  ) {
+  constructor(options: PredictionClientOptions) {
     this.#options = options;
     this.#addresses = [...options.addresses];
-    this.#hello = hello;
-    this.#shards = shards;
-    this.#held = held;
-  }
-
-  static async connect(options: PredictionClientOptions): Promise<PredictionClient> {
-    const hello = encodeFrame(
+    this.#hello = encodeFrame(
       MessageType.hello,
       Buffer.from(JSON.stringify({ worker: options.worker, fingerprint: options.fingerprint })),
     );
-    const shards: ShardConnection[] = [];
-    const held: number[][] = [];
+    this.#shards = options.addresses.map(() => undefined);
+    this.#held = options.addresses.map(() => []);
+  }
+
+  /**
+   * Connects to every shard, each bounded by `connectTimeoutMs`. A shard that restarted while this
+   * worker was starting is found at the address a later spec gave it ({@link useAddresses}), so
+   * subscribe to specs before opening.
+   */
+  async open(): Promise<void> {
     try {
-      for (const address of options.addresses) {
-        const { shard, welcome } = await handshake(address, hello, options);
-        shards.push(shard);
-        held.push(parseHeld(welcome.body.subarray(0)));
-      }
+      for (let shard = 0; shard < this.#shards.length; shard++) await this.#connect(shard);
     } catch (error) {
-      for (const shard of shards) shard.close();
+      this.close();
       throw error;
     }
-    return new PredictionClient(options, hello, shards, held);
   }
 
   /** The newest version every shard said it holds, or undefined when they share none. */
@@ -133,7 +126,7 @@ export class PredictionClient {
   }
 
   close(): void {
-    for (const shard of this.#shards) shard.close();
+    for (const shard of this.#shards) shard?.close();
   }
 
   async #request(shard: number, request: Buffer): Promise<Frame> {
@@ -157,20 +150,24 @@ export class PredictionClient {
     }
   }
 
+  async #reconnect(shard: number, reason: string): Promise<void> {
+    this.#shards[shard]?.destroy();
+    this.#options.onReconnect?.(shard, reason);
+    await this.#connect(shard);
+  }
+
   /**
-   * Reconnects to `shard` until `connectTimeoutMs`, in attempts of at most a second each, so an
+   * Connects to `shard` until `connectTimeoutMs`, in attempts of at most a second each, so an
    * address that changed meanwhile (a later cluster spec, see {@link useAddresses}) is tried next.
    */
-  async #reconnect(shard: number, reason: string): Promise<void> {
-    this.#shards[shard]!.destroy();
-    this.#options.onReconnect?.(shard, reason);
+  async #connect(shard: number): Promise<void> {
     const deadline = Date.now() + this.#options.connectTimeoutMs;
     for (;;) {
       const address = this.#addresses[shard]!;
       const remaining = deadline - Date.now();
       try {
         const attempt = {
-          connectTimeoutMs: Math.max(1, Math.min(reconnectAttemptMs, remaining)),
+          connectTimeoutMs: Math.max(1, Math.min(connectAttemptMs, remaining)),
           signal: this.#options.signal,
         };
         const { shard: connection, welcome } = await handshake(address, this.#hello, attempt);
@@ -191,8 +188,8 @@ export class PredictionClient {
   }
 }
 
-/** A reconnection's attempt on one address, before it looks whether the address changed. */
-const reconnectAttemptMs = 1_000;
+/** A connection's attempt on one address, before it looks whether the address changed. */
+const connectAttemptMs = 1_000;
 
 function parseHeld(body: Buffer): number[] {
   return (JSON.parse(body.toString('utf8')) as { held: number[] }).held;

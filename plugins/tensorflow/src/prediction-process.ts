@@ -56,14 +56,21 @@ runNodeProcess(async (signal) => {
     const input = payload.input.kind === 'ring' ? await openRingInput(payload.input.path) : ipcInput();
     const written = writtenAcknowledgements();
     const specListeners: ((spec: ClusterSpec) => void)[] = [];
+    // A spec that came while the worker was still starting is handed to it when it subscribes.
+    let laterSpec: ClusterSpec | undefined;
     process.on('message', (message: ParentMessage) => {
-      if (message.type === 'cluster-spec') for (const listener of specListeners) listener(message.spec);
+      if (message.type !== 'cluster-spec') return;
+      laterSpec = message.spec;
+      for (const listener of specListeners) listener(message.spec);
     });
     const summary = await runPredictionWorker(payload.options, {
       ...context,
       input,
       resumePosition: payload.resumePosition,
-      onClusterSpec: (listener) => specListeners.push(listener),
+      onClusterSpec: (listener) => {
+        specListeners.push(listener);
+        if (laterSpec) listener(laterSpec);
+      },
       write: (records, position) => {
         const done = written.next(signal);
         sendToParent({ type: 'output', records, position });

@@ -74,7 +74,7 @@ export async function runPredictionWorker(
   const shards = parameterServerCount(context.clusterSpec);
   const plan = await planServing(await topologyDirectory(options, context.signal), shards);
   const model = await ServingModel.build(plan, options.batchSize);
-  const client = await PredictionClient.connect({
+  const client = new PredictionClient({
     addresses: parameterServerAddresses(context.clusterSpec),
     worker: context.index,
     fingerprint: plan.fingerprint,
@@ -84,7 +84,9 @@ export async function runPredictionWorker(
     onReconnect: (shard, reason) =>
       context.logger.warn('reconnecting to a parameter server', { shard, reason }),
   });
+  // Subscribed before connecting: a ps may restart at a new address while this worker starts.
   context.onClusterSpec?.((spec) => client.useAddresses(parameterServerAddresses(spec)));
+  await client.open();
   const features = module.features ?? defaultFeatures;
   const result = module.result ?? defaultResult;
   const puller = new BatchPuller(plan, client, options.versionTimeoutMs, context.signal);
