@@ -128,6 +128,16 @@ describe.skipIf(!hasXgboost)('millrace-engine-xgboost, installed from packed tar
       expect(existsSync(join(shm, 'build', 'Release', built)), built).toBe(true);
   });
 
+  it('every tarball carries its LICENSE', () => {
+    const tarballs = readdirSync(join(project, 'tarballs')).filter((name) => name.endsWith('.tgz'));
+    const withoutLicense = tarballs.filter((tarball) => {
+      const listed = spawnSync('tar', ['-tzf', join(project, 'tarballs', tarball)], { encoding: 'utf8' });
+      return !listed.stdout.split('\n').includes('package/LICENSE');
+    });
+    expect(tarballs.length).toBeGreaterThan(10);
+    expect(withoutLicense).toEqual([]);
+  });
+
   it('npx millrace --help and --version work in the installed project', () => {
     const help = spawnSync('npx', ['--no-install', 'millrace', '--help'], { cwd: project, encoding: 'utf8' });
     expect(help.status, help.stderr).toBe(0);
