@@ -25,6 +25,7 @@ import {
   type Frame,
   float32Bytes,
   float64,
+  listenOn,
   MessageType,
   readFloat32,
   serveFrames,
@@ -129,14 +130,7 @@ export class ParameterServer {
   listen(port: number, host: string): Promise<number> {
     const server = createServer((socket) => this.#accept(socket));
     this.#server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        const address = server.address();
-        resolve(typeof address === 'object' && address ? address.port : port);
-      });
-    });
+    return listenOn(server, port, host);
   }
 
   async close(): Promise<void> {

@@ -138,7 +138,29 @@ async function predictionCluster(workers: number) {
     nodes.push(node);
     return node;
   };
-  return { spec, start };
+  /** Starts workers 0 and 1 on the even and odd ids of `input`, each writing to its own output. */
+  const startWorkers = async (
+    runner: ReturnType<typeof tensorflowPredictor>,
+    input: readonly { id: number }[],
+    batch: number,
+    delayMs: number,
+  ) => {
+    const outputs = [memoryOutput<Scored>(), memoryOutput<Scored>()];
+    const workers = await Promise.all(
+      [0, 1].map((index) =>
+        start(runner, 'worker', index, {
+          input: pacedInput(
+            input.filter((record) => record.id % 2 === index),
+            batch,
+            delayMs,
+          ),
+          output: outputs[index]!,
+        }),
+      ),
+    );
+    return { outputs, workers };
+  };
+  return { spec, start, startWorkers };
 }
 
 const latest = (metrics: readonly Record<string, number>[], name: string) =>
@@ -155,22 +177,10 @@ describe('prediction by a cluster', () => {
   it('scores like in-process prediction on a 1,000,000 × 16 table split over 2 ps, pulling only the rows batches use', async () => {
     const input = records(3_000, tableRows, 11);
     const expected = await referencePredictions(bigModel, input);
-    const { start } = await predictionCluster(2);
+    const { start, startWorkers } = await predictionCluster(2);
     const predictor = tensorflowPredictor({ checkpoint: bigModel, batchSize: 64, backend: 'cpu' });
     const ps = [await start(predictor, 'ps', 0), await start(predictor, 'ps', 1)];
-    const outputs = [memoryOutput<Scored>(), memoryOutput<Scored>()];
-    const workers = await Promise.all(
-      [0, 1].map((index) =>
-        start(predictor, 'worker', index, {
-          input: pacedInput(
-            input.filter((record) => record.id % 2 === index),
-            64,
-            0,
-          ),
-          output: outputs[index]!,
-        }),
-      ),
-    );
+    const { outputs, workers } = await startWorkers(predictor, input, 64, 0);
     const results = await Promise.all(workers.map((worker) => worker.handle.result));
     expect(results, workers.flatMap((worker) => worker.logs).join('\n')).toEqual([
       { status: 'succeeded' },
@@ -208,7 +218,7 @@ describe('prediction by a cluster', () => {
 
   it('a ps killed with SIGKILL mid-stream is restarted from the checkpoint; every record is scored exactly once', async () => {
     const input = records(3_000, tableRows, 23);
-    const { start } = await predictionCluster(2);
+    const { start, startWorkers } = await predictionCluster(2);
     const predictor = tensorflowPredictor({
       checkpoint: bigModel,
       batchSize: 64,
@@ -217,19 +227,7 @@ describe('prediction by a cluster', () => {
     });
     await start(predictor, 'ps', 0);
     const victim = await start(predictor, 'ps', 1);
-    const outputs = [memoryOutput<Scored>(), memoryOutput<Scored>()];
-    const workers = await Promise.all(
-      [0, 1].map((index) =>
-        start(predictor, 'worker', index, {
-          input: pacedInput(
-            input.filter((record) => record.id % 2 === index),
-            64,
-            80,
-          ),
-          output: outputs[index]!,
-        }),
-      ),
-    );
+    const { outputs, workers } = await startWorkers(predictor, input, 64, 80);
     await waitUntil(
       () => outputs.every((output) => output.records.length >= 256),
       20_000,
@@ -272,7 +270,7 @@ describe('prediction by a cluster', () => {
     const input = records(3_200, rows, 31);
     const expected = await Promise.all(models.map((directory) => referencePredictions(directory, input)));
     await publishModelVersion(versions.path, { path: models[0]!, step: 1 });
-    const { start } = await predictionCluster(2);
+    const { start, startWorkers } = await predictionCluster(2);
     const batchSize = 32;
     const predictor = tensorflowPredictor({
       follow: { directory: versions.path, pollMs: 50 },
@@ -281,19 +279,7 @@ describe('prediction by a cluster', () => {
     });
     await start(predictor, 'ps', 0);
     await start(predictor, 'ps', 1);
-    const outputs = [memoryOutput<Scored>(), memoryOutput<Scored>()];
-    const workers = await Promise.all(
-      [0, 1].map((index) =>
-        start(predictor, 'worker', index, {
-          input: pacedInput(
-            input.filter((record) => record.id % 2 === index),
-            batchSize,
-            50,
-          ),
-          output: outputs[index]!,
-        }),
-      ),
-    );
+    const { outputs, workers } = await startWorkers(predictor, input, batchSize, 50);
     await waitUntil(() => outputs[0]!.records.length >= 400, 20_000, 'worker 0 to score 400 records');
     await publishModelVersion(versions.path, { path: models[1]!, step: 2 });
     await waitUntil(() => outputs[0]!.records.length >= 900, 20_000, 'worker 0 to score 900 records');

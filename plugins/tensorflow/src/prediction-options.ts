@@ -3,6 +3,7 @@
  * there) and the processes it starts.
  */
 import { z } from 'zod';
+import { inputTransportOptions } from './ring-input.js';
 
 export const predictionClusterOptionsSchema = z
   .object({
@@ -45,15 +46,7 @@ export const predictionClusterOptionsSchema = z
      * load a new one, or a restarted one catches up) before it fails.
      */
     versionTimeoutMs: z.number().int().positive().default(60_000),
-    /** How a worker's input reaches its process: a shared-memory ring (default) or IPC. */
-    inputTransport: z.enum(['ring', 'ipc']).default('ring'),
-    /** Data area of the input ring, a power of two of at least 4096 bytes (default 4 MiB). */
-    ringCapacityBytes: z
-      .number()
-      .int()
-      .min(4096)
-      .refine((value) => (value & (value - 1)) === 0, 'must be a power of two')
-      .default(1 << 22),
+    ...inputTransportOptions,
   })
   .strict()
   .refine((options) => (options.checkpoint === undefined) !== (options.follow === undefined), {

@@ -12,7 +12,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ProtocolError } from '@millrace/core';
 import type { ServingShard } from './serving-shard.js';
-import { encodeFrame, type Frame, float32Bytes, MessageType, serveFrames } from './wire.js';
+import { encodeFrame, type Frame, float32Bytes, listenOn, MessageType, serveFrames } from './wire.js';
 
 export interface PredictionShardServerOptions {
   /** Which shard this is, for messages. */
@@ -63,14 +63,7 @@ export class PredictionShardServer {
   listen(port: number, host: string): Promise<number> {
     const server = createServer((socket) => this.#accept(socket));
     this.#server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        const address = server.address();
-        resolve(typeof address === 'object' && address ? address.port : port);
-      });
-    });
+    return listenOn(server, port, host);
   }
 
   async close(): Promise<void> {

@@ -11,9 +11,29 @@
 import { rmSync } from 'node:fs';
 import type { InputChannel } from '@millrace/core';
 import { type InputPump, type PumpOutcome, pumpChannelIntoRing } from '@millrace/runner-kit';
+import { z } from 'zod';
 
 /** Ring data area: 4 MiB holds thousands of encoded examples. */
 export const defaultRingCapacityBytes = 1 << 22;
+
+/** How a stream-mode node's input reaches its process: options of the trainer and the predictor. */
+export const inputTransportOptions = {
+  /**
+   * `ring`, a shared-memory ring (`@millrace/bridge-shm`), or `ipc`, Node's IPC channel. `ring`
+   * falls back to `ipc`, with a warning, when the ring's native addon is not built.
+   */
+  inputTransport: z.enum(['ring', 'ipc']).default('ring'),
+  /**
+   * Data area of the input ring, a power of two of at least 4096 bytes (default 4 MiB). The
+   * largest input record is this minus 8; a larger one fails the node with a RecordTooLargeError.
+   */
+  ringCapacityBytes: z
+    .number()
+    .int()
+    .min(4096)
+    .refine((value) => (value & (value - 1)) === 0, 'must be a power of two')
+    .default(defaultRingCapacityBytes),
+};
 const pumpBatchRecords = 1024;
 
 export interface RingFeed {

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
+import { inputTransportOptions } from './ring-input.js';
 
 export const optimizerNames = ['sgd', 'momentum', 'adam', 'rmsprop', 'adagrad'] as const;
 export const lossNames = ['binaryCrossentropy', 'meanSquaredError', 'categoricalCrossentropy'] as const;
@@ -37,22 +38,7 @@ export const trainingOptionsSchema = z
     backend: z.enum(['wasm', 'cpu']).default('wasm'),
     /** How long a worker keeps retrying to reach a parameter server before it fails. */
     connectTimeoutMs: z.number().int().positive().default(30_000),
-    /**
-     * How a stream-mode node's input records reach its training process: `ring`, a shared-memory
-     * ring (`@millrace/bridge-shm`), or `ipc`, Node's IPC channel. `ring` falls back to `ipc`, with
-     * a warning, when the ring's native addon is not built.
-     */
-    inputTransport: z.enum(['ring', 'ipc']).default('ring'),
-    /**
-     * Data area of the input ring, a power of two of at least 4096 bytes (default 4 MiB). The
-     * largest input record is this minus 8; a larger one fails the node with a RecordTooLargeError.
-     */
-    ringCapacityBytes: z
-      .number()
-      .int()
-      .min(4096)
-      .refine((value) => (value & (value - 1)) === 0, 'must be a power of two')
-      .default(1 << 22),
+    ...inputTransportOptions,
     /** A stream-mode evaluator holds out this many of its first input records. */
     evaluationExamples: z.number().int().positive().default(2_000),
     /** Extra values handed to the module's hooks (e.g. a dataset seed). */

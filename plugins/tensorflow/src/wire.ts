@@ -44,7 +44,7 @@
  * as one frame per step for the whole shard: the exchange is batched, never per sample or per
  * variable.
  */
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { ProtocolError } from '@millrace/core';
 
 export const MessageType = {
@@ -151,4 +151,16 @@ export function serveFrames(socket: Socket, handle: (frame: Frame) => void): voi
     },
     () => socket.destroy(),
   );
+}
+
+/** Binds a frame server to `port` (0: any free one) of `host`; resolves with the bound port. */
+export function listenOn(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
 }
