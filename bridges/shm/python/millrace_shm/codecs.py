@@ -7,11 +7,6 @@ import struct
 from .errors import CodecError
 
 try:
-    import numpy as _numpy
-except ImportError:  # the pyenv python3 has no numpy; tensor frames then say so
-    _numpy = None
-
-try:
     import msgpack as _msgpack
 except ImportError:
     _msgpack = None
@@ -72,9 +67,15 @@ def _align8(n):
 
 
 def _require_numpy():
-    if _numpy is None:
-        raise CodecError("tensor", "tensor frames need numpy; run with /usr/bin/python3 or install python3-numpy")
-    return _numpy
+    # Imported on the first tensor frame, not with the module: numpy takes about 180 ms to import
+    # here, which every runner start paid even when its codec was json or msgpack.
+    try:
+        import numpy
+    except ImportError:  # the pyenv python3 has no numpy
+        raise CodecError(
+            "tensor", "tensor frames need numpy; run with /usr/bin/python3 or install python3-numpy"
+        ) from None
+    return numpy
 
 
 def encode_tensor_frame(tensors):
