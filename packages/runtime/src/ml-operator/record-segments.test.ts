@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RecordSegments } from './record-segments.js';
+import { packedRecordLimitBytes, RecordSegments } from './record-segments.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (views: Uint8Array[]) => views.map((view) => new TextDecoder().decode(view));
@@ -21,11 +21,19 @@ describe('RecordSegments', () => {
     expect(segments.dropThrough(6)).toBe(3);
   });
 
-  it('keeps a copy: the writer may reuse its buffers', () => {
+  it('copies small records into one segment per batch, and holds a large one as written', () => {
     const segments = new RecordSegments();
-    const record = bytes('abc');
-    segments.append([record], 0, 1);
-    record.fill(0);
-    expect(text(segments.slice(0, 1))).toEqual(['abc']);
+    const small = bytes('abc');
+    const large = new Uint8Array(packedRecordLimitBytes).fill(7);
+    expect(segments.append([small, large, bytes('de')], 0, 3)).toBe(3 + packedRecordLimitBytes + 2);
+    small.fill(0); // packed: the segment has its own copy
+    const [first, second, third] = segments.slice(0, 3);
+    expect(text([first!, third!])).toEqual(['abc', 'de']);
+    // Large: no copy of it was made.
+    expect(second!.buffer).toBe(large.buffer);
+    expect(second!.byteLength).toBe(packedRecordLimitBytes);
+    expect(text(segments.slice(1, 3).slice(1))).toEqual(['de']);
+    expect(segments.dropThrough(2)).toBe(3 + packedRecordLimitBytes);
+    expect(text(segments.slice(2, 3))).toEqual(['de']);
   });
 });

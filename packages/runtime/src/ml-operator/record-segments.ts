@@ -7,6 +7,12 @@
  * promoted to the old generation, and the garbage collector's work made a replaying role about 40 %
  * slower than one without replay (bench/replay). Packed, a held batch is three objects whatever
  * its size; the views handed to the runner are short-lived.
+ *
+ * A record of {@link packedRecordLimitBytes} or more is held as it is, in a segment of its own:
+ * it is one object either way, and copying it into fresh memory cost more than the rest of the
+ * path (1 MiB tensor frames: about 2.4 ms each, most of the Node side's time in bench/ring).
+ * Holding it is safe because the caller owns what it writes (a codec's `encode` returns a new
+ * array; the queue without replay keeps records by reference too).
  */
 interface Segment {
   /** Position of the segment's first record (positions count from 1). */
@@ -16,6 +22,9 @@ interface Segment {
   /** `count + 1` offsets into `data`: record i is `data[offsets[i] … offsets[i + 1])`. */
   offsets: Uint32Array;
 }
+
+/** Records at least this large are held without a copy (see the module comment). */
+export const packedRecordLimitBytes = 64 * 1024;
 
 export class RecordSegments {
   #segments: Segment[] = [];
@@ -31,19 +40,17 @@ export class RecordSegments {
 
   /** Appends `records[from … to)` as positions `last + 1` …; returns their bytes. */
   append(records: readonly Uint8Array[], from: number, to: number): number {
-    const count = to - from;
-    if (count <= 0) return 0;
-    const offsets = new Uint32Array(count + 1);
     let total = 0;
-    for (let index = 0; index < count; index++) {
-      offsets[index] = total;
-      total += records[from + index]!.byteLength;
+    let runStart = from;
+    for (let index = from; index < to; index++) {
+      const record = records[index]!;
+      total += record.byteLength;
+      if (record.byteLength < packedRecordLimitBytes) continue;
+      this.#pack(records, runStart, index);
+      this.#push(record, Uint32Array.of(0, record.byteLength), 1);
+      runStart = index + 1;
     }
-    offsets[count] = total;
-    const data = new Uint8Array(total);
-    for (let index = 0; index < count; index++) data.set(records[from + index]!, offsets[index]!);
-    this.#segments.push({ first: this.#last + 1, count, data, offsets });
-    this.#last += count;
+    this.#pack(records, runStart, to);
     return total;
   }
 
@@ -90,6 +97,27 @@ export class RecordSegments {
     this.#segments = [];
     this.#head = 0;
     this.#dropped = this.#last;
+  }
+
+  /** Copies `records[from … to)` into one segment. */
+  #pack(records: readonly Uint8Array[], from: number, to: number): void {
+    const count = to - from;
+    if (count <= 0) return;
+    const offsets = new Uint32Array(count + 1);
+    let total = 0;
+    for (let index = 0; index < count; index++) {
+      offsets[index] = total;
+      total += records[from + index]!.byteLength;
+    }
+    offsets[count] = total;
+    const data = new Uint8Array(total);
+    for (let index = 0; index < count; index++) data.set(records[from + index]!, offsets[index]!);
+    this.#push(data, offsets, count);
+  }
+
+  #push(data: Uint8Array, offsets: Uint32Array, count: number): void {
+    this.#segments.push({ first: this.#last + 1, count, data, offsets });
+    this.#last += count;
   }
 
   /** Index of the segment holding `position`. */
