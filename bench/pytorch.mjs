@@ -3,11 +3,11 @@
 // variants take turns, `rounds` rounds, the order rotating each round:
 //  1. samples/s of the same DDP loop (2 workers, gloo, bench/pytorch/ddp_loop.py), the model and
 //     batch of examples/pytorch-stream-train (8 features, hidden 16, batch 64), fed
-//     (a) like the shipped example: a dataflow source of one tensor frame per sample → a
-//         stream-mode pytorch role → the shared-memory ring → frame_dataset stacking 64 rows,
+//     (a) like the shipped example: its impressions → its features stage (one tensor frame per
+//         64 rows) → a stream-mode pytorch role → the shared-memory ring → frame_dataset,
 //     (b) from batches already in memory (the ceiling: feeding costs nothing), same batch size,
 //     (c) through a multiprocessing.Queue carrying whole batches (a competent hand-written feeder),
-//     (d) through the ring with one frame per whole batch (what a pipeline that batches gets);
+//     (d) through the ring with one frame per sample (what the example did before it batched rows);
 //  2. time from job start to the first training step: Millrace (launchLocalCluster) against
 //     `python3 -m torch.distributed.run` launching the same script.
 // Writes bench/results/pytorch.json: vs_ceiling = (a)/(b) (target ≥ 0.9), vs_mp_queue = (a)/(c)
@@ -67,7 +67,7 @@ function measure(mode) {
   }
 }
 
-const throughputModes = ['ring-rows', 'ceiling', 'mp-queue', 'ring-batches'];
+const throughputModes = ['ring-example', 'ceiling', 'mp-queue', 'ring-rows'];
 const runs = Object.fromEntries([...throughputModes, 'startup', 'torchrun'].map((mode) => [mode, []]));
 for (let trial = 0; trial < rounds; trial++) {
   const order = throughputModes.map((_, i) => throughputModes[(i + trial) % throughputModes.length]);
@@ -76,10 +76,10 @@ for (let trial = 0; trial < rounds; trial++) {
   runs.torchrun.push(measure('torchrun'));
   const last = (mode) => runs[mode].at(-1);
   console.log(
-    `round ${trial + 1}: samples/s ring (frame per sample) ${round(last('ring-rows').samplesPerSecond)}, ceiling ` +
+    `round ${trial + 1}: samples/s ring (as the example) ${round(last('ring-example').samplesPerSecond)}, ceiling ` +
       `${round(last('ceiling').samplesPerSecond)}, mp.Queue of batches ${round(last('mp-queue').samplesPerSecond)}, ring ` +
-      `(frame per batch) ${round(last('ring-batches').samplesPerSecond)}; first step ${round(last('startup').firstStepMs)} ms ` +
-      `(millrace) vs ${round(last('torchrun').firstStepMs)} ms (torchrun); load ${last('ring-rows').load1.toFixed(1)}`,
+      `(frame per sample) ${round(last('ring-rows').samplesPerSecond)}; first step ${round(last('startup').firstStepMs)} ms ` +
+      `(millrace) vs ${round(last('torchrun').firstStepMs)} ms (torchrun); load ${last('ring-example').load1.toFixed(1)}`,
   );
 }
 
@@ -101,10 +101,10 @@ const result = {
     },
     loadAverageAtEnd: loadavg().map((value) => round(value, 2)),
   },
-  vs_ceiling: round(median(perRound('ring-rows', 'ceiling')), 3),
-  vs_mp_queue: round(median(perRound('ring-rows', 'mp-queue')), 3),
-  batch_frames_vs_ceiling: round(median(perRound('ring-batches', 'ceiling')), 3),
-  batch_frames_vs_mp_queue: round(median(perRound('ring-batches', 'mp-queue')), 3),
+  vs_ceiling: round(median(perRound('ring-example', 'ceiling')), 3),
+  vs_mp_queue: round(median(perRound('ring-example', 'mp-queue')), 3),
+  frame_per_sample_vs_ceiling: round(median(perRound('ring-rows', 'ceiling')), 3),
+  frame_per_sample_vs_mp_queue: round(median(perRound('ring-rows', 'mp-queue')), 3),
   targets: { vs_ceiling: 0.9, vs_mp_queue: 5 },
   samples_per_second_median: Object.fromEntries(
     throughputModes.map((mode) => [mode, round(median(runs[mode].map((run) => run.samplesPerSecond)))]),
@@ -116,9 +116,10 @@ const result = {
   setup: {
     model: `MLP ${model.features}→${model.hidden}→${model.hidden}→1, batch ${model.batch} (examples/pytorch-stream-train's features and batch), DDP gloo, 2 workers`,
     steps: `${steps.full} per worker (${steps.warmup} warm-up, not timed) for every throughput variant`,
+    'ring-example':
+      'examples/pytorch-stream-train\'s impressions → its features stage (mapBatches: trainingFrame of up to 64 rows) → addRole(worker, stream mode, tensor codec) → 16 MiB ring → frame_dataset(frames="batches"), as the example feeds',
     'ring-rows':
-      'dataflow generate of one tensorFrame({ features, label }) per sample → addRole(worker, stream mode, tensor codec) → 16 MiB ring → frame_dataset(frames="rows"), as the example feeds',
-    'ring-batches': 'the same with one tensor frame per batch → frame_dataset(frames="batches")',
+      'dataflow generate of one tensorFrame({ features, label }) per sample → the same role and ring → frame_dataset(frames="rows")',
     ceiling: 'a pool of 8 pre-made batches cycled in memory, no I/O',
     'mp-queue':
       'a producer process per worker cycles a pool of 8 pre-made numpy batches into a multiprocessing.Queue, one whole batch per item (pickled once per batch)',
@@ -131,6 +132,6 @@ mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, 'results', 'pytorch.json'), `${JSON.stringify(result, null, 2)}\n`);
 console.log(
   `\nring fed like the example: ${result.vs_ceiling}× the in-memory ceiling (target ≥ 0.9), ${result.vs_mp_queue}× an ` +
-    `mp.Queue of whole batches (target ≥ 5); one frame per batch: ${result.batch_frames_vs_ceiling}× ceiling, ` +
-    `${result.batch_frames_vs_mp_queue}× mp.Queue`,
+    `mp.Queue of whole batches (target ≥ 5); one frame per sample: ${result.frame_per_sample_vs_ceiling}× ceiling, ` +
+    `${result.frame_per_sample_vs_mp_queue}× mp.Queue`,
 );

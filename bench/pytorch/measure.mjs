@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // One measurement of bench/pytorch.mjs, in a fresh Node process. Prints one JSON line.
 //
-//   measure.mjs ring-rows      DDP fed like examples/pytorch-stream-train: a dataflow source of
-//                              one tensor frame per sample (tensorFrame({ features, label })) →
-//                              addRole (stream mode, tensor codec) → torchRunner → frame_dataset
-//                              stacking `batch` rows per step
-//   measure.mjs ring-batches   the same, one tensor frame per whole batch (frames="batches")
+//   measure.mjs ring-example   DDP fed as examples/pytorch-stream-train feeds it: the example's
+//                              impressions → its `features` stage (mapBatches: trainingFrame of up
+//                              to `batch` rows) → addRole (stream mode, tensor codec) → torchRunner
+//                              → frame_dataset(frames="batches") cutting `batch` rows per step
+//   measure.mjs ring-rows      one tensor frame per sample (tensorFrame({ features, label })),
+//                              stacked by frame_dataset(frames="rows"): what the example used to do
 //   measure.mjs ceiling        the same loop over batches already in memory (no feeding at all)
 //   measure.mjs mp-queue       the same loop fed whole batches through a multiprocessing.Queue
 //   measure.mjs startup        job start to rank 0's first training step, Millrace
@@ -17,6 +18,8 @@ import { tensorFrameCodec } from '@millrace/bridge-shm';
 import { Job } from '@millrace/dataflow';
 import { pytorch, tensorFrame, torchRunner } from '@millrace/plugin-pytorch';
 import { addAMRole, addRole, launchLocalCluster } from '@millrace/runtime';
+import { impressions } from '../../examples/pytorch-stream-train/src/click-stream.mjs';
+import { trainingFrame } from '../../examples/pytorch-stream-train/src/pipeline.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const python = process.env.MILLRACE_PYTHON ?? '/usr/bin/python3';
@@ -92,14 +95,15 @@ async function ringJob(frames) {
   const { reports, output } = reportCollector();
   const pool = batchPool();
   const rowsPerWorker = steps.full * model.batch;
+  // The example's job keeps the default batch size; one frame per sample moves `batch` per batch.
   const job = new Job({
     name: `bench-pytorch-ring-${frames}`,
-    batchSize: frames === 'rows' ? model.batch : 1,
+    ...(frames === 'rows' ? { batchSize: model.batch } : {}),
   });
   addAMRole(job, clusterConfig(`bench-ring-${frames}`), { engine: pytorch });
   const source =
     frames === 'rows'
-      ? // As the example builds its records: one tensorFrame per sample, made in the pipeline.
+      ? // One tensorFrame per sample, made in the pipeline.
         job.generate(
           (index) => {
             const batch = pool[Math.floor(index / model.batch) % pool.length];
@@ -111,16 +115,10 @@ async function ringJob(frames) {
           },
           { count: rowsPerWorker * workers, name: 'sample frames' },
         )
-      : job.generate(
-          (index) => {
-            const batch = pool[index % pool.length];
-            return {
-              features: { dtype: 'float32', shape: [model.batch, model.features], data: batch.features },
-              label: { dtype: 'float32', shape: [model.batch], data: batch.label },
-            };
-          },
-          { count: steps.full * workers, name: 'batch frames' },
-        );
+      : // The example's source and features stage, unchanged.
+        job
+          .fromIterable(() => impressions(rowsPerWorker * workers, 7), { name: 'impressions' })
+          .mapBatches((rows) => [trainingFrame(rows)], { name: 'features', maxBatchSize: model.batch });
   addRole(job, 'worker', {
     instances: workers,
     input: source,
@@ -128,7 +126,10 @@ async function ringJob(frames) {
     runner: torchRunner({
       entry: `${join(here, 'ring_entry.py')}:main`,
       python,
-      env: { ...benchEnvironment(steps.full, steps.warmup), BENCH_FRAMES: frames },
+      env: {
+        ...benchEnvironment(steps.full, steps.warmup),
+        BENCH_FRAMES: frames === 'rows' ? 'rows' : 'batches',
+      },
       ringBytes: 16 * 1024 * 1024,
       output,
     }),
@@ -179,7 +180,7 @@ function torchrunFirstStep(environment) {
 
 const measurements = {
   'ring-rows': () => ringJob('rows'),
-  'ring-batches': () => ringJob('batches'),
+  'ring-example': () => ringJob('example'),
   ceiling: async () => {
     const { reports } = await batchModeJob(
       'ceiling.py',

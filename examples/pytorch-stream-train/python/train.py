@@ -1,7 +1,8 @@
 """Stream-mode DDP training entry: ``train(ctx)``, one call per worker.
 
-Each worker trains on its own partition of the pipeline's stream (tensor frames through the
-shared-memory ring, batched by millrace_torch's FrameDataset). Partitions are uneven, so the loop
+Each worker trains on its own partition of the pipeline's stream: tensor frames of up to
+CLICK_BATCH rows each (the pipeline batches them) through the shared-memory ring, cut into batches
+of exactly CLICK_BATCH rows by millrace_torch's FrameDataset. Partitions are uneven, so the loop
 runs inside DDP's ``join()``: a worker whose partition ended shadows the others' gradient
 all-reduces until all are done, so nobody deadlocks and no sample is dropped.
 
@@ -35,7 +36,7 @@ def train(ctx):
     loss_fn = torch.nn.BCEWithLogitsLoss()
     samples = 0
     with ddp.join():
-        for features, labels in frame_dataset(ctx.input, BATCH, fields=("features", "label")):
+        for features, labels in frame_dataset(ctx.input, BATCH, fields=("features", "label"), frames="batches"):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(ddp(features), labels.reshape(-1))
             loss.backward()

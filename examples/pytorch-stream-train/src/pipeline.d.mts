@@ -1,5 +1,7 @@
 import type { RunnerContext } from '@millrace/core';
 import type { Job } from '@millrace/dataflow';
+import type { tensorFrame } from '@millrace/plugin-pytorch';
+import type { Impression } from './click-stream.mjs';
 
 export declare const defaults: {
   trainingImpressions: number;
@@ -8,6 +10,9 @@ export declare const defaults: {
   workers: number;
   batchSize: number;
 };
+
+/** Rows of impressions as one tensor frame: `features` [rows, 8] and `label` [rows]. */
+export declare function trainingFrame(rows: readonly Impression[]): ReturnType<typeof tensorFrame>;
 
 export declare const statedQuality: {
   accuracyGap: number;

@@ -25,7 +25,7 @@ import {
 } from '@millrace/plugin-pytorch';
 import { addAMRole, addRole } from '@millrace/runtime';
 import { impressions, trueClickProbability } from './click-stream.mjs';
-import { featuresOf } from './features.mjs';
+import { featureCount, featuresOf } from './features.mjs';
 import { accuracy, areaUnderRoc } from './metrics.mjs';
 
 const pythonDirectory = fileURLToPath(new URL('../python/', import.meta.url));
@@ -47,6 +47,20 @@ export const statedQuality = {
   /** torch (prediction role) and ONNX (in process) agree to this absolute difference. */
   torchOnnxTolerance: 1e-4,
 };
+
+/** Rows of impressions as one tensor frame: `features` [rows, 8] and `label` [rows]. */
+export function trainingFrame(rows) {
+  const features = new Float32Array(rows.length * featureCount);
+  const label = new Float32Array(rows.length);
+  rows.forEach((impression, row) => {
+    features.set(featuresOf(impression), row * featureCount);
+    label[row] = impression.clicked ? 1 : 0;
+  });
+  return tensorFrame({
+    features: { dtype: 'float32', shape: [rows.length, featureCount], data: features },
+    label: { dtype: 'float32', shape: [rows.length], data: label },
+  });
+}
 
 const observe = (job, type, handle) =>
   job.onEvent((event) => {
@@ -73,14 +87,12 @@ export async function trainAndPredict(options = {}) {
       },
       { engine: pytorch },
     );
+    // One tensor frame per batch of rows, not per row: the ring, the codec and frame_dataset then
+    // move one record per training batch (bench/pytorch: 0.97× batches already in memory, against
+    // 0.67× with a frame per row). frame_dataset still cuts exactly `batchSize` rows per step.
     const examples = training
       .fromIterable(() => impressions(settings.trainingImpressions, settings.seed), { name: 'impressions' })
-      .map(
-        (impression) => tensorFrame({ features: featuresOf(impression), label: impression.clicked ? 1 : 0 }),
-        {
-          name: 'features',
-        },
-      );
+      .mapBatches((rows) => [trainingFrame(rows)], { name: 'features', maxBatchSize: settings.batchSize });
     addRole(training, 'worker', {
       instances: settings.workers,
       input: examples, // stream mode: worker i trains on what subtask i receives
