@@ -90,10 +90,25 @@ function batchPool() {
   });
 }
 
+/** `count` samples from the batch pool, one tensorFrame each, made in the pipeline. */
+function sampleFrames(job, count) {
+  const pool = batchPool();
+  return job.generate(
+    (index) => {
+      const batch = pool[Math.floor(index / model.batch) % pool.length];
+      const row = index % model.batch;
+      return tensorFrame({
+        features: batch.features.subarray(row * model.features, (row + 1) * model.features),
+        label: batch.label[row],
+      });
+    },
+    { count, name: 'sample frames' },
+  );
+}
+
 /** The pipeline: a source → stream-mode role (2 workers) → ring → frame_dataset → the DDP loop. */
 async function ringJob(frames) {
   const { reports, output } = reportCollector();
-  const pool = batchPool();
   const rowsPerWorker = steps.full * model.batch;
   // The example's job keeps the default batch size; one frame per sample moves `batch` per batch.
   const job = new Job({
@@ -104,17 +119,7 @@ async function ringJob(frames) {
   const source =
     frames === 'rows'
       ? // One tensorFrame per sample, made in the pipeline.
-        job.generate(
-          (index) => {
-            const batch = pool[Math.floor(index / model.batch) % pool.length];
-            const row = index % model.batch;
-            return tensorFrame({
-              features: batch.features.subarray(row * model.features, (row + 1) * model.features),
-              label: batch.label[row],
-            });
-          },
-          { count: rowsPerWorker * workers, name: 'sample frames' },
-        )
+        sampleFrames(job, rowsPerWorker * workers)
       : // The example's source and features stage, unchanged.
         job
           .fromIterable(() => impressions(rowsPerWorker * workers, 7), { name: 'impressions' })

@@ -8,11 +8,9 @@
  * grows. A shard that dies is reconnected (bounded) and the batch asked again; nothing is written
  * before the batch is scored, so a record is scored once.
  */
-import { pathToFileURL } from 'node:url';
 import {
   CancelledError,
   type ClusterSpec,
-  ConfigError,
   type InputChannel,
   jsonCodec,
   MillraceError,
@@ -27,6 +25,7 @@ import { ServingModel } from './serving-model.js';
 import { planServing, type ServingPlan } from './serving-plan.js';
 import { shardOfRow, variableSize } from './sharding.js';
 import { tensorflowPortName } from './tf-config.js';
+import { importUserModule } from './training-module.js';
 
 /** What a predictor's `module` may export; both hooks are optional. */
 export interface PredictionModule {
@@ -70,7 +69,9 @@ export async function runPredictionWorker(
   const backend = await useBackend(options.backend);
   if (backend !== options.backend)
     context.logger.warn(`TF.js backend ${options.backend} is unavailable; using ${backend}`);
-  const module = options.module ? await importPredictionModule(options.module) : {};
+  const module = options.module
+    ? await importUserModule<PredictionModule>(options.module, 'tensorflow prediction options')
+    : {};
   const shards = parameterServerCount(context.clusterSpec);
   const plan = await planServing(await topologyDirectory(options, context.signal), shards);
   const model = await ServingModel.build(plan, options.batchSize);
@@ -258,21 +259,6 @@ async function topologyDirectory(options: PredictionClusterOptions, signal: Abor
       );
     }
     await new Promise((resolve) => setTimeout(resolve, follow.pollMs));
-  }
-}
-
-async function importPredictionModule(specifier: string): Promise<PredictionModule> {
-  const url = specifier.startsWith('file:') ? specifier : pathToFileURL(specifier).href;
-  try {
-    return (await import(url)) as PredictionModule;
-  } catch (cause) {
-    throw new ConfigError(
-      [{ path: 'module', message: `cannot import '${specifier}': ${(cause as Error).message}` }],
-      {
-        subject: 'tensorflow prediction options',
-        cause,
-      },
-    );
   }
 }
 

@@ -53,20 +53,24 @@ export interface TrainingModule {
   trainingBatches?(context: BatchContext): AsyncIterable<Batch> | Iterable<Batch>;
 }
 
-export async function importTrainingModule(specifier: string): Promise<TrainingModule> {
+/**
+ * Imports a user's module (a path or `file:` URL) named by a runner's `module` option; a module
+ * that cannot be imported is a ConfigError about that option of `subject`.
+ */
+export async function importUserModule<T>(specifier: string, subject: string): Promise<T> {
   const url = specifier.startsWith('file:') ? specifier : pathToFileURL(specifier).href;
-  let loaded: TrainingModule;
   try {
-    loaded = (await import(url)) as TrainingModule;
+    return (await import(url)) as T;
   } catch (cause) {
     throw new ConfigError(
       [{ path: 'module', message: `cannot import '${specifier}': ${(cause as Error).message}` }],
-      {
-        subject: 'tensorflow training options',
-        cause,
-      },
+      { subject, cause },
     );
   }
+}
+
+export async function importTrainingModule(specifier: string): Promise<TrainingModule> {
+  const loaded = await importUserModule<TrainingModule>(specifier, 'tensorflow training options');
   if (typeof loaded.createModel !== 'function' && typeof loaded.modelDirectory !== 'string') {
     throw new ConfigError(
       [{ path: 'module', message: `'${specifier}' exports neither createModel() nor modelDirectory` }],

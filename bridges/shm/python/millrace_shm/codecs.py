@@ -66,16 +66,22 @@ def _align8(n):
     return (n + 7) & ~7
 
 
+_numpy = None
+
+
 def _require_numpy():
     # Imported on the first tensor frame, not with the module: numpy takes about 180 ms to import
     # here, which every runner start paid even when its codec was json or msgpack.
-    try:
-        import numpy
-    except ImportError:  # the pyenv python3 has no numpy
-        raise CodecError(
-            "tensor", "tensor frames need numpy; run with /usr/bin/python3 or install python3-numpy"
-        ) from None
-    return numpy
+    global _numpy
+    if _numpy is None:
+        try:
+            import numpy
+        except ImportError:  # the pyenv python3 has no numpy
+            raise CodecError(
+                "tensor", "tensor frames need numpy; run with /usr/bin/python3 or install python3-numpy"
+            ) from None
+        _numpy = numpy
+    return _numpy
 
 
 def encode_tensor_frame(tensors):
