@@ -15,6 +15,10 @@
 // Large records: 1 MiB float32 tensor frames through the path (tensor codec, numpy views in
 // Python), GB/s, against a C loop copying the same frames on one core (memcpy).
 //
+// Ceilings: the Node side encoding the same records (or frames) and dropping them, with no
+// transport at all. Every competitor encodes every record in Node, on one thread, so none can go
+// faster; `ceiling_*` fields say how far the targets are from what encoding alone allows.
+//
 // Figures are medians over the rounds; every run is kept, with the machine's load before it.
 // Writes bench/results/ring.json.
 import { spawnSync } from 'node:child_process';
@@ -26,7 +30,9 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const repetitions = Number(process.env.MILLRACE_BENCH_REPETITIONS ?? 5);
 const smallCount = Number(process.env.MILLRACE_BENCH_SMALL_COUNT ?? 400_000);
-const frameCount = Number(process.env.MILLRACE_BENCH_FRAME_COUNT ?? 400);
+// 2 GiB of frames: the first few hundred MiB of a job land on fresh pages (its heap grows), which
+// a 400 MiB stream never amortises; a training feed runs for many GiB.
+const frameCount = Number(process.env.MILLRACE_BENCH_FRAME_COUNT ?? 2000);
 
 const competitors = [
   { name: 'path', mode: 'path-small', count: smallCount },
@@ -35,6 +41,8 @@ const competitors = [
   { name: 'jsonLines', mode: 'json-lines', count: smallCount },
   { name: 'pathLarge', mode: 'path-large', count: frameCount },
   { name: 'memcpy', mode: 'memcpy', count: frameCount },
+  { name: 'encodeSmall', mode: 'encode-small', count: smallCount },
+  { name: 'encodeLarge', mode: 'encode-large', count: frameCount },
 ];
 
 const round = (value, digits = 2) => Number(value.toFixed(digits));
@@ -66,7 +74,7 @@ for (let round = 0; round < repetitions; round++) {
       `round ${round + 1}/${repetitions} ${competitor.name}: ${
         competitor.mode === 'memcpy'
           ? `${result.rate.toFixed(2)} GB/s`
-          : competitor.mode === 'path-large'
+          : competitor.mode === 'path-large' || competitor.mode === 'encode-large'
             ? `${(result.bytes / result.seconds / 1e9).toFixed(3)} GB/s`
             : `${(result.rate / 1e6).toFixed(3)} M records/s`
       } (load ${result.load1.toFixed(1)})`,
@@ -75,7 +83,8 @@ for (let round = 0; round < repetitions; round++) {
 }
 
 const rate = (name) => median(runs[name].map((run) => run.rate));
-const largeGbPerSecond = median(runs.pathLarge.map((run) => run.bytes / run.seconds / 1e9));
+const gbPerSecond = (name) => median(runs[name].map((run) => run.bytes / run.seconds / 1e9));
+const largeGbPerSecond = gbPerSecond('pathLarge');
 const cpuPerMillion = (name) =>
   round(median(runs[name].map((run) => ((run.nodeCpuSeconds + run.cpuSeconds) / run.records) * 1e6)), 3);
 const pythonCpuPerMillion = (name) =>
@@ -116,6 +125,13 @@ const summary = {
   path_small_vs_json_lines: round(rate('path') / rate('jsonLines')),
   path_large_vs_memcpy: round(largeGbPerSecond / rate('memcpy'), 3),
   path_vs_raw_ring: round(rate('path') / rate('rawRing')),
+  // What encoding alone allows (no transport): the most any feeder could reach against each baseline.
+  ceiling_small_vs_unix_socket: round(rate('encodeSmall') / rate('unixSocket')),
+  ceiling_small_vs_json_lines: round(rate('encodeSmall') / rate('jsonLines')),
+  ceiling_large_vs_memcpy: round(gbPerSecond('encodeLarge') / rate('memcpy'), 3),
+  // How much of that ceiling the path reaches.
+  path_small_vs_encode_only: round(rate('path') / rate('encodeSmall')),
+  path_large_vs_encode_only: round(largeGbPerSecond / gbPerSecond('encodeLarge')),
   targets: {
     path_small_vs_unix_socket: 5,
     path_small_vs_json_lines: 20,
@@ -127,8 +143,13 @@ const summary = {
     rawRing: Math.round(rate('rawRing')),
     unixSocket: Math.round(rate('unixSocket')),
     jsonLines: Math.round(rate('jsonLines')),
+    encodeOnly: Math.round(rate('encodeSmall')),
   },
-  median_gb_per_second: { pathLarge: round(largeGbPerSecond, 3), memcpy: round(rate('memcpy')) },
+  median_gb_per_second: {
+    pathLarge: round(largeGbPerSecond, 3),
+    encodeOnly: round(gbPerSecond('encodeLarge'), 3),
+    memcpy: round(rate('memcpy')),
+  },
   // CPU seconds per million records, both processes, and the Python side alone: where the time goes.
   cpu_seconds_per_million_records: {
     path: cpuPerMillion('path'),
@@ -148,7 +169,10 @@ const summary = {
     'Each run is a fresh Node process; rates are from the Python side (first record to last) and ' +
     'every record is decoded into a Python object on every side (msgpack.unpackb; json.loads for JSON ' +
     'lines; numpy views for tensor frames). Medians over `repetitions` interleaved rounds; load1 is ' +
-    'the 1-minute load average just before each run. The machine has 2 cores shared with other work.',
+    'the 1-minute load average just before each run. The machine has 2 cores shared with other work. ' +
+    'encodeOnly: the Node side encoding the same records and dropping them, no transport, timed in Node ' +
+    '(the ceilings). Tensor frames: 2 GiB per run; page faults cost about 8 µs each on this VM, so ' +
+    'memory that is not reused dominates (the runner host keeps freed memory: millrace/_memory.py).',
   runs,
 };
 
@@ -159,7 +183,11 @@ for (const name of ['path', 'rawRing', 'unixSocket', 'jsonLines']) {
   );
 }
 console.log(
-  `1 MiB frames: path ${largeGbPerSecond.toFixed(3)} GB/s, memcpy ${rate('memcpy').toFixed(2)} GB/s`,
+  `1 MiB frames: path ${largeGbPerSecond.toFixed(3)} GB/s, encoding alone ${gbPerSecond('encodeLarge').toFixed(3)} GB/s, memcpy ${rate('memcpy').toFixed(2)} GB/s`,
+);
+console.log(
+  `ceilings (encoding alone): vs Unix socket ${summary.ceiling_small_vs_unix_socket}, vs JSON lines ` +
+    `${summary.ceiling_small_vs_json_lines}, vs memcpy ${summary.ceiling_large_vs_memcpy}`,
 );
 console.log(
   `ring: path_small_vs_unix_socket ${summary.path_small_vs_unix_socket}, path_small_vs_json_lines ` +

@@ -15,6 +15,9 @@
 //   measure.mjs path-large   COUNT   1 MiB float32 tensor frames through the production path
 //                                    (tensor codec) into numpy.frombuffer views
 //   measure.mjs memcpy       COUNT   the physical ceiling: a C loop copying the same frames on one core
+//   measure.mjs encode-small COUNT   the Node side's own ceiling: the same records msgpack-encoded in
+//                                    batches and dropped, no transport (any feeder does this work)
+//   measure.mjs encode-large COUNT   the same for tensor frames: encodeTensorFrame, dropped
 //
 // Every small-record competitor starts from the same JavaScript objects (`record(i)`), encodes them
 // on the Node side and decodes them into Python objects on the other, record for record.
@@ -27,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { pythonRunner } from '../../bridges/python/dist/index.js';
 import {
   createRing,
+  encodeTensorFrame,
   msgpackCodec,
   pythonModuleDirectory,
   RingWriter,
@@ -48,6 +52,13 @@ const record = (index) => ({ id: 1_000_000 + index, payload });
 /** Records moved per batch by the hand-written competitors (the pump's batch is 4096). */
 const batchRecords = 4096;
 const frameBytes = 1 << 20;
+/** The tensor frame every large-record competitor sends: 1 MiB with its header. */
+const frameFeatures = new Float32Array(frameBytes / 4 - 64).fill(0.5);
+const frameLabels = new Float32Array(64);
+const tensorFrame = () => ({
+  features: { dtype: 'float32', shape: [frameFeatures.length / 64, 64], data: frameFeatures },
+  labels: { dtype: 'float32', shape: [64], data: frameLabels },
+});
 
 function cpuSeconds(before) {
   const usage = process.cpuUsage(before);
@@ -89,18 +100,7 @@ async function pathJob(kind) {
     { name: 'ring-bench', engine: 'generic', roles: { worker: { instances: 1 } }, maxRestarts: 0 },
     { engine: createGenericEngine({ roles: ['worker'] }) },
   );
-  const features = new Float32Array(frameBytes / 4 - 64).fill(0.5);
-  const labels = new Float32Array(64);
-  const input =
-    kind === 'small'
-      ? job.generate(record, { count })
-      : job.generate(
-          () => ({
-            features: { dtype: 'float32', shape: [features.length / 64, 64], data: features },
-            labels: { dtype: 'float32', shape: [64], data: labels },
-          }),
-          { count },
-        );
+  const input = kind === 'small' ? job.generate(record, { count }) : job.generate(tensorFrame, { count });
   addRole(job, 'worker', {
     instances: 1,
     input,
@@ -196,6 +196,32 @@ function memcpyProbe() {
   return { records: count, seconds: probe.seconds, bytes: probe.bytes, gbPerSecond: probe.gbPerSecond };
 }
 
+/**
+ * Encoding alone, on the Node side, batch by batch as the feeders do, the result dropped: no
+ * transport can deliver records faster than they are encoded, so this bounds every competitor.
+ */
+function encodeOnly(kind) {
+  const encode =
+    kind === 'small' ? (index) => msgpackCodec.encode(record(index)) : () => encodeTensorFrame(tensorFrame());
+  const perBatch = kind === 'small' ? batchRecords : 16;
+  let bytes = 0;
+  const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  for (let sent = 0; sent < count; ) {
+    const batch = [];
+    for (const end = Math.min(count, sent + perBatch); sent < end; sent++) batch.push(encode(sent));
+    for (const encoded of batch) bytes += encoded.byteLength;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    records: count,
+    seconds,
+    bytes: kind === 'small' ? 0 : bytes,
+    nodeCpuSeconds: cpuSeconds(cpuBefore),
+    cpuSeconds: 0,
+  };
+}
+
 const measurements = {
   'path-small': () => pathJob('small'),
   'path-large': () => pathJob('large'),
@@ -203,6 +229,8 @@ const measurements = {
   'unix-socket': unixSocket,
   'json-lines': jsonLines,
   memcpy: async () => memcpyProbe(),
+  'encode-small': async () => encodeOnly('small'),
+  'encode-large': async () => encodeOnly('large'),
 };
 if (!measurements[mode] || !(count > 0)) {
   console.error(`usage: measure.mjs ${Object.keys(measurements).join('|')} COUNT`);

