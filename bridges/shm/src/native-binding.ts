@@ -21,7 +21,7 @@ export interface NativeRingHandle {
     readerPid: number;
   };
   tryWriteBatch(records: readonly Uint8Array[], start: number): number;
-  tryWritePacked(data: Uint8Array, ends: Uint32Array, start: number): number;
+  tryWritePacked(data: Uint8Array, offsets: Uint32Array, start: number): number;
   tryWriteEnd(): boolean;
   waitWritable(timeoutMs: number): Promise<void>;
   tryReadBatch(maxRecords: number, maxBytes: number): [ArrayBuffer, Uint32Array] | null | undefined;

@@ -34,42 +34,50 @@ describe('ring', () => {
     expect(existsSync(path)).toBe(false);
   });
 
-  it('writes packed records (one buffer plus end offsets) as separate records', async () => {
+  it('writes packed records (one buffer plus offsets) as separate records', async () => {
     const { path } = await testRing(4096);
     const writer = await RingWriter.open(path);
     const reader = await RingReader.open(path);
     const records = Array.from({ length: 200 }, (_, index) => patternRecord(index, 300));
-    const ends = new Uint32Array(records.length);
+    const offsets = new Uint32Array(records.length + 1);
     const data = new Uint8Array(records.reduce((total, record) => total + record.byteLength, 0));
-    let offset = 0;
     records.forEach((record, index) => {
-      data.set(record, offset);
-      offset += record.byteLength;
-      ends[index] = offset;
+      data.set(record, offsets[index]!);
+      offsets[index + 1] = offsets[index]! + record.byteLength;
     });
-    const writing = writer.writePacked(data, ends).then(() => writer.end());
+    // Two writes: the first 120 records, then the rest from the middle of the same buffer (the
+    // offsets of a packed batch need not start at 0).
+    const writing = writer
+      .writePacked({ data, offsets: offsets.subarray(0, 121) })
+      .then(() => writer.writePacked({ data, offsets: offsets.subarray(120) }))
+      .then(() => writer.end());
     const received: Uint8Array[] = [];
     for await (const record of reader) received.push(record);
     await writing;
     expect(received).toEqual(records);
-    await expect(writer.writePacked(data, new Uint32Array([5, 3]))).rejects.toThrow(/already ended/);
+    await expect(writer.writePacked({ data, offsets: new Uint32Array([0, 5]) })).rejects.toThrow(
+      /already ended/,
+    );
     await writer.close();
     await reader.close();
   });
 
-  it('rejects packed end offsets that run backwards or past the data', async () => {
+  it('rejects packed offsets that run backwards or past the data, and records larger than the ring', async () => {
     const { path } = await testRing(4096);
     const writer = await RingWriter.open(path);
-    await expect(writer.writePacked(new Uint8Array(10), new Uint32Array([5, 3]))).rejects.toThrow(
-      /ends\[1\] = 3/,
+    const data = new Uint8Array(10);
+    await expect(writer.writePacked({ data, offsets: new Uint32Array([0, 5, 3]) })).rejects.toThrow(
+      /offsets\[2\] = 3 is not between offsets\[1\] \(5\)/,
     );
-    await expect(writer.writePacked(new Uint8Array(10), new Uint32Array([11]))).rejects.toThrow(
+    await expect(writer.writePacked({ data, offsets: new Uint32Array([0, 11]) })).rejects.toThrow(
       /data length \(10\)/,
     );
     const tooBig = await writer
-      .writePacked(new Uint8Array(5000), new Uint32Array([5000]))
+      .writePacked({ data: new Uint8Array(5000), offsets: new Uint32Array([0, 10, 5000]) })
       .catch((error) => error);
     expect(tooBig).toBeInstanceOf(RecordTooLargeError);
+    expect(tooBig.message).toMatch(/4990 bytes/);
+    expect(tooBig.message).toMatch(/4088/);
     await writer.close();
   });
 

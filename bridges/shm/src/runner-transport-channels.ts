@@ -84,9 +84,10 @@ const stagingRecords = 4096;
 class StagedRingOutput {
   readonly #writer: RingWriter;
   #data: Uint8Array = new Uint8Array(stagingBytes);
-  #ends: Uint32Array = new Uint32Array(stagingRecords);
+  /** Record i staged is `#data[#offsets[i] … #offsets[i + 1])`; `#offsets[0]` stays 0. */
+  #offsets: Uint32Array = new Uint32Array(stagingRecords + 1);
   /** The other staging pair, free again once its flush is done. */
-  #spare: { data: Uint8Array; ends: Uint32Array } | undefined;
+  #spare: { data: Uint8Array; offsets: Uint32Array } | undefined;
   #bytes = 0;
   #records = 0;
   #flushScheduled = false;
@@ -116,7 +117,7 @@ class StagedRingOutput {
       }
       this.#data.set(record, this.#bytes);
       this.#bytes += record.byteLength;
-      this.#ends[this.#records++] = this.#bytes;
+      this.#offsets[++this.#records] = this.#bytes;
     }
     if (this.#records > 0 && !this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -143,16 +144,15 @@ class StagedRingOutput {
   /** Hands the staged records to the ring (in order: the writer queues its operations). */
   #flush(): Promise<void> {
     if (this.#records > 0) {
-      const staged = { data: this.#data, ends: this.#ends };
-      const data = staged.data.subarray(0, this.#bytes);
-      const ends = staged.ends.subarray(0, this.#records);
+      const staged = { data: this.#data, offsets: this.#offsets };
+      const packed = { data: staged.data, offsets: staged.offsets.subarray(0, this.#records + 1) };
       // The ring may still be copying these when the next write comes: stage into the spare pair.
       this.#data = this.#spare?.data ?? new Uint8Array(stagingBytes);
-      this.#ends = this.#spare?.ends ?? new Uint32Array(stagingRecords);
+      this.#offsets = this.#spare?.offsets ?? new Uint32Array(stagingRecords + 1);
       this.#spare = undefined;
       this.#bytes = 0;
       this.#records = 0;
-      this.#lastFlush = this.#writer.writePacked(data, ends).then(
+      this.#lastFlush = this.#writer.writePacked(packed).then(
         () => {
           this.#spare = staged;
         },

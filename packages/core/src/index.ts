@@ -96,6 +96,7 @@ export type {
   Logger,
   MetricsReporter,
   OutputChannel,
+  PackedRecords,
   Runner,
   RunnerContext,
   RunnerHandle,

@@ -14,12 +14,30 @@ export interface MetricsReporter {
 }
 
 /**
+ * Records stored back to back: record i is `data[offsets[i] … offsets[i + 1])`, so `offsets` has
+ * one entry more than there are records and need not start at 0. One byte array and one offset
+ * table for a whole batch, where an array of records costs an object per record.
+ */
+export interface PackedRecords {
+  readonly data: Uint8Array;
+  readonly offsets: Uint32Array;
+}
+
+/**
  * Records arriving for this node from the pipeline (stream-mode roles). Records are encoded bytes;
  * the role's codec decodes them. The iterator ends at end-of-stream.
  */
 export interface InputChannel extends AsyncIterable<Uint8Array> {
   /** Up to `maxRecords` records, waiting for at least one; `null` at end-of-stream. */
   readBatch(maxRecords: number): Promise<Uint8Array[] | null>;
+  /**
+   * The same records as `readBatch`, from the same position, as they are stored: up to
+   * `maxRecords` of them packed (possibly fewer than `readBatch` would give). A channel that holds
+   * its records packed offers this, and whatever moves them on in bulk (the ring pump) prefers it:
+   * the records cross into the ring in one copy, with no view per record. Reading one way or the
+   * other may be mixed.
+   */
+  readPacked?(maxRecords: number): Promise<PackedRecords | null>;
   /**
    * Called by whatever moves this channel's records on into a buffer of its own (a pump into a
    * shared-memory ring) with a reader of how full that buffer is (0..1), and with `undefined`

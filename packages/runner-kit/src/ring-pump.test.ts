@@ -2,7 +2,12 @@
 // of bytes, RecordTooLargeError for a record over capacity - 8, close rejects a pending write).
 // Each real ring path (bridge-shm's transport, the Python host, the TensorFlow.js trainer) tests
 // the same rules against the native ring.
-import { type InputChannel, type OutputChannel, RecordTooLargeError } from '@millrace/core';
+import {
+  type InputChannel,
+  type OutputChannel,
+  type PackedRecords,
+  RecordTooLargeError,
+} from '@millrace/core';
 import { describe, expect, it } from 'vitest';
 import { pumpChannelIntoRing, pumpRingIntoChannel, type RingSink, type RingSource } from './ring-pump.js';
 
@@ -61,6 +66,41 @@ function inputOf(records: Uint8Array[]): InputChannel {
   };
 }
 
+/** A channel holding its records packed in batches of `perBatch`, as a role's replay buffer does. */
+function packedInputOf(records: Uint8Array[], perBatch: number): InputChannel & { packedReads: number } {
+  const batches: PackedRecords[] = [];
+  for (let from = 0; from < records.length; from += perBatch) {
+    const batch = records.slice(from, from + perBatch);
+    const offsets = new Uint32Array(batch.length + 1);
+    for (const [index, record] of batch.entries()) offsets[index + 1] = offsets[index]! + record.byteLength;
+    const data = new Uint8Array(offsets[batch.length]!);
+    for (const [index, record] of batch.entries()) data.set(record, offsets[index]);
+    batches.push({ data, offsets });
+  }
+  const channel = {
+    packedReads: 0,
+    async readPacked() {
+      channel.packedReads += 1;
+      return batches.shift() ?? null;
+    },
+    async readBatch(): Promise<Uint8Array[] | null> {
+      throw new Error('a packed channel is read packed by a ring that takes packed records');
+    },
+    async *[Symbol.asyncIterator]() {},
+  };
+  return channel;
+}
+
+/** The memory ring taking packed records as the native ring does: all checked, then copied. */
+class PackedMemoryRing extends MemoryRing {
+  async writePacked({ data, offsets }: PackedRecords): Promise<void> {
+    const records = Array.from({ length: offsets.length - 1 }, (_, index) =>
+      data.slice(offsets[index], offsets[index + 1]),
+    );
+    await this.writeBatch(records);
+  }
+}
+
 function collecting(): OutputChannel & { records: Uint8Array[]; ended: boolean } {
   const sink = {
     records: [] as Uint8Array[],
@@ -111,6 +151,39 @@ describe('pumpChannelIntoRing', () => {
     // The reader is not left waiting: it takes the record that fit, then sees the broken stream.
     expect(await ring.readBatch(10)).toHaveLength(1);
     await expect(ring.readBatch(10)).rejects.toThrow(/without an end marker/);
+  });
+
+  it('moves records packed when the channel holds them so and the ring takes them so', async () => {
+    const ring = new PackedMemoryRing(64);
+    const sent = Array.from({ length: 250 }, (_, index) => new Uint8Array([index, index >> 8, 1]));
+    const input = packedInputOf(sent, 100);
+    expect(await pumpChannelIntoRing({ input, writer: ring }).done).toEqual({ status: 'ended' });
+    expect(input.packedReads).toBe(4); // three batches, then end-of-stream
+    expect(ring.records).toEqual(sent);
+    expect(ring.ended).toBe(true);
+    // A ring without writePacked gets the same channel's records one by one.
+    const plain = new MemoryRing(64);
+    const records = await pumpChannelIntoRing({ input: inputOf(sent), writer: plain }).done;
+    expect(records).toEqual({ status: 'ended' });
+    expect(plain.records).toEqual(sent);
+  });
+
+  it('a packed record larger than the ring fails the same way, naming both sizes', async () => {
+    const ring = new PackedMemoryRing(4088);
+    const pump = pumpChannelIntoRing({
+      input: packedInputOf([new Uint8Array(10), new Uint8Array(5_000)], 2),
+      writer: ring,
+      description: 'the test ring',
+    });
+    const outcome = await pump.done;
+    expect(outcome.status).toBe('failed');
+    const error = (outcome as { error: Error }).error;
+    expect(RecordTooLargeError.isInstance(error)).toBe(true);
+    expect(error.message).toMatch(
+      /A record of 5000 bytes does not fit the test ring, whose largest record is 4088 bytes/,
+    );
+    expect(ring.ended).toBe(false);
+    expect(ring.closedBy).toBe('writer');
   });
 
   it('a failing input channel fails the pump and closes the ring', async () => {

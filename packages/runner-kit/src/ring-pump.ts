@@ -18,6 +18,7 @@ import {
   type InputChannel,
   MillraceError,
   type OutputChannel,
+  type PackedRecords,
   ProtocolError,
   RecordTooLargeError,
   StopLatch,
@@ -26,6 +27,8 @@ import {
 /** The writing end of a ring, as the input pump needs it. */
 export interface RingSink {
   writeBatch(records: readonly Uint8Array[]): Promise<void>;
+  /** Writes packed records in one copy; used when the input channel can read them packed. */
+  writePacked?(records: PackedRecords): Promise<void>;
   /** Bytes in the ring not yet read, of `capacityBytes`; when both are there the pump reports the ring's fill. */
   readonly usedBytes?: number;
   readonly capacityBytes?: number;
@@ -100,10 +103,20 @@ export interface OutputPumpOptions {
 const defaultBatchRecords = 1024;
 const halt = Symbol('pump stopped');
 
-/** Moves `input` into the ring until the input ends, the pump is stopped, or the ring fails. */
+/**
+ * Moves `input` into the ring until the input ends, the pump is stopped, or the ring fails. When
+ * the channel holds its records packed and the ring takes them so, they go packed: one copy from
+ * the channel's memory into the ring, with no object per record on the way.
+ */
 export function pumpChannelIntoRing(options: InputPumpOptions): InputPump {
   const { input, writer } = options;
   const batchRecords = options.batchRecords ?? defaultBatchRecords;
+  const readPacked = input.readPacked?.bind(input);
+  const writePacked = writer.writePacked?.bind(writer);
+  const read: () => Promise<Uint8Array[] | PackedRecords | null> =
+    readPacked && writePacked ? () => readPacked(batchRecords) : () => input.readBatch(batchRecords);
+  const write = (batch: Uint8Array[] | PackedRecords) =>
+    Array.isArray(batch) ? writer.writeBatch(batch) : writePacked!(batch);
   let stopped = false;
   // A latch, not a long-lived promise raced per batch: that kept every batch reachable.
   const halted = new StopLatch<typeof halt>();
@@ -116,9 +129,9 @@ export function pumpChannelIntoRing(options: InputPumpOptions): InputPump {
 
   const run = async (): Promise<PumpOutcome> => {
     for (;;) {
-      let batch: Uint8Array[] | null | typeof halt;
+      let batch: Uint8Array[] | PackedRecords | null | typeof halt;
       try {
-        batch = await halted.race(input.readBatch(batchRecords));
+        batch = await halted.race(read());
       } catch (error) {
         if (stopped) return { status: 'stopped' };
         return fail(
@@ -134,7 +147,7 @@ export function pumpChannelIntoRing(options: InputPumpOptions): InputPump {
           await writer.end();
           return { status: 'ended' };
         }
-        await writer.writeBatch(batch);
+        await write(batch);
       } catch (error) {
         if (RecordTooLargeError.isInstance(error)) {
           const { recordBytes, maxRecordBytes } = error;

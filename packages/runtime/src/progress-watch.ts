@@ -50,18 +50,22 @@ export class ProgressWatch {
 
   /** The input channel as the runner sees it: every read it makes counts as progress. */
   observeInput(input: InputChannel): InputChannel {
-    const readBatch = async (maxRecords: number) => {
+    const observed = async <T>(read: Promise<T>): Promise<T> => {
       this.#pendingReads += 1;
       try {
-        return await input.readBatch(maxRecords);
+        return await read;
       } finally {
         this.#pendingReads -= 1;
         this.progress();
       }
     };
+    const readBatch = (maxRecords: number) => observed(input.readBatch(maxRecords));
     const progress = () => this.progress();
     return {
       readBatch,
+      ...(input.readPacked
+        ? { readPacked: (maxRecords: number) => observed(input.readPacked!(maxRecords)) }
+        : {}),
       // The ring's fill is the caller's to show (a role's metrics); passed through as it is.
       ...(input.setDownstreamFill ? { setDownstreamFill: input.setDownstreamFill.bind(input) } : {}),
       async *[Symbol.asyncIterator]() {

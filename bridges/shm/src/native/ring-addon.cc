@@ -321,9 +321,9 @@ class RingHandle : public Napi::ObjectWrap<RingHandle> {
     });
   }
 
-  // tryWritePacked(data: Uint8Array, ends: Uint32Array, start): records packed back to back in
-  // `data`, record i ending at ends[i]; appends records[start..] while they fit, publishes once,
-  // returns how many were appended. No per-record Node-API call at all.
+  // tryWritePacked(data: Uint8Array, offsets: Uint32Array, start): records packed in `data`, record
+  // i being data[offsets[i] .. offsets[i + 1]); appends records start.. while they fit, publishes
+  // once, returns how many were appended. No per-record Node-API call at all.
   Napi::Value TryWritePacked(const Napi::CallbackInfo &info) {
     return Guard(info, [&]() -> Napi::Value {
       Napi::Env env = info.Env();
@@ -333,21 +333,22 @@ class RingHandle : public Napi::ObjectWrap<RingHandle> {
         return env.Undefined();
       }
       Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
-      Napi::Uint32Array ends = info[1].As<Napi::Uint32Array>();
+      Napi::Uint32Array offsets = info[1].As<Napi::Uint32Array>();
       uint32_t start = info[2].As<Napi::Number>().Uint32Value();
       const uint8_t *bytes = data.Data();
       size_t size = data.ByteLength();
-      size_t count = ends.ElementLength();
-      const uint32_t *end_offsets = ends.Data();
+      size_t count = offsets.ElementLength() == 0 ? 0 : offsets.ElementLength() - 1;
+      const uint32_t *bounds = offsets.Data();
       size_t index = start;
       for (; index < count; index++) {
-        uint32_t from = index == 0 ? 0 : end_offsets[index - 1];
-        uint32_t to = end_offsets[index];
+        uint32_t from = bounds[index];
+        uint32_t to = bounds[index + 1];
         if (to < from || to > size) {
           mr_writer_publish(&writer_);
-          Napi::RangeError::New(env, "ends[" + std::to_string(index) + "] = " + std::to_string(to) +
-                                         " is not between the previous end (" + std::to_string(from) +
-                                         ") and the data length (" + std::to_string(size) + ")")
+          Napi::RangeError::New(env, "offsets[" + std::to_string(index + 1) + "] = " + std::to_string(to) +
+                                         " is not between offsets[" + std::to_string(index) + "] (" +
+                                         std::to_string(from) + ") and the data length (" +
+                                         std::to_string(size) + ")")
               .ThrowAsJavaScriptException();
           return env.Undefined();
         }

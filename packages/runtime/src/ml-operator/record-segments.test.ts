@@ -1,8 +1,15 @@
+import type { PackedRecords } from '@millrace/core';
 import { describe, expect, it } from 'vitest';
 import { packedRecordLimitBytes, RecordSegments } from './record-segments.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (views: Uint8Array[]) => views.map((view) => new TextDecoder().decode(view));
+const unpacked = ({ data, offsets }: PackedRecords) =>
+  text(
+    Array.from({ length: offsets.length - 1 }, (_, index) =>
+      data.subarray(offsets[index], offsets[index + 1]),
+    ),
+  );
 
 describe('RecordSegments', () => {
   it('hands out any range of positions across segments, and counts the bytes it drops', () => {
@@ -35,5 +42,23 @@ describe('RecordSegments', () => {
     expect(text(segments.slice(1, 3).slice(1))).toEqual(['de']);
     expect(segments.dropThrough(2)).toBe(3 + packedRecordLimitBytes);
     expect(text(segments.slice(2, 3))).toEqual(['de']);
+  });
+
+  it('hands out positions packed as stored, up to the end of the segment that holds the first', () => {
+    const segments = new RecordSegments();
+    segments.append(['a', 'bb', 'ccc'].map(bytes), 0, 3);
+    segments.append(['dddd', 'e'].map(bytes), 0, 2);
+    const fromMiddle = segments.packed(1, 5);
+    expect(unpacked(fromMiddle)).toEqual(['bb', 'ccc']); // the first segment's part only
+    expect(fromMiddle.offsets[0]).toBe(1); // offsets into the segment, not rebased
+    expect(unpacked(segments.packed(3, 5))).toEqual(['dddd', 'e']);
+    expect(unpacked(segments.packed(3, 4))).toEqual(['dddd']);
+    // A large record is a segment of its own, handed out as written.
+    const large = new Uint8Array(packedRecordLimitBytes);
+    segments.append([bytes('f'), large, bytes('g')], 0, 3);
+    expect(unpacked(segments.packed(5, 8))).toEqual(['f']);
+    expect(segments.packed(6, 8).data).toBe(large);
+    segments.dropThrough(6);
+    expect(unpacked(segments.packed(7, 8))).toEqual(['g']);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Numbered records stored packed: each appended batch is copied into one segment (one byte array
- * plus an offset table), and readers get views into it.
+ * plus an offset table), and readers get views into it, or the segment's packed records as they
+ * are (what the ring pump writes in one copy).
  *
  * Why: a replay buffer holds every record a runner read until a checkpoint covers it. Held as one
  * Uint8Array (with its own ArrayBuffer) each, tens of thousands of records live long enough to be
@@ -14,6 +15,8 @@
  * Holding it is safe because the caller owns what it writes (a codec's `encode` returns a new
  * array; the queue without replay keeps records by reference too).
  */
+import type { PackedRecords } from '@millrace/core';
+
 interface Segment {
   /** Position of the segment's first record (positions count from 1). */
   first: number;
@@ -69,6 +72,17 @@ export class RecordSegments {
       index += 1;
     }
     return views;
+  }
+
+  /**
+   * Positions `from + 1` … `to` (all held) as stored, without a view per record: the part of them
+   * in the segment holding `from + 1`, so possibly fewer. Never empty when `to > from`.
+   */
+  packed(from: number, to: number): PackedRecords {
+    const segment = this.#segments[this.#find(from + 1)]!;
+    const first = from + 1 - segment.first;
+    const end = Math.min(to - segment.first + 1, segment.count);
+    return { data: segment.data, offsets: segment.offsets.subarray(first, end + 1) };
   }
 
   /** Forgets positions up to `position`; returns the bytes of the records dropped. */

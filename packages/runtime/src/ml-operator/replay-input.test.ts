@@ -1,8 +1,11 @@
+import type { PackedRecords } from '@millrace/core';
 import { describe, expect, it } from 'vitest';
 import { ReplayInput } from './replay-input.js';
 
 const record = (value: number) => new Uint8Array([value]);
 const values = (batch: Uint8Array[] | null) => (batch ?? []).map((bytes) => bytes[0]);
+const packedValues = (packed: PackedRecords | null) =>
+  packed ? Array.from(packed.offsets.subarray(0, -1), (offset) => packed.data[offset]) : null;
 
 describe('ReplayInput', () => {
   it('a new attempt receives exactly the records after the acknowledged position, then the rest', async () => {
@@ -18,6 +21,25 @@ describe('ReplayInput', () => {
     expect(values(await second.channel.readBatch(10))).toEqual([3, 4, 5, 6]);
     expect(input.recordsReplayed).toBe(2);
     expect(input.recordsDelivered).toBe(6);
+  });
+
+  it('packed reads take the same records from the same position, and replay the same way', async () => {
+    const input = new ReplayInput({ replay: true, subject: 'worker[0]' });
+    await input.writeBatch([1, 2, 3, 4].map(record));
+    await input.writeBatch([5, 6].map(record));
+    const first = input.openAttempt();
+    expect(packedValues(await first.channel.readPacked!(3))).toEqual([1, 2, 3]);
+    expect(values(await first.channel.readBatch(2))).toEqual([4, 5]); // mixed with plain reads
+    expect(packedValues(await first.channel.readPacked!(10))).toEqual([6]);
+    input.acknowledge(3);
+    const second = input.openAttempt();
+    // Positions 4 … 6 again, packed per segment they were written in.
+    expect(packedValues(await second.channel.readPacked!(10))).toEqual([4]);
+    expect(packedValues(await second.channel.readPacked!(10))).toEqual([5, 6]);
+    input.end();
+    expect(await second.channel.readPacked!(10)).toBeNull();
+    expect(input.recordsDelivered).toBe(6);
+    expect(input.recordsReplayed).toBe(3);
   });
 
   it('says how full it is: the largest share of its bounds, 1 when the role operator must wait', async () => {

@@ -25,6 +25,7 @@ import {
   ConfigError,
   type InputChannel,
   MillraceTimeoutError,
+  type PackedRecords,
   type ReplayOptions,
 } from '@millrace/core';
 import { RecordSegments } from './record-segments.js';
@@ -265,9 +266,12 @@ export class ReplayInput implements AttemptInputSource {
     const attempt = { closed: false, wake: () => {} };
     this.#attempt = attempt;
     const resumePosition = this.#read;
-    const readBatch = (maxRecords: number) => this.#readBatch(attempt, maxRecords);
+    const readBatch = (maxRecords: number) =>
+      this.#take(attempt, maxRecords, (from, to) => this.#records.slice(from, to));
     const channel: InputChannel = {
       readBatch,
+      readPacked: (maxRecords) =>
+        this.#take(attempt, maxRecords, (from, to) => this.#records.packed(from, to)),
       setDownstreamFill: (read) => {
         if (this.#attempt === attempt) this.#downstreamFill = read;
       },
@@ -316,14 +320,22 @@ export class ReplayInput implements AttemptInputSource {
     for (const listener of this.#listeners) listener({ previous, position, records: covered });
   }
 
-  async #readBatch(attempt: { closed: boolean; wake: () => void }, maxRecords: number) {
+  /**
+   * Waits for unread records and hands up to `maxRecords` of them to the runner, in the form
+   * `view` gives them (one view each, or packed as stored; packed may give fewer).
+   */
+  async #take<Batch extends Uint8Array[] | PackedRecords>(
+    attempt: { closed: boolean; wake: () => void },
+    maxRecords: number,
+    view: (from: number, to: number) => Batch,
+  ): Promise<Batch | null> {
     for (;;) {
       if (attempt.closed) return null;
       if (this.#failure !== null) throw this.#failure;
       if (this.#written > this.#read) {
         const from = this.#read;
-        const batch = this.#records.slice(from, Math.min(this.#written, from + Math.max(1, maxRecords)));
-        this.#read += batch.length;
+        const batch = view(from, Math.min(this.#written, from + Math.max(1, maxRecords)));
+        this.#read += Array.isArray(batch) ? batch.length : batch.offsets.length - 1;
         if (from < this.#highestRead) this.#replayed += Math.min(this.#highestRead, this.#read) - from;
         this.#highestRead = Math.max(this.#highestRead, this.#read);
         if (this.replay)
