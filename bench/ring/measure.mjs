@@ -18,6 +18,8 @@
 //   measure.mjs encode-small COUNT   the Node side's own ceiling: the same records msgpack-encoded in
 //                                    batches and dropped, no transport (any feeder does this work)
 //   measure.mjs encode-large COUNT   the same for tensor frames: encodeTensorFrame, dropped
+//   measure.mjs decode-small COUNT   the Python side's own ceiling: the same records, encoded there
+//                                    beforehand, only msgpack-decoded
 //
 // Every small-record competitor starts from the same JavaScript objects (`record(i)`), encodes them
 // on the Node side and decodes them into Python objects on the other, record for record.
@@ -231,6 +233,10 @@ const measurements = {
   memcpy: async () => memcpyProbe(),
   'encode-small': async () => encodeOnly('small'),
   'encode-large': async () => encodeOnly('large'),
+  'decode-small': async () => {
+    const reader = await startPython('decode-msgpack', [String(count)]);
+    return { ...(await reader.report), nodeCpuSeconds: 0 };
+  },
 };
 if (!measurements[mode] || !(count > 0)) {
   console.error(`usage: measure.mjs ${Object.keys(measurements).join('|')} COUNT`);

@@ -4,6 +4,9 @@ records received, seconds from the first record to the last, and this process's 
     python_bench.py ring-msgpack <ring path>          (a bare ring, msgpack.unpackb per record)
     python_bench.py unix-socket-msgpack <socket path> (length-prefixed, msgpack.unpackb per record)
     python_bench.py json-lines                        (records on stdin, json.loads per line)
+    python_bench.py decode-msgpack <count>            (the same records, encoded here beforehand
+                                                       and only decoded: no transport, the ceiling
+                                                       of the Python side)
 
 Timing starts at the first record, so the interpreter's start and imports are not counted.
 """
@@ -109,9 +112,28 @@ def unix_socket_msgpack(path):
     return count, started, 0
 
 
+def decode_msgpack(count):
+    import msgpack
+
+    unpackb = msgpack.unpackb
+    payload = "p" * 237  # the Node side's record(i): 256 bytes once encoded
+    records = [msgpack.packb({"id": 1_000_000 + index, "payload": payload}) for index in range(int(count))]
+    assert len(records[0]) == 256, len(records[0])
+    ready()
+    started = time.perf_counter()
+    for record in records:
+        unpackb(record, raw=False, strict_map_key=False)
+    return len(records), started, 0
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
-    runners = {"ring-msgpack": ring_msgpack, "json-lines": json_lines, "unix-socket-msgpack": unix_socket_msgpack}
+    runners = {
+        "ring-msgpack": ring_msgpack,
+        "json-lines": json_lines,
+        "unix-socket-msgpack": unix_socket_msgpack,
+        "decode-msgpack": decode_msgpack,
+    }
     count, started, total_bytes = runners[mode](*sys.argv[2:])
     finished = time.perf_counter()
     print(
