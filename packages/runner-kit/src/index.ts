@@ -7,6 +7,7 @@ export {
   type HeldOutSet,
   heldOutLoss,
 } from './followed-model.js';
+export { encodeFrames, FrameDecoder } from './frames.js';
 export {
   ModelFollower,
   type ModelFollowerOptions,

@@ -166,18 +166,30 @@ def context_from_environment(environment: Mapping[str, str]) -> Context:
         )
     input_stream = None
     output_stream = None
-    if environment.get(names.INPUT_RING):
-        from ._rings import open_input_ring
-
+    if environment.get(names.INPUT_RING) or environment.get(names.INPUT_FD):
         codec_name = environment.get(names.INPUT_CODEC, "raw")
         decode, _ = codec(codec_name)
-        input_stream = InputStream(open_input_ring(environment[names.INPUT_RING], codec_name), decode, codec_name)
-    if environment.get(names.OUTPUT_RING):
-        from ._rings import open_output_ring
+        if environment.get(names.INPUT_RING):
+            from ._rings import open_input_ring
 
+            source: Any = open_input_ring(environment[names.INPUT_RING], codec_name)
+        else:
+            from ._pipes import PipeSource
+
+            source = PipeSource(int(environment[names.INPUT_FD]))
+        input_stream = InputStream(source, decode, codec_name)
+    if environment.get(names.OUTPUT_RING) or environment.get(names.OUTPUT_FD):
         codec_name = environment.get(names.OUTPUT_CODEC, "raw")
         _, encode = codec(codec_name)
-        output_stream = OutputStream(open_output_ring(environment[names.OUTPUT_RING], codec_name), encode, codec_name)
+        if environment.get(names.OUTPUT_RING):
+            from ._rings import open_output_ring
+
+            sink: Any = open_output_ring(environment[names.OUTPUT_RING], codec_name)
+        else:
+            from ._pipes import PipeSink
+
+            sink = PipeSink(int(environment[names.OUTPUT_FD]))
+        output_stream = OutputStream(sink, encode, codec_name)
 
     if input_stream is not None and output_stream is not None:
         input_stream.before_wait = output_stream.flush

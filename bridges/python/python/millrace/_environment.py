@@ -20,3 +20,6 @@ INPUT_RING = "MILLRACE_INPUT_RING"
 INPUT_CODEC = "MILLRACE_INPUT_CODEC"
 OUTPUT_RING = "MILLRACE_OUTPUT_RING"
 OUTPUT_CODEC = "MILLRACE_OUTPUT_CODEC"
+#: With ``transport: 'pipes'``: the inherited file descriptors records arrive on and leave by.
+INPUT_FD = "MILLRACE_INPUT_FD"
+OUTPUT_FD = "MILLRACE_OUTPUT_FD"

@@ -10,8 +10,9 @@ import { pythonRunner } from './python-runner.js';
 const directory = mkdtempSync(join(tmpdir(), 'millrace-python-data-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
-describe('pythonRunner data path (shared-memory rings)', () => {
-  it('a runner reads 1,000,000 records from the ring and writes back their sums', async () => {
+// The same contract over both transports: the rings (the default) and transport: 'pipes'.
+describe.each(['ring', 'pipes'] as const)('pythonRunner records over %s', (transport) => {
+  it('a runner reads 1,000,000 records and writes back their sums', async () => {
     const count = 1_000_000;
     const entry = join(directory, 'sums.py');
     writeFileSync(
@@ -47,6 +48,7 @@ describe('pythonRunner data path (shared-memory rings)', () => {
       requiredModules: ['msgpack'],
       inputCodec: 'msgpack',
       outputCodec: 'msgpack',
+      transport,
     });
     const handle = await runner.start(context);
     expect(await handle.result).toEqual({ status: 'succeeded' });
@@ -74,7 +76,8 @@ describe('pythonRunner data path (shared-memory rings)', () => {
       python: '/usr/bin/python3',
       inputCodec: 'json',
       outputCodec: 'json',
-      ringBytes: 65_536,
+      transport,
+      ...(transport === 'ring' ? { ringBytes: 65_536 } : {}),
     }).start(context);
     expect(await handle.result).toEqual({ status: 'succeeded' });
     expect(context.written.map((record) => JSON.parse(new TextDecoder().decode(record)).index)).toEqual([
@@ -99,11 +102,56 @@ describe('pythonRunner data path (shared-memory rings)', () => {
       inputCodec: 'raw',
       outputCodec: 'raw',
       output: 'ignore',
+      transport,
     }).start(context);
     const result = await handle.result;
     expect(result).toMatchObject({ status: 'failed', exitCode: 1 });
     expect((result as { message: string }).message).toContain('RuntimeError: bad record');
     expect(context.ended()).toBe(false);
+  });
+});
+
+describe('pythonRunner data path', () => {
+  it('over pipes a record of any size goes through: 16 MiB, four times the default ring', async () => {
+    const entry = join(directory, 'sizes.py');
+    writeFileSync(
+      entry,
+      'def main(ctx):\n    for record in ctx.input:\n        ctx.output.write(len(record).to_bytes(8, "little") + record[:3] + record[-3:])\n',
+    );
+    const sizes = [16 << 20, 5, 0, 1 << 20];
+    const records = sizes.map((size, index) => new Uint8Array(size).fill(index + 1));
+    const context = recordingContext({
+      input: generatedInput(records.length, (index) => records[index]!),
+      output: true,
+    });
+    const handle = await pythonRunner({
+      entry: `${entry}:main`,
+      python: '/usr/bin/python3',
+      inputCodec: 'raw',
+      outputCodec: 'raw',
+      transport: 'pipes',
+    }).start(context);
+    expect(await handle.result).toEqual({ status: 'succeeded' });
+    expect(context.ended()).toBe(true);
+    const seen = context.written.map((record) => [
+      Number(new DataView(record.buffer, record.byteOffset).getBigUint64(0, true)),
+      ...record.subarray(8),
+    ]);
+    expect(seen).toEqual([
+      [16 << 20, 1, 1, 1, 1, 1, 1],
+      [5, 2, 2, 2, 2, 2, 2],
+      [0],
+      [1 << 20, 4, 4, 4, 4, 4, 4],
+    ]);
+  });
+
+  it('refuses a transport it does not know, and ringBytes with pipes', () => {
+    expect(() => pythonRunner({ entry: 'a:b', transport: 'sockets' as 'pipes' })).toThrow(
+      /transport: must be 'ring' or 'pipes' \(got "sockets"\)/,
+    );
+    expect(() => pythonRunner({ entry: 'a:b', transport: 'pipes', ringBytes: 1 << 20 })).toThrow(
+      /ringBytes: sizes the rings/,
+    );
   });
 
   it('a record larger than the input ring fails the job naming both sizes, instead of leaving Python waiting', async () => {

@@ -3,7 +3,7 @@
  * process. The child starts through the `millrace` bootstrap (`python -m millrace`), which builds
  * the Python `Context`, reports `ready`, sends heartbeats and metrics on the control channel, and
  * reports an uncaught exception with its traceback. Records cross through shared-memory rings
- * (see `ring-pumps.ts`). Process handling (own group, line forwarding, stderr tail,
+ * (see `ring-pumps.ts`), or pipes with `transport: 'pipes'` (`pipe-pumps.ts`). Process handling (own group, line forwarding, stderr tail,
  * SIGTERM → SIGKILL) is `superviseProcess` from `@millrace/runner-kit`.
  */
 import { delimiter } from 'node:path';
@@ -22,6 +22,7 @@ import {
 import { describeExit, millraceEnvironment, runnerLineSink, superviseProcess } from '@millrace/runner-kit';
 import { controlFileDescriptor, openControlChannel, type PythonException } from './control-channel.js';
 import { findPython } from './find-python.js';
+import { startPipePumps } from './pipe-pumps.js';
 import { millracePythonDirectory, shmPythonDirectory } from './python-package.js';
 import { type RecordCodecName, recordCodecNames, startRingPumps } from './ring-pumps.js';
 
@@ -67,6 +68,12 @@ export interface PythonRunnerOptions {
   inputCodec?: RecordCodecName | undefined;
   /** Codec the Python side encodes output records with. Default: the role's codec, else `json`. */
   outputCodec?: RecordCodecName | undefined;
+  /**
+   * How records reach the child: `ring` (default), a shared-memory ring each way; or `pipes`,
+   * length-prefixed frames on two inherited pipes (slower, every record goes through the kernel
+   * twice, but needs no /dev/shm and has no record-size limit).
+   */
+  transport?: 'ring' | 'pipes' | undefined;
   /** Bytes of each shared-memory ring. Default 4 MiB. */
   ringBytes?: number | undefined;
   /** Between SIGTERM and SIGKILL when the runner is stopped. Default 5000 ms. */
@@ -116,6 +123,15 @@ export function validatePythonRunnerOptions(options: PythonRunnerOptions): Confi
       issues.push({ path: field, message: `must be one of ${recordCodecNames.join(', ')}` });
     }
   }
+  if (options.transport !== undefined && options.transport !== 'ring' && options.transport !== 'pipes') {
+    issues.push({
+      path: 'transport',
+      message: `must be 'ring' or 'pipes' (got ${JSON.stringify(options.transport)})`,
+    });
+  }
+  if (options.transport === 'pipes' && options.ringBytes !== undefined) {
+    issues.push({ path: 'ringBytes', message: "sizes the rings; with transport: 'pipes' there are none" });
+  }
   for (const field of [
     'gracePeriodMs',
     'heartbeatIntervalMs',
@@ -157,13 +173,16 @@ async function startPythonRunner(
   // Set once the child runs: a record the input ring cannot hold stops it (the job fails with
   // the RecordTooLargeError, not with whatever the Python side makes of the closed ring).
   let stopForDataFailure: (error: Error) => void = () => {};
-  const rings = await startRingPumps({
-    input: context.input,
-    output: context.output,
-    ...codecsFor(options, context),
-    ringBytes: options.ringBytes,
-    onInputFailure: (error) => stopForDataFailure(error),
-  });
+  const records =
+    options.transport === 'pipes'
+      ? startPipePumps({ input: context.input, output: context.output, ...codecsFor(options, context) })
+      : await startRingPumps({
+          input: context.input,
+          output: context.output,
+          ...codecsFor(options, context),
+          ringBytes: options.ringBytes,
+          onInputFailure: (error) => stopForDataFailure(error),
+        });
 
   const pythonPath = [
     millracePythonDirectory(),
@@ -174,7 +193,7 @@ async function startPythonRunner(
   const environment: NodeJS.ProcessEnv = {
     ...process.env,
     ...millraceEnvironment(context),
-    ...rings.environment,
+    ...records.environment,
     PYTHONPATH: pythonPath.join(delimiter),
     PYTHONUNBUFFERED: '1',
     MILLRACE_CONTROL_FD: String(controlFileDescriptor),
@@ -191,7 +210,7 @@ async function startPythonRunner(
     args,
     cwd: options.cwd,
     env: environment,
-    extraStdio: ['pipe'], // fd 3: the control socket
+    extraStdio: ['pipe', ...records.extraStdio], // fd 3: the control socket; then the record pipes
     gracePeriodMs,
     stderrTailLines: options.stderrTailLines ?? defaults.stderrTailLines,
     onStdoutLine: runnerLineSink(output, 'stdout', context),
@@ -204,9 +223,10 @@ async function startPythonRunner(
   try {
     pid = await supervised.started;
   } catch (error) {
-    await rings.close();
+    await records.close();
     throw error;
   }
+  records.connect(supervised.child.stdio);
 
   let pythonException: PythonException | undefined;
   let livenessFailure: string | undefined;
@@ -283,7 +303,7 @@ async function startPythonRunner(
     clearInterval(liveness);
     context.signal.removeEventListener('abort', onAbort);
     control.close();
-    const dataError = await rings.finish({ succeeded: exit.exitCode === 0 });
+    const dataError = await records.finish({ succeeded: exit.exitCode === 0 });
     const failed = (message: string): RunnerResult => ({
       status: 'failed',
       message,

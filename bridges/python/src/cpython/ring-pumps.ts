@@ -33,13 +33,18 @@ export interface RingPumpOptions {
   onInputFailure?: ((error: Error) => void) | undefined;
 }
 
-export interface RingPumps {
-  /** `MILLRACE_INPUT_RING` / `MILLRACE_OUTPUT_RING` and their codecs, for the child. */
+/** How records reach the Python child and come back: the rings here, or pipes (`pipe-pumps.ts`). */
+export interface RunnerRecordPath {
+  /** Where the child finds its records (`MILLRACE_INPUT_RING`, `MILLRACE_INPUT_FD`, …) and their codecs. */
   readonly environment: Record<string, string>;
+  /** What the child inherits after the control socket (fd 4 on): the pipes, if any. */
+  readonly extraStdio: readonly ('pipe' | 'ignore')[];
+  /** Called once the child is spawned, with its stdio (the pipes start moving records then). */
+  connect(stdio: readonly unknown[]): void;
   /**
-   * Call once the child exited: stops the input pump, drains the output ring after a clean exit
-   * (after a failure the output stream is left unended), removes the ring files. Resolves with the
-   * data path's failure, if any (a RecordTooLargeError, a failed input channel, an output ring
+   * Call once the child exited: stops the input pump, drains the output after a clean exit
+   * (after a failure the output stream is left unended), removes what it created. Resolves with
+   * the data path's failure, if any (a RecordTooLargeError, a failed input channel, an output
    * that broke off).
    */
   finish(outcome: { succeeded: boolean }): Promise<Error | undefined>;
@@ -47,7 +52,7 @@ export interface RingPumps {
   close(): Promise<void>;
 }
 
-export async function startRingPumps(options: RingPumpOptions): Promise<RingPumps> {
+export async function startRingPumps(options: RingPumpOptions): Promise<RunnerRecordPath> {
   const ringBytes = options.ringBytes ?? defaultRingBytes;
   const environment: Record<string, string> = {};
   const paths: string[] = [];
@@ -90,6 +95,8 @@ export async function startRingPumps(options: RingPumpOptions): Promise<RingPump
 
   return {
     environment,
+    extraStdio: [],
+    connect() {}, // the child attaches to the rings by their paths
     async finish({ succeeded }) {
       // The child is gone: whatever input it did not read stays unread (stopping ends a pump
       // blocked on a full ring); after a clean exit what it wrote still comes through.

@@ -12,7 +12,7 @@ import {
   type RecordTransport,
   StopLatch,
 } from '@millrace/core';
-import { encodeFrames, FrameDecoder } from './frames.js';
+import { encodeFrames, FrameDecoder } from '@millrace/runner-kit';
 
 export const inputDescriptor = 3;
 export const outputDescriptor = 4;

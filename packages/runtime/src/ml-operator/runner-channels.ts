@@ -17,8 +17,8 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { CodecError, ConfigError } from '@millrace/core';
+import { encodeFrames, FrameDecoder } from '@millrace/runner-kit';
 import { checkpointedLine } from './checkpoint-line.js';
-import { encodeFrames, FrameDecoder } from './frames.js';
 
 export interface RunnerInput extends AsyncIterable<Uint8Array> {}
 

@@ -1,6 +1,8 @@
 /**
  * Length-prefixed frames: a little-endian uint32 byte count, then the record's bytes. The format
- * records take over a pipe between a NodeAgent and a runner process (see `pipe-transport.ts`).
+ * records take over a pipe between a host and a runner process: the pipe transport of the
+ * runtime's `streamProcessRunner`, and `pythonRunner({ transport: 'pipes' })` (whose Python side,
+ * `millrace/_pipes.py`, reads and writes the same frames).
  */
 const headerBytes = 4;
 
