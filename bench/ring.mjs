@@ -6,9 +6,11 @@
 // Small records (256 B once msgpack-encoded, the same JavaScript objects everywhere), records/s
 // from the Python side's first record to its last, every record decoded into a Python object:
 //  - path: a dataflow source → addRole (msgpack codec) → pythonRunner, whose entry reads
-//    ctx.input.read_batch (runner-kit's ring pump, RingWriter.writeBatch, msgpack.unpackb);
-//  - raw ring: the same records encoded and written with RingWriter.writeBatch into a bare ring,
-//    read with millrace_shm and msgpack.unpackb (no dataflow, no channel, no pump, no runner);
+//    ctx.input.read_batch (runner-kit's ring pump, RingWriter.writePacked, msgpack.unpackb);
+//  - pipes: the same job with pythonRunner({ transport: 'pipes' });
+//  - raw ring: the same records encoded into one buffer per batch and written with
+//    RingWriter.writePacked into a bare ring, read with millrace_shm and msgpack.unpackb (no
+//    dataflow, no channel, no pump, no runner);
 //  - Unix socket: a hand-written feeder, msgpack, length-prefixed, ~1 MiB writes; Python
 //    recv_into a 4 MiB buffer and msgpack.unpackb per record;
 //  - JSON lines: JSON.stringify per record on the child's stdin; json.loads per line.
@@ -37,10 +39,12 @@ const frameCount = Number(process.env.MILLRACE_BENCH_FRAME_COUNT ?? 2000);
 
 const competitors = [
   { name: 'path', mode: 'path-small', count: smallCount },
+  { name: 'pipes', mode: 'pipes-small', count: smallCount },
   { name: 'rawRing', mode: 'raw-ring', count: smallCount },
   { name: 'unixSocket', mode: 'unix-socket', count: smallCount },
   { name: 'jsonLines', mode: 'json-lines', count: smallCount },
   { name: 'pathLarge', mode: 'path-large', count: frameCount },
+  { name: 'pipesLarge', mode: 'pipes-large', count: frameCount },
   { name: 'memcpy', mode: 'memcpy', count: frameCount },
   { name: 'encodeSmall', mode: 'encode-small', count: smallCount },
   { name: 'encodeLarge', mode: 'encode-large', count: frameCount },
@@ -76,7 +80,7 @@ for (let round = 0; round < repetitions; round++) {
       `round ${round + 1}/${repetitions} ${competitor.name}: ${
         competitor.mode === 'memcpy'
           ? `${result.rate.toFixed(2)} GB/s`
-          : competitor.mode === 'path-large' || competitor.mode === 'encode-large'
+          : competitor.mode.endsWith('-large')
             ? `${(result.bytes / result.seconds / 1e9).toFixed(3)} GB/s`
             : `${(result.rate / 1e6).toFixed(3)} M records/s`
       } (load ${result.load1.toFixed(1)})`,
@@ -129,6 +133,9 @@ const summary = {
   path_small_vs_json_lines: round(rate('path') / rate('jsonLines')),
   path_large_vs_memcpy: round(largeGbPerSecond / rate('memcpy'), 3),
   path_vs_raw_ring: round(rate('path') / rate('rawRing')),
+  // The same job with transport: 'pipes'.
+  path_small_vs_pipes: round(rate('path') / rate('pipes')),
+  path_large_vs_pipes: round(largeGbPerSecond / gbPerSecond('pipesLarge')),
   // What encoding and decoding alone allow (no transport): the most any feeder could reach.
   ceiling_small_vs_unix_socket: round(smallCeiling / rate('unixSocket')),
   ceiling_small_vs_json_lines: round(smallCeiling / rate('jsonLines')),
@@ -144,6 +151,7 @@ const summary = {
   },
   median_records_per_second: {
     path: Math.round(rate('path')),
+    pipes: Math.round(rate('pipes')),
     rawRing: Math.round(rate('rawRing')),
     unixSocket: Math.round(rate('unixSocket')),
     jsonLines: Math.round(rate('jsonLines')),
@@ -152,18 +160,21 @@ const summary = {
   },
   median_gb_per_second: {
     pathLarge: round(largeGbPerSecond, 3),
+    pipesLarge: round(gbPerSecond('pipesLarge'), 3),
     encodeOnly: round(gbPerSecond('encodeLarge'), 3),
     memcpy: round(rate('memcpy')),
   },
   // CPU seconds per million records, both processes, and the Python side alone: where the time goes.
   cpu_seconds_per_million_records: {
     path: cpuPerMillion('path'),
+    pipes: cpuPerMillion('pipes'),
     rawRing: cpuPerMillion('rawRing'),
     unixSocket: cpuPerMillion('unixSocket'),
     jsonLines: cpuPerMillion('jsonLines'),
   },
   python_cpu_seconds_per_million_records: {
     path: pythonCpuPerMillion('path'),
+    pipes: pythonCpuPerMillion('pipes'),
     rawRing: pythonCpuPerMillion('rawRing'),
     unixSocket: pythonCpuPerMillion('unixSocket'),
     jsonLines: pythonCpuPerMillion('jsonLines'),
@@ -181,14 +192,14 @@ const summary = {
   runs,
 };
 
-for (const name of ['path', 'rawRing', 'unixSocket', 'jsonLines']) {
+for (const name of ['path', 'pipes', 'rawRing', 'unixSocket', 'jsonLines']) {
   console.log(
     `${name}: ${(rate(name) / 1e6).toFixed(3)} M records/s median, ${cpuPerMillion(name)} CPU-s per million records ` +
       `(Python ${pythonCpuPerMillion(name)})`,
   );
 }
 console.log(
-  `1 MiB frames: path ${largeGbPerSecond.toFixed(3)} GB/s, encoding alone ${gbPerSecond('encodeLarge').toFixed(3)} GB/s, memcpy ${rate('memcpy').toFixed(2)} GB/s`,
+  `1 MiB frames: path ${largeGbPerSecond.toFixed(3)} GB/s, pipes ${gbPerSecond('pipesLarge').toFixed(3)} GB/s, encoding alone ${gbPerSecond('encodeLarge').toFixed(3)} GB/s, memcpy ${rate('memcpy').toFixed(2)} GB/s`,
 );
 console.log(
   `ceilings (encoding or decoding alone, the slower): vs Unix socket ${summary.ceiling_small_vs_unix_socket}, vs JSON lines ` +

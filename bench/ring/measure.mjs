@@ -5,9 +5,11 @@
 //
 //   measure.mjs path-small   COUNT   the production path: a dataflow source → addRole (msgpack codec)
 //                                    → pythonRunner whose entry decodes every record (ctx.input)
-//   measure.mjs raw-ring     COUNT   the same records, msgpack-encoded here, written with
-//                                    RingWriter.writeBatch straight into a bare ring; Python reads
-//                                    it with millrace_shm and msgpack-decodes every record
+//   measure.mjs pipes-small  COUNT   the same job with pythonRunner({ transport: 'pipes' })
+//   measure.mjs pipes-large  COUNT   path-large's job with pythonRunner({ transport: 'pipes' })
+//   measure.mjs raw-ring     COUNT   the same records, msgpack-encoded here into one buffer per batch,
+//                                    written with RingWriter.writePacked straight into a bare ring;
+//                                    Python reads it with millrace_shm, msgpack-decodes every record
 //   measure.mjs unix-socket  COUNT   a hand-written feeder: msgpack-encoded, length-prefixed, batched
 //                                    into ~1 MiB socket writes; Python recv_into + msgpack decode
 //   measure.mjs json-lines   COUNT   JSON.stringify per record, one line each on the child's stdin;
@@ -94,7 +96,7 @@ async function startPython(pythonMode, args, stdin = 'ignore') {
 }
 
 /** The production path: what a user writes to feed a Python runner from a pipeline. */
-async function pathJob(kind) {
+async function pathJob(kind, transport = 'ring') {
   const reportFile = join(scratch, 'report.json');
   const job = new Job({ name: `ring-bench-${kind}`, batchSize: kind === 'small' ? 1024 : 16 });
   addAMRole(
@@ -111,8 +113,9 @@ async function pathJob(kind) {
       entry: `${join(here, 'path_entry.py')}:consume`,
       python,
       output: 'inherit',
+      transport,
       // Tensor frames of 1 MiB: a 16 MiB ring holds a batch of them, as in bench/pytorch.
-      ringBytes: kind === 'small' ? undefined : 16 << 20,
+      ringBytes: kind === 'small' || transport === 'pipes' ? undefined : 16 << 20,
       env: { MILLRACE_BENCH_REPORT: reportFile },
     }),
   });
@@ -130,12 +133,24 @@ async function rawRing() {
   const reader = await startPython('ring-msgpack', [path]);
   const writer = await RingWriter.open(path, { codec: 'msgpack' });
   const cpuBefore = process.cpuUsage();
+  // The bare ring used as well as it can be: each batch encoded into one reused buffer and
+  // written with one writePacked call (the ring has copied it once the call resolves).
+  let data = new Uint8Array(batchRecords * 512);
+  const offsets = new Uint32Array(batchRecords + 1);
   for (let sent = 0; sent < count; ) {
-    const batch = [];
+    let records = 0;
     for (const end = Math.min(count, sent + batchRecords); sent < end; sent++) {
-      batch.push(msgpackCodec.encode(record(sent)));
+      const encoded = msgpackCodec.encode(record(sent));
+      const at = offsets[records];
+      if (at + encoded.byteLength > data.byteLength) {
+        const grown = new Uint8Array(2 * (at + encoded.byteLength));
+        grown.set(data.subarray(0, at));
+        data = grown;
+      }
+      data.set(encoded, at);
+      offsets[++records] = at + encoded.byteLength;
     }
-    await writer.writeBatch(batch);
+    await writer.writePacked({ data, offsets: offsets.subarray(0, records + 1) });
   }
   await writer.end();
   const report = await reader.report;
@@ -227,6 +242,8 @@ function encodeOnly(kind) {
 const measurements = {
   'path-small': () => pathJob('small'),
   'path-large': () => pathJob('large'),
+  'pipes-small': () => pathJob('small', 'pipes'),
+  'pipes-large': () => pathJob('large', 'pipes'),
   'raw-ring': rawRing,
   'unix-socket': unixSocket,
   'json-lines': jsonLines,
