@@ -94,6 +94,11 @@ function pacedInput(
   items: readonly unknown[],
   batch: number,
   delayMs: number,
+  /**
+   * Awaited before each of the last two batches is handed out, for a test that needs something to
+   * happen first: the first of them brings a worker the shards' news, the last is scored with it.
+   */
+  beforeLast?: () => Promise<void>,
 ): InputChannel & { read: number } {
   const encoded = items.map((item) => new TextEncoder().encode(JSON.stringify(item)));
   const channel = {
@@ -101,6 +106,7 @@ function pacedInput(
     async readBatch(maxRecords: number) {
       if (channel.read >= encoded.length) return null;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (beforeLast && channel.read + 2 * Math.min(batch, maxRecords) >= encoded.length) await beforeLast();
       const slice = encoded.slice(channel.read, channel.read + Math.min(batch, maxRecords));
       channel.read += slice.length;
       return slice;
@@ -144,6 +150,7 @@ async function predictionCluster(workers: number) {
     input: readonly { id: number }[],
     batch: number,
     delayMs: number,
+    beforeLast?: () => Promise<void>,
   ) => {
     const outputs = [memoryOutput<Scored>(), memoryOutput<Scored>()];
     const workers = await Promise.all(
@@ -153,6 +160,7 @@ async function predictionCluster(workers: number) {
             input.filter((record) => record.id % 2 === index),
             batch,
             delayMs,
+            beforeLast,
           ),
           output: outputs[index]!,
         }),
@@ -277,13 +285,22 @@ describe('prediction by a cluster', () => {
       batchSize,
       backend: 'cpu',
     });
-    await start(predictor, 'ps', 0);
-    await start(predictor, 'ps', 1);
-    const { outputs, workers } = await startWorkers(predictor, input, batchSize, 50);
+    const shards = [await start(predictor, 'ps', 0), await start(predictor, 'ps', 1)];
+    // The last two batches wait until both shards serve version 3, however slow loading it is
+    // under load: the test is about versions moving together, not about how fast a load is.
+    let lastVersionServed: () => void = () => {};
+    const servingLast = new Promise<void>((resolve) => (lastVersionServed = resolve));
+    const { outputs, workers } = await startWorkers(predictor, input, batchSize, 50, () => servingLast);
     await waitUntil(() => outputs[0]!.records.length >= 400, 20_000, 'worker 0 to score 400 records');
     await publishModelVersion(versions.path, { path: models[1]!, step: 2 });
     await waitUntil(() => outputs[0]!.records.length >= 900, 20_000, 'worker 0 to score 900 records');
     await publishModelVersion(versions.path, { path: models[2]!, step: 3 });
+    await waitUntil(
+      () => shards.every((shard) => latest(shard.metrics, 'version') === 3),
+      20_000,
+      'both shards to serve version 3',
+    );
+    lastVersionServed();
     const results = await Promise.all(workers.map((worker) => worker.handle.result));
     expect(results, workers.flatMap((worker) => worker.logs).join('\n')).toEqual([
       { status: 'succeeded' },
