@@ -20,7 +20,6 @@ from typing import Any, Callable, List, Optional
 from . import _environment as names
 from ._context import Context, _control_of, context
 from ._control import open_control_channel
-from ._memory import keep_freed_record_memory
 
 #: The exit status after a stop request that the user's code did not handle itself (128 + SIGTERM).
 STOPPED_EXIT_STATUS = 143
@@ -89,7 +88,6 @@ def main(argv: List[str]) -> int:
         return 2
     mode, target, script_args = argv[0], argv[1], argv[2:]
 
-    keep_freed_record_memory()
     ctx: Optional[Context] = None
     try:
         ctx = context()

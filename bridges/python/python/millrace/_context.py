@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from . import _environment as names
 from ._codecs import codec
 from ._control import ControlChannel, open_control_channel
+from ._memory import keep_freed_record_memory
 from ._streams import InputStream, OutputStream
 
 
@@ -167,6 +168,7 @@ def context_from_environment(environment: Mapping[str, str]) -> Context:
     input_stream = None
     output_stream = None
     if environment.get(names.INPUT_RING) or environment.get(names.INPUT_FD):
+        keep_freed_record_memory()  # every record read is copied into new memory, dropped soon after
         codec_name = environment.get(names.INPUT_CODEC, "raw")
         decode, _ = codec(codec_name)
         if environment.get(names.INPUT_RING):

@@ -1,4 +1,5 @@
-"""The runner host's memory policy: keep freed record memory instead of handing it back to the OS.
+"""The runner's memory policy when it reads records: keep freed record memory instead of handing
+it back to the OS.
 
 Every record a runner reads is copied out of the ring into a new ``bytes`` object, and dropped a
 batch later. With glibc's defaults a 1 MiB record is its own ``mmap``, unmapped on free, or heap
@@ -7,15 +8,14 @@ page fault per 4 KiB. On the machines this was measured on (a paravirtualised VM
 costs about 8 µs: reading 1 MiB tensor frames ran at 0.5 GB/s, faults included, against 1.7 GB/s
 with the memory kept (bench/ring.mjs, ``path-large``).
 
-This raises glibc's mmap threshold to its ceiling (32 MiB) and the trim threshold to 64 MiB, so a
-stream of records up to 32 MiB reuses the same heap pages and the process keeps at most 64 MiB it
-freed. A user who set ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` keeps their own
+When a runner opens its input, this raises glibc's mmap threshold to its ceiling (32 MiB) and the
+trim threshold to 64 MiB, so a stream of records up to 32 MiB reuses the same heap pages and the
+process keeps at most 64 MiB it freed. A user who set ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` keeps their own
 setting; on a C library without ``mallopt`` (musl) nothing changes.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 _M_TRIM_THRESHOLD = -1
@@ -28,6 +28,8 @@ def keep_freed_record_memory() -> bool:
     """Applies the policy above; True when glibc took it."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
         return False
+    import ctypes  # here, not at the top: a runner without input never pays for it
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
