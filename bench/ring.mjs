@@ -188,7 +188,7 @@ const summary = {
     'the 1-minute load average just before each run. The machine has 2 cores shared with other work. ' +
     'encodeOnly: the Node side encoding the same records and dropping them, no transport, timed in Node; ' +
     'decodeOnly: Python decoding the same records it encoded beforehand (the ceilings). Tensor frames: 2 GiB per run; page faults cost about 8 µs each on this VM, so ' +
-    'memory that is not reused dominates (the runner host keeps freed memory: millrace/_memory.py).',
+    'memory that is not reused dominates (a Python runner with input keeps the memory it freed: millrace/_memory.py).',
   runs,
 };
 
