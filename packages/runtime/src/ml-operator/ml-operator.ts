@@ -591,6 +591,8 @@ class RoleNode {
   #context: SubtaskContext<unknown> | undefined;
   /** Records that arrived after the node had left: nobody will ever read them. */
   #refused = 0;
+  /** The node left because the AM said the job failed: the AM's operator reports why. */
+  #jobFailed = false;
 
   constructor(options: RoleNodeOptions) {
     this.#options = options;
@@ -648,7 +650,9 @@ class RoleNode {
     // The agent leaves when the AM stops the cluster (finished, failed or cancelled). A failure
     // of the cluster is reported by the AM's operator; this subtask just ends.
     this.#left = agent.run().then(
-      () => {},
+      (outcome) => {
+        this.#jobFailed = outcome.jobFailed;
+      },
       (error: Error) => {
         if (context.signal.aborted) return;
         throw error;
@@ -680,7 +684,9 @@ class RoleNode {
    * Stream mode, once the node left after end-of-input: every record the subtask received must
    * have reached a runner (replays counted once); anything else fails the job (RecordsLostError)
    * instead of reporting success. With replay off, records a stopped runner had taken are lost by
-   * the user's choice (at-most-once): counted as `recordsNotReplayed` and logged.
+   * the user's choice (at-most-once): counted as `recordsNotReplayed` and logged. When the node left
+   * because the job failed, the job fails with that cause (the AM's operator throws it); the
+   * records it never delivered are its consequence, and a RecordsLostError here would hide it.
    */
   checkRecordCount(): void {
     const recordsIn = this.#input.recordsIn + this.#refused;
@@ -696,7 +702,7 @@ class RoleNode {
         `${this.role}[${this.index}]: ${notReplayed} records taken by a runner that was stopped were not replayed (replay is off for this role)`,
       );
     }
-    if (delivered < recordsIn) {
+    if (delivered < recordsIn && !this.#jobFailed) {
       throw new RecordsLostError({
         role: this.role,
         index: this.index,
