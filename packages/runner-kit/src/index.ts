@@ -22,6 +22,7 @@ export {
   publishModelVersion,
   readModelVersion,
 } from './model-versions.js';
+export { type PipeInputPump, pumpChannelIntoPipe, pumpPipeIntoChannel } from './pipe-pump.js';
 export {
   describeExit,
   type ProcessExit,

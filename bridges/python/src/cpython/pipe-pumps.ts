@@ -6,10 +6,9 @@
  * twice, and end-of-stream cannot tell a clean end from a writer that died, so the child's exit
  * status decides whether the output stream ends (as with the rings after a failure).
  */
-import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { type InputChannel, type OutputChannel, ProtocolError, StopLatch } from '@millrace/core';
-import { encodeFrames, FrameDecoder } from '@millrace/runner-kit';
+import { type InputChannel, type OutputChannel, ProtocolError } from '@millrace/core';
+import { type PipeInputPump, pumpChannelIntoPipe, pumpPipeIntoChannel } from '@millrace/runner-kit';
 import type { RecordCodecName, RunnerRecordPath } from './ring-pumps.js';
 
 export const pipeInputDescriptor = 4;
@@ -35,8 +34,7 @@ export function startPipePumps(options: PipePumpOptions): RunnerRecordPath {
     environment.MILLRACE_OUTPUT_FD = String(pipeOutputDescriptor);
     environment.MILLRACE_OUTPUT_CODEC = options.outputCodec;
   }
-  const halted = new StopLatch<null>();
-  let inputDone: Promise<void> = Promise.resolve();
+  let inputPump: PipeInputPump | undefined;
   let outputDone: Promise<Error | undefined> = Promise.resolve(undefined);
   let toChild: Writable | undefined;
   let fromChild: Readable | undefined;
@@ -49,19 +47,25 @@ export function startPipePumps(options: PipePumpOptions): RunnerRecordPath {
       const writable = stdio[pipeInputDescriptor] as Writable | null | undefined;
       if (options.input && writable) {
         toChild = writable;
-        inputDone = pumpIntoPipe(options.input, writable, halted);
+        inputPump = pumpChannelIntoPipe(options.input, writable, pumpBatchRecords);
       }
       const readable = stdio[pipeOutputDescriptor] as Readable | null | undefined;
       if (options.output && readable) {
         fromChild = readable;
-        outputDone = pumpFromPipe(readable, options.output);
+        outputDone = pumpPipeIntoChannel(readable, options.output).then((pendingBytes) =>
+          pendingBytes > 0
+            ? new ProtocolError(
+                `the Python runner's output pipe ended inside a record (${pendingBytes} bytes of an unfinished frame)`,
+              )
+            : undefined,
+        );
       }
     },
     async finish({ succeeded }) {
       // The child is gone: what it did not read stays unread; what it wrote is all in the pipe.
-      halted.stop(null);
+      inputPump?.stop();
       if (toChild && !toChild.destroyed) toChild.destroy();
-      await inputDone;
+      await inputPump?.done;
       // A process the runner forked (a DataLoader worker) inherits the pipe and keeps it open
       // after the runner exits; the wait for its end is bounded, and names the likely cause.
       let timer: NodeJS.Timeout | undefined;
@@ -82,47 +86,10 @@ export function startPipePumps(options: PipePumpOptions): RunnerRecordPath {
       return undefined;
     },
     async close() {
-      halted.stop(null);
+      inputPump?.stop();
       toChild?.destroy();
       fromChild?.destroy();
-      await inputDone;
+      await inputPump?.done;
     },
   };
-}
-
-async function pumpIntoPipe(input: InputChannel, pipe: Writable, halted: StopLatch<null>): Promise<void> {
-  pipe.on('error', () => {}); // EPIPE once the child exits without reading everything
-  try {
-    for (;;) {
-      const batch = await halted.race(input.readBatch(pumpBatchRecords));
-      if (batch === null || pipe.destroyed) break;
-      if (!pipe.write(encodeFrames(batch))) {
-        const drained = await halted.race(once(pipe, 'drain').then(() => true));
-        if (drained === null) break;
-      }
-    }
-  } catch {
-    // The channel failed (the job is being cancelled); the runner's stop follows.
-  } finally {
-    if (!pipe.destroyed) pipe.end(); // end-of-input for the child
-  }
-}
-
-/** Resolves with the failure, if the pipe ended inside a frame; the caller decides about end(). */
-async function pumpFromPipe(pipe: Readable, output: OutputChannel): Promise<Error | undefined> {
-  const decoder = new FrameDecoder();
-  try {
-    for await (const chunk of pipe as AsyncIterable<Buffer>) {
-      const frames = decoder.push(chunk);
-      if (frames.length > 0) await output.writeBatch(frames);
-    }
-  } catch {
-    // The pipe broke with the child; the exit status says what happened.
-  }
-  if (decoder.pendingBytes > 0) {
-    return new ProtocolError(
-      `the Python runner's output pipe ended inside a record (${decoder.pendingBytes} bytes of an unfinished frame)`,
-    );
-  }
-  return undefined;
 }

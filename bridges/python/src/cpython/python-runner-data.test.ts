@@ -10,13 +10,19 @@ import { pythonRunner } from './python-runner.js';
 const directory = mkdtempSync(join(tmpdir(), 'millrace-python-data-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
+/** Writes `source` as `name`; the pythonRunner options that run its `main` on /usr/bin/python3. */
+function entryFile(name: string, source: string) {
+  const path = join(directory, name);
+  writeFileSync(path, source);
+  return { entry: `${path}:main`, python: '/usr/bin/python3' };
+}
+
 // The same contract over both transports: the rings (the default) and transport: 'pipes'.
 describe.each(['ring', 'pipes'] as const)('pythonRunner records over %s', (transport) => {
   it('a runner reads 1,000,000 records and writes back their sums', async () => {
     const count = 1_000_000;
-    const entry = join(directory, 'sums.py');
-    writeFileSync(
-      entry,
+    const script = entryFile(
+      'sums.py',
       [
         'def main(ctx):',
         '    seen = 0',
@@ -43,8 +49,7 @@ describe.each(['ring', 'pipes'] as const)('pythonRunner records over %s', (trans
       output: true,
     });
     const runner = pythonRunner({
-      entry: `${entry}:main`,
-      python: '/usr/bin/python3',
+      ...script,
       requiredModules: ['msgpack'],
       inputCodec: 'msgpack',
       outputCodec: 'msgpack',
@@ -62,9 +67,8 @@ describe.each(['ring', 'pipes'] as const)('pythonRunner records over %s', (trans
   });
 
   it('a runner that stops reading early still finishes, and its unread input does not fail it', async () => {
-    const entry = join(directory, 'first-ten.py');
-    writeFileSync(
-      entry,
+    const script = entryFile(
+      'first-ten.py',
       'def main(ctx):\n    for n, record in enumerate(ctx.input):\n        ctx.output.write(record)\n        if n == 9:\n            return\n',
     );
     const context = recordingContext({
@@ -72,8 +76,7 @@ describe.each(['ring', 'pipes'] as const)('pythonRunner records over %s', (trans
       output: true,
     });
     const handle = await pythonRunner({
-      entry: `${entry}:main`,
-      python: '/usr/bin/python3',
+      ...script,
       inputCodec: 'json',
       outputCodec: 'json',
       transport,
@@ -87,9 +90,8 @@ describe.each(['ring', 'pipes'] as const)('pythonRunner records over %s', (trans
   });
 
   it('a runner that fails mid-stream does not end the output stream', async () => {
-    const entry = join(directory, 'fails-midway.py');
-    writeFileSync(
-      entry,
+    const script = entryFile(
+      'fails-midway.py',
       'def main(ctx):\n    for n, record in enumerate(ctx.input):\n        ctx.output.write(record)\n        if n == 100:\n            raise RuntimeError("bad record")\n',
     );
     const context = recordingContext({
@@ -97,8 +99,7 @@ describe.each(['ring', 'pipes'] as const)('pythonRunner records over %s', (trans
       output: true,
     });
     const handle = await pythonRunner({
-      entry: `${entry}:main`,
-      python: '/usr/bin/python3',
+      ...script,
       inputCodec: 'raw',
       outputCodec: 'raw',
       output: 'ignore',
@@ -113,9 +114,8 @@ describe.each(['ring', 'pipes'] as const)('pythonRunner records over %s', (trans
 
 describe('pythonRunner data path', () => {
   it('over pipes a record of any size goes through: 16 MiB, four times the default ring', async () => {
-    const entry = join(directory, 'sizes.py');
-    writeFileSync(
-      entry,
+    const script = entryFile(
+      'sizes.py',
       'def main(ctx):\n    for record in ctx.input:\n        ctx.output.write(len(record).to_bytes(8, "little") + record[:3] + record[-3:])\n',
     );
     const sizes = [16 << 20, 5, 0, 1 << 20];
@@ -125,8 +125,7 @@ describe('pythonRunner data path', () => {
       output: true,
     });
     const handle = await pythonRunner({
-      entry: `${entry}:main`,
-      python: '/usr/bin/python3',
+      ...script,
       inputCodec: 'raw',
       outputCodec: 'raw',
       transport: 'pipes',
@@ -155,16 +154,17 @@ describe('pythonRunner data path', () => {
   });
 
   it('a record larger than the input ring fails the job naming both sizes, instead of leaving Python waiting', async () => {
-    const entry = join(directory, 'reads-all.py');
-    writeFileSync(entry, 'def main(ctx):\n    for record in ctx.input:\n        ctx.output.write(record)\n');
+    const script = entryFile(
+      'reads-all.py',
+      'def main(ctx):\n    for record in ctx.input:\n        ctx.output.write(record)\n',
+    );
     const sizes = [10, 20, 5_000, 30];
     const context = recordingContext({
       input: generatedInput(sizes.length, (index) => new Uint8Array(sizes[index]!)),
       output: true,
     });
     const handle = await pythonRunner({
-      entry: `${entry}:main`,
-      python: '/usr/bin/python3',
+      ...script,
       inputCodec: 'raw',
       outputCodec: 'raw',
       ringBytes: 4096,
@@ -178,9 +178,8 @@ describe('pythonRunner data path', () => {
   });
 
   it("the role's codec travels in the context: the runner follows it, and an input or output codec that disagrees fails at start naming both", async () => {
-    const entry = join(directory, 'doubles.py');
-    writeFileSync(
-      entry,
+    const script = entryFile(
+      'doubles.py',
       'def main(ctx):\n    for value in ctx.input:\n        ctx.output.write(value * 2)\n',
     );
     const follows = Object.assign(
@@ -188,8 +187,7 @@ describe('pythonRunner data path', () => {
       { codec: 'msgpack' },
     );
     const handle = await pythonRunner({
-      entry: `${entry}:main`,
-      python: '/usr/bin/python3',
+      ...script,
       requiredModules: ['msgpack'],
       output: 'ignore',
     }).start(follows);
@@ -202,21 +200,15 @@ describe('pythonRunner data path', () => {
         codec: 'msgpack',
       },
     );
-    await expect(
-      pythonRunner({ entry: `${entry}:main`, python: '/usr/bin/python3', inputCodec: 'json' }).start(
-        disagrees,
-      ),
-    ).rejects.toThrow(/decodes its input as 'json' but role '.*' encodes its records as 'msgpack'/);
+    await expect(pythonRunner({ ...script, inputCodec: 'json' }).start(disagrees)).rejects.toThrow(
+      /decodes its input as 'json' but role '.*' encodes its records as 'msgpack'/,
+    );
 
     // The output direction is checked the same way: the role decodes what the runner writes with
     // its own codec, so a runner told to write JSON into a msgpack role fails at start, by name.
     const outputDisagrees = Object.assign(recordingContext({ output: true }), { codec: 'msgpack' });
     const error = await Promise.resolve()
-      .then(() =>
-        pythonRunner({ entry: `${entry}:main`, python: '/usr/bin/python3', outputCodec: 'json' }).start(
-          outputDisagrees,
-        ),
-      )
+      .then(() => pythonRunner({ ...script, outputCodec: 'json' }).start(outputDisagrees))
       .then(
         () => undefined,
         (caught: unknown) => caught,
@@ -228,9 +220,8 @@ describe('pythonRunner data path', () => {
   });
 
   it('tensor frames reach a torch DataLoader as batched tensors', async () => {
-    const entry = join(directory, 'torch_sums.py');
-    writeFileSync(
-      entry,
+    const script = entryFile(
+      'torch_sums.py',
       [
         'import torch',
         'def main(ctx):',
@@ -251,8 +242,7 @@ describe('pythonRunner data path', () => {
       output: true,
     });
     const handle = await pythonRunner({
-      entry: `${entry}:main`,
-      python: '/usr/bin/python3',
+      ...script,
       requiredModules: ['torch'],
       inputCodec: 'tensor',
       outputCodec: 'json',

@@ -3,16 +3,9 @@
  * ring of `@millrace/bridge-shm` is the other. fd 3 carries records to the child, fd 4 records
  * from it, each as length-prefixed frames (`frames.ts`); closing fd 3 is end-of-input.
  */
-import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import {
-  type InputChannel,
-  type OutputChannel,
-  type RecordPumps,
-  type RecordTransport,
-  StopLatch,
-} from '@millrace/core';
-import { encodeFrames, FrameDecoder } from '@millrace/runner-kit';
+import type { InputChannel, OutputChannel, RecordPumps, RecordTransport } from '@millrace/core';
+import { pumpChannelIntoPipe, pumpPipeIntoChannel } from '@millrace/runner-kit';
 
 export const inputDescriptor = 3;
 export const outputDescriptor = 4;
@@ -36,49 +29,19 @@ function connectPipes(
   stdio: readonly unknown[],
   channels: { input?: InputChannel | undefined; output?: OutputChannel | undefined },
 ): RecordPumps {
-  let stopped = false;
   const toChild = stdio[inputDescriptor] as Writable | null | undefined;
   const fromChild = stdio[outputDescriptor] as Readable | null | undefined;
-  // Stops the input pump. A latch, not one promise raced per batch: that kept every batch sent
-  // to the child reachable for the runner's lifetime.
-  const halted = new StopLatch<null>();
-  if (channels.input && toChild) {
-    const input = channels.input;
-    toChild.on('error', () => {}); // EPIPE when the child exits without reading everything.
-    void (async () => {
-      try {
-        for (;;) {
-          const batch = await halted.race(input.readBatch(batchRecords));
-          if (batch === null || stopped || toChild.destroyed) break;
-          if (!toChild.write(encodeFrames(batch))) await halted.race(once(toChild, 'drain'));
-        }
-      } catch {
-        // The channel failed (cancellation); the runner's stop follows.
-      } finally {
-        if (!toChild.destroyed) toChild.end();
-      }
-    })();
-  }
-  let outputDrained = Promise.resolve();
-  if (channels.output && fromChild) {
-    const output = channels.output;
-    const decoder = new FrameDecoder();
-    outputDrained = (async () => {
-      try {
-        for await (const chunk of fromChild as AsyncIterable<Buffer>) {
-          const frames = decoder.push(chunk);
-          if (frames.length > 0) await output.writeBatch(frames);
-        }
-      } catch {
-        // The pipe broke with the child; what arrived was delivered.
-      }
-    })();
-  }
+  const inputPump =
+    channels.input && toChild ? pumpChannelIntoPipe(channels.input, toChild, batchRecords) : undefined;
+  // A partial frame at the end is the child's failure; its exit reports it.
+  const outputDrained =
+    channels.output && fromChild
+      ? pumpPipeIntoChannel(fromChild, channels.output).then(() => {})
+      : Promise.resolve();
   return {
     outputDrained,
     stop() {
-      stopped = true;
-      halted.stop(null);
+      inputPump?.stop();
     },
   };
 }
