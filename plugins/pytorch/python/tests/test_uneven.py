@@ -33,6 +33,9 @@ else:
         step(batch); steps += 1
         loss = torch.tensor([1.0]); dist.all_reduce(loss)  # any collective is safe in this loop
 weights = model.module.weight.detach().flatten().tolist()
+# Both ranks done with every collective before either tears gloo down: a rank destroying the group
+# while its peer's last operation was still in flight aborted once under CI load.
+dist.barrier()
 shutdown_distributed()
 print(json.dumps({"rank": rank, "steps": steps, "weights": weights}))
 """
